@@ -1,0 +1,142 @@
+package config
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// AppVersion is the certctl release the images default to (the chart's appVersion).
+const AppVersion = "2.1.0"
+
+// Defaults returns the upstream chart's values (chart 1.0.0 after Bundle 3 and Phase 4), plus
+// the hardening this program adds where the chart leaves a field unset (seccomp RuntimeDefault,
+// restricted Postgres and backup pods).
+func Defaults() Config {
+	return Config{
+		ReleaseName: "certctl",
+		Namespace:   "certctl",
+		Server: Server{
+			Replicas:        1,
+			Image:           Image{Repository: "ghcr.io/certctl-io/certctl", PullPolicy: string(corev1.PullIfNotPresent)},
+			Port:            8443,
+			Resources:       resources("100m", "128Mi", "500m", "512Mi"),
+			SecurityContext: restricted(1000),
+			LivenessProbe:   ProbeTiming{InitialDelaySeconds: 10, PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
+			ReadinessProbe:  ProbeTiming{InitialDelaySeconds: 5, PeriodSeconds: 5, TimeoutSeconds: 3, FailureThreshold: 2},
+			TLS: ServerTLS{
+				MountPath: "/etc/certctl/tls",
+				CertManager: CertManager{
+					IssuerRef:   IssuerRef{Kind: "ClusterIssuer", Group: "cert-manager.io"},
+					CommonName:  "certctl-server",
+					DNSNames:    []string{"certctl-server", "localhost"},
+					Duration:    "2160h",
+					RenewBefore: "360h",
+				},
+			},
+			Service:          Service{Type: string(corev1.ServiceTypeClusterIP), Port: 8443},
+			Auth:             Auth{Type: AuthAPIKey},
+			Logging:          Logging{Level: "info", Format: "json"},
+			SMTP:             SMTP{Port: 587, UseTLS: true},
+			Digest:           Digest{Interval: "24h"},
+			EST:              EST{IssuerID: "iss-local"},
+			RateLimiting:     RateLimiting{RPS: 100, Burst: 200},
+			NetworkScan:      NetworkScan{Interval: "6h"},
+			Keygen:           Keygen{Mode: "agent"},
+			Issuer:           Issuer{Local: LocalIssuer{Enabled: true}, ACME: ACMEIssuer{ChallengeType: "http-01"}},
+			Notifiers:        Notifiers{PagerDuty: PagerDutyNotifier{Severity: "warning"}, Opsgenie: OpsgenieNotifier{Priority: "P3"}},
+			DatabaseMaxConns: 25,
+		},
+		PostgreSQL: PostgreSQL{
+			Enabled:         true,
+			Image:           Image{Repository: "postgres", Tag: "16-alpine", PullPolicy: string(corev1.PullIfNotPresent)},
+			Auth:            PostgresAuth{Database: "certctl", Username: "certctl"},
+			TLS:             PostgresTLS{Mode: "disable"},
+			Storage:         Storage{Size: "10Gi"},
+			Resources:       resources("100m", "256Mi", "500m", "512Mi"),
+			SecurityContext: restricted(999),
+			LivenessProbe:   ProbeTiming{InitialDelaySeconds: 10, PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
+			ReadinessProbe:  ProbeTiming{InitialDelaySeconds: 5, PeriodSeconds: 5, TimeoutSeconds: 3, FailureThreshold: 2},
+			Service:         PostgresService{Port: 5432},
+		},
+		Agent: Agent{
+			Enabled:         true,
+			Kind:            AgentDaemonSet,
+			Image:           Image{Repository: "ghcr.io/certctl-io/certctl-agent", PullPolicy: string(corev1.PullIfNotPresent)},
+			Replicas:        1,
+			Resources:       resources("50m", "64Mi", "200m", "256Mi"),
+			SecurityContext: restricted(1000),
+			KeyDir:          "/var/lib/certctl/keys",
+		},
+		Ingress: Ingress{
+			CertManager: IngressCertManager{IssuerRef: IssuerRef{Kind: "ClusterIssuer"}},
+			Hosts:       []IngressHost{{Host: "certctl.local", Paths: []IngressPath{{Path: "/", PathType: "Prefix"}}}},
+		},
+		ServiceAccount:      ServiceAccount{Create: true},
+		RBAC:                RBAC{Create: true},
+		PodDisruptionBudget: PodDisruptionBudget{MinAvailable: ptr(intstr.FromInt32(1))},
+		Monitoring: Monitoring{
+			ServiceMonitor: ServiceMonitor{Interval: "30s", ScrapeTimeout: "10s"},
+			PrometheusRules: PrometheusRules{Thresholds: AlertThresholds{
+				ExpiringSoon:          0,
+				ExpiringSoonFor:       "1h",
+				AgentOfflineFor:       "1h",
+				JobFailureRatio:       0.05,
+				JobFailureRateFor:     "15m",
+				IssuanceFailureWindow: "15m",
+			}},
+		},
+		Backup: Backup{
+			Schedule:                   "0 2 * * *",
+			Sink:                       BackupSinkPVC,
+			Image:                      Image{Repository: "postgres", Tag: "16-alpine", PullPolicy: string(corev1.PullIfNotPresent)},
+			Resources:                  resources("50m", "64Mi", "500m", "512Mi"),
+			SecurityContext:            restricted(999),
+			SuccessfulJobsHistoryLimit: 3,
+			FailedJobsHistoryLimit:     3,
+			RetentionDays:              14,
+			PVC:                        BackupPVC{Size: "20Gi"},
+			S3: BackupS3{
+				Create:        true,
+				Prefix:        "certctl/",
+				UploaderImage: Image{Repository: "amazon/aws-cli", Tag: "2.27.0", PullPolicy: string(corev1.PullIfNotPresent)},
+			},
+		},
+		Migrations: Migrations{BackoffLimit: 2, ActiveDeadlineSeconds: 600},
+	}
+}
+
+// Enumerations shared by validation and the components.
+const (
+	AuthAPIKey = "api-key"
+	AuthNone   = "none"
+
+	AgentDaemonSet  = "DaemonSet"
+	AgentDeployment = "Deployment"
+
+	BackupSinkPVC = "pvc"
+	BackupSinkS3  = "s3"
+)
+
+func resources(reqCPU, reqMem, limCPU, limMem string) Resources {
+	return Resources{
+		Requests: map[string]string{"cpu": reqCPU, "memory": reqMem},
+		Limits:   map[string]string{"cpu": limCPU, "memory": limMem},
+	}
+}
+
+// restricted is the chart's securityContext for a uid, completed to the "restricted" Pod
+// Security Standard (the chart leaves seccompProfile unset).
+func restricted(uid int64) SecurityContext {
+	return SecurityContext{
+		RunAsNonRoot:             ptr(true),
+		RunAsUser:                ptr(uid),
+		RunAsGroup:               ptr(uid),
+		FSGroup:                  ptr(uid),
+		SeccompProfile:           &SeccompProfile{Type: string(corev1.SeccompProfileTypeRuntimeDefault)},
+		ReadOnlyRootFilesystem:   ptr(true),
+		AllowPrivilegeEscalation: ptr(false),
+		Capabilities:             &Capabilities{Drop: []string{"ALL"}},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

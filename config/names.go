@@ -1,0 +1,83 @@
+package config
+
+import "strings"
+
+const chartName = "certctl"
+
+// Fullname applies the chart's rule: fullnameOverride wins; otherwise the release name alone
+// when it already contains the chart name (or nameOverride), else "<release>-<name>".
+// Unlike the chart it never truncates: Validate refuses a name that does not fit.
+func (c Config) Fullname() string {
+	if c.FullnameOverride != "" {
+		return strings.TrimSuffix(c.FullnameOverride, "-")
+	}
+	name := chartName
+	if c.NameOverride != "" {
+		name = c.NameOverride
+	}
+	if strings.Contains(c.ReleaseName, name) {
+		return strings.TrimSuffix(c.ReleaseName, "-")
+	}
+	return strings.TrimSuffix(c.ReleaseName+"-"+name, "-")
+}
+
+// AppName is the app.kubernetes.io/name label value.
+func (c Config) AppName() string {
+	if c.NameOverride != "" {
+		return c.NameOverride
+	}
+	return chartName
+}
+
+// Names are the Kubernetes object names, stable so DNS names and Secret references never move.
+type Names struct {
+	Fullname       string // ServiceAccount, ClusterRole(Binding), Ingress
+	Server         string // Deployment, Service, ConfigMap, Secret
+	Postgres       string // StatefulSet, headless Service, Secret
+	Agent          string // DaemonSet or Deployment, ConfigMap
+	Certificate    string // cert-manager Certificate
+	TLSSecret      string // Secret the server and agents mount
+	ServiceAccount string
+	Backup         string // CronJob, PVC, ServiceAccount
+	Migration      string // Job
+	Metrics        string // generated scrape-key Secret
+}
+
+func (c Config) Names() Names {
+	f := c.Fullname()
+	n := Names{
+		Fullname:       f,
+		Server:         f + "-server",
+		Postgres:       f + "-postgres",
+		Agent:          f + "-agent",
+		Certificate:    f + "-server-tls",
+		TLSSecret:      f + "-tls",
+		ServiceAccount: f,
+		Backup:         f + "-backup",
+		Migration:      f + "-migrate",
+		Metrics:        f + "-metrics",
+	}
+	switch {
+	case c.Server.TLS.ExistingSecret != "":
+		n.TLSSecret = c.Server.TLS.ExistingSecret
+	case c.Server.TLS.CertManager.SecretName != "":
+		n.TLSSecret = c.Server.TLS.CertManager.SecretName
+	}
+	if c.ServiceAccount.Name != "" {
+		n.ServiceAccount = c.ServiceAccount.Name
+	}
+	return n
+}
+
+// Ref renders repository:tag[@digest], the tag defaulting to AppVersion.
+func (i Image) Ref() string {
+	tag := i.Tag
+	if tag == "" {
+		tag = AppVersion
+	}
+	ref := i.Repository + ":" + tag
+	if i.Digest != "" {
+		ref += "@" + i.Digest
+	}
+	return ref
+}

@@ -1,0 +1,84 @@
+package components
+
+import (
+	"strings"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// envEntry is one container environment variable and where its value lives. A plain value is
+// served from the workload's ConfigMap, a secret one from a Secret key, a field from the pod.
+// One ordered list drives the ConfigMap data, the Secret data and the env, so they cannot drift.
+type envEntry struct {
+	name  string
+	value string // plain: ConfigMap key configKey(name)
+	// secret, when set, is the value the workload's own Secret stores under secretKey.
+	secret pulumi.StringInput
+	// secretRef reads an existing Secret key (another component's Secret).
+	secretRef *secretKey
+	fieldPath string
+}
+
+type secretKey struct{ name, key string }
+
+func plainEnv(name, value string) envEntry { return envEntry{name: name, value: value} }
+
+func secretEnv(name, key string, v pulumi.StringInput) envEntry {
+	return envEntry{name: name, secret: v, secretRef: &secretKey{key: key}}
+}
+
+func secretRefEnv(name, secretName, key string) envEntry {
+	return envEntry{name: name, secretRef: &secretKey{name: secretName, key: key}}
+}
+
+func fieldEnv(name, path string) envEntry { return envEntry{name: name, fieldPath: path} }
+
+// configKey derives the ConfigMap key from the variable: CERTCTL_LOG_LEVEL -> log-level.
+func configKey(env string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(env, "CERTCTL_"), "_", "-"))
+}
+
+// configData is the ConfigMap data of the plain entries.
+func configData(entries []envEntry) map[string]string {
+	data := map[string]string{}
+	for _, e := range entries {
+		if e.secretRef == nil && e.fieldPath == "" {
+			data[configKey(e.name)] = e.value
+		}
+	}
+	return data
+}
+
+// secretData is the workload's own Secret data: every entry that carries a secret value.
+func secretData(entries []envEntry) pulumi.StringMap {
+	data := pulumi.StringMap{}
+	for _, e := range entries {
+		if e.secret != nil {
+			data[e.secretRef.key] = e.secret
+		}
+	}
+	return data
+}
+
+// envVars renders the entries; ownSecret names the Secret that secretEnv entries live in.
+func envVars(entries []envEntry, configMap, ownSecret string) corev1.EnvVarArray {
+	var arr corev1.EnvVarArray
+	for _, e := range entries {
+		v := corev1.EnvVarArgs{Name: pulumi.String(e.name)}
+		switch {
+		case e.fieldPath != "":
+			v.ValueFrom = &corev1.EnvVarSourceArgs{FieldRef: &corev1.ObjectFieldSelectorArgs{FieldPath: pulumi.String(e.fieldPath)}}
+		case e.secretRef != nil:
+			name := e.secretRef.name
+			if name == "" {
+				name = ownSecret
+			}
+			v.ValueFrom = &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(name), Key: pulumi.String(e.secretRef.key)}}
+		default:
+			v.ValueFrom = &corev1.EnvVarSourceArgs{ConfigMapKeyRef: &corev1.ConfigMapKeySelectorArgs{Name: pulumi.String(configMap), Key: pulumi.String(configKey(e.name))}}
+		}
+		arr = append(arr, v)
+	}
+	return arr
+}

@@ -1,0 +1,140 @@
+package components
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	k8scorev1 "k8s.io/api/core/v1"
+
+	"github.com/certctl-io/certctl-pulumi/config"
+)
+
+// httpsProbe checks a certctl endpoint over TLS on the named port; /health and /ready bypass auth.
+func httpsProbe(path string, t config.ProbeTiming) *corev1.ProbeArgs {
+	p := probeTiming(t)
+	p.HttpGet = &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String(portNameHTTPS), Scheme: pulumi.String("HTTPS")}
+	return p
+}
+
+func execProbe(command []string, t config.ProbeTiming) *corev1.ProbeArgs {
+	p := probeTiming(t)
+	p.Exec = &corev1.ExecActionArgs{Command: pulumi.ToStringArray(command)}
+	return p
+}
+
+func probeTiming(t config.ProbeTiming) *corev1.ProbeArgs {
+	return &corev1.ProbeArgs{
+		InitialDelaySeconds: pulumi.Int(int(t.InitialDelaySeconds)),
+		PeriodSeconds:       pulumi.Int(int(t.PeriodSeconds)),
+		TimeoutSeconds:      pulumi.Int(int(t.TimeoutSeconds)),
+		FailureThreshold:    pulumi.Int(int(t.FailureThreshold)),
+	}
+}
+
+func resourceRequirements(r config.Resources) *corev1.ResourceRequirementsArgs {
+	return &corev1.ResourceRequirementsArgs{
+		Requests: pulumi.ToStringMap(r.Requests),
+		Limits:   pulumi.ToStringMap(r.Limits),
+	}
+}
+
+func emptyDirVolume(name, sizeLimit string) corev1.VolumeArgs {
+	v := corev1.VolumeArgs{Name: pulumi.String(name), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}}
+	if sizeLimit != "" {
+		v.EmptyDir = &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(sizeLimit)}
+	}
+	return v
+}
+
+// secretVolume mounts a Secret with owner-only file mode; fsGroup grants the group read.
+func secretVolume(name, secretName string) corev1.VolumeArgs {
+	return corev1.VolumeArgs{
+		Name:   pulumi.String(name),
+		Secret: &corev1.SecretVolumeSourceArgs{SecretName: pulumi.String(secretName), DefaultMode: pulumi.Int(0o400)},
+	}
+}
+
+func mount(name, path string) corev1.VolumeMountArgs {
+	return corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path)}
+}
+
+func readOnlyMount(name, path string) corev1.VolumeMountArgs {
+	m := mount(name, path)
+	m.ReadOnly = pulumi.Bool(true)
+	return m
+}
+
+func imagePullSecrets(cfg *config.Config) corev1.LocalObjectReferenceArray {
+	var refs corev1.LocalObjectReferenceArray
+	for _, s := range cfg.ImagePullSecrets {
+		refs = append(refs, corev1.LocalObjectReferenceArgs{Name: pulumi.String(s.Name)})
+	}
+	return refs
+}
+
+// fromAPI converts a k8s.io/api value (how users write extra volumes, affinity, tolerations)
+// into the SDK's plain type of the same shape: both follow the API's field names. Validation
+// has already decoded the value strictly, so a failure here is a programming error.
+func fromAPI[T any](v any) T {
+	var out T
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = json.Unmarshal(b, &out)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("converting %T to %T: %v", v, out, err))
+	}
+	return out
+}
+
+func volumesInput(extra []k8scorev1.Volume, own ...corev1.VolumeArgs) corev1.VolumeArrayInput {
+	var arr corev1.VolumeArray
+	for _, v := range own {
+		arr = append(arr, v)
+	}
+	for _, v := range extra {
+		arr = append(arr, pulumi.ToOutput(fromAPI[corev1.Volume](v)).(corev1.VolumeOutput))
+	}
+	return arr
+}
+
+func volumeMountsInput(extra []k8scorev1.VolumeMount, own ...corev1.VolumeMountArgs) corev1.VolumeMountArray {
+	var arr corev1.VolumeMountArray
+	for _, m := range own {
+		arr = append(arr, m)
+	}
+	for _, m := range extra {
+		arr = append(arr, pulumi.ToOutput(fromAPI[corev1.VolumeMount](m)).(corev1.VolumeMountOutput))
+	}
+	return arr
+}
+
+func affinityInput(a *k8scorev1.Affinity) corev1.AffinityPtrInput {
+	if a == nil || (a.NodeAffinity == nil && a.PodAffinity == nil && a.PodAntiAffinity == nil) {
+		return nil
+	}
+	return pulumi.ToOutput(fromAPI[corev1.Affinity](a)).(corev1.AffinityOutput).ToAffinityPtrOutput()
+}
+
+func tolerationsInput(t []k8scorev1.Toleration) corev1.TolerationArrayInput {
+	if len(t) == 0 {
+		return nil
+	}
+	return pulumi.ToOutput(fromAPI[[]corev1.Toleration](t)).(corev1.TolerationArrayOutput)
+}
+
+// extraEnv appends the user's env map (sorted, for a stable pod spec) and full EnvVar entries.
+func extraEnv(env map[string]string, full []k8scorev1.EnvVar) corev1.EnvVarArray {
+	var arr corev1.EnvVarArray
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		arr = append(arr, corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(env[k])})
+	}
+	for _, e := range full {
+		arr = append(arr, pulumi.ToOutput(fromAPI[corev1.EnvVar](e)).(corev1.EnvVarOutput))
+	}
+	return arr
+}

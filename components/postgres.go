@@ -1,0 +1,208 @@
+package components
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/certctl-io/certctl-pulumi/config"
+)
+
+const (
+	portNamePostgres = "postgres"
+	postgresDataPath = "/var/lib/postgresql/data"
+	// pgdataSubdir keeps the cluster below the volume root: a fresh volume's lost+found would make
+	// initdb refuse the directory, and initdb must create (and own) the directory it uses.
+	pgdataSubdir = "pgdata"
+	// Secret keys of the postgres Secret.
+	keyPostgresPassword = "password"
+)
+
+type BundledPostgresArgs struct {
+	Config    *config.Config
+	Namespace pulumi.StringInput
+}
+
+// BundledPostgres is the in-cluster PostgreSQL: one StatefulSet replica on a retained volume.
+type BundledPostgres struct {
+	pulumi.ResourceState
+
+	Host       pulumi.StringOutput `pulumi:"host"`
+	Port       pulumi.IntOutput    `pulumi:"port"`
+	Database   pulumi.StringOutput `pulumi:"database"`
+	Username   pulumi.StringOutput `pulumi:"username"`
+	SecretName pulumi.StringOutput `pulumi:"secretName"`
+	// PasswordKey is the key of SecretName holding the password.
+	PasswordKey pulumi.StringOutput `pulumi:"passwordKey"`
+	// Password is the database password (secret).
+	Password pulumi.StringOutput `pulumi:"password"`
+}
+
+func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresArgs, opts ...pulumi.ResourceOption) (*BundledPostgres, error) {
+	if args == nil || args.Config == nil {
+		return nil, fmt.Errorf("bundled postgres %q: Config is required", name)
+	}
+	p := &BundledPostgres{}
+	if err := ctx.RegisterComponentResource("certctl:index:BundledPostgres", name, p, opts...); err != nil {
+		return nil, err
+	}
+	cfg, ns, names := args.Config, args.Namespace, args.Config.Names()
+	pg := cfg.PostgreSQL
+	child := pulumi.Parent(p)
+
+	// The password is URL-safe (embedded in the database URL) and binds once, at initdb.
+	password, err := givenOrGenerated(ctx, name+"-password", pg.Auth.Password, child)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
+		Metadata: objectMeta(cfg, ns, names.Postgres, componentPostgres, nil),
+		Type:     pulumi.String("Opaque"),
+		StringData: pulumi.StringMap{
+			"username":          pulumi.ToSecret(pulumi.String(pg.Auth.Username)).(pulumi.StringOutput),
+			"database":          pulumi.ToSecret(pulumi.String(pg.Auth.Database)).(pulumi.StringOutput),
+			keyPostgresPassword: password,
+		},
+	}, child)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := corev1.NewService(ctx, name, postgresServiceArgs(cfg, ns), child)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := appsv1.NewStatefulSet(ctx, name, &appsv1.StatefulSetArgs{
+		Metadata: objectMeta(cfg, ns, names.Postgres, componentPostgres, nil),
+		Spec:     postgresStatefulSetSpec(cfg),
+	}, child, pulumi.DependsOn([]pulumi.Resource{secret, svc})); err != nil {
+		return nil, err
+	}
+
+	p.Host = svc.Metadata.Name().Elem()
+	p.Port = pulumi.Int(pg.Service.Port).ToIntOutput()
+	p.Database = pulumi.String(pg.Auth.Database).ToStringOutput()
+	p.Username = pulumi.String(pg.Auth.Username).ToStringOutput()
+	p.SecretName = secret.Metadata.Name().Elem()
+	p.PasswordKey = pulumi.String(keyPostgresPassword).ToStringOutput()
+	p.Password = password
+	return p, ctx.RegisterResourceOutputs(p, pulumi.Map{
+		"host": p.Host, "port": p.Port, "database": p.Database, "username": p.Username,
+		"secretName": p.SecretName, "passwordKey": p.PasswordKey,
+	})
+}
+
+// BundledDatabaseURL is the server's URL for the bundled Postgres; kubelet substitutes
+// $(POSTGRES_PASSWORD) from the env var declared before it, so the password is never in the URL Secret.
+func BundledDatabaseURL(cfg *config.Config) string {
+	pg := cfg.PostgreSQL
+	return fmt.Sprintf("postgres://%s:$(POSTGRES_PASSWORD)@%s:%d/%s?sslmode=%s",
+		pg.Auth.Username, cfg.Names().Postgres, pg.Service.Port, pg.Auth.Database, pg.TLS.Mode)
+}
+
+// postgresServiceArgs is the headless Service that gives the StatefulSet pod its stable DNS name.
+func postgresServiceArgs(cfg *config.Config, ns pulumi.StringInput) *corev1.ServiceArgs {
+	return &corev1.ServiceArgs{
+		Metadata: objectMeta(cfg, ns, cfg.Names().Postgres, componentPostgres, nil),
+		Spec: &corev1.ServiceSpecArgs{
+			ClusterIP: pulumi.String("None"),
+			Selector:  pulumi.ToStringMap(selectorLabels(cfg, componentPostgres)),
+			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
+				Name: pulumi.String(portNamePostgres), Port: pulumi.Int(cfg.PostgreSQL.Service.Port),
+				TargetPort: pulumi.String(portNamePostgres), Protocol: pulumi.String("TCP"),
+			}},
+		},
+	}
+}
+
+// postgresArgs turns postgresqlConfig into `-c key=value` server arguments, in key order.
+func postgresArgs(settings map[string]string) []string {
+	var args []string
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		args = append(args, "-c", k+"="+settings[k])
+	}
+	return args
+}
+
+func postgresStatefulSetSpec(cfg *config.Config) *appsv1.StatefulSetSpecArgs {
+	pg, names := cfg.PostgreSQL, cfg.Names()
+	ready := []string{"pg_isready", "-U", pg.Auth.Username, "-d", pg.Auth.Database, "-h", "127.0.0.1", "-p", fmt.Sprint(pg.Service.Port)}
+	fromSecret := func(env, key string) corev1.EnvVarArgs {
+		return corev1.EnvVarArgs{Name: pulumi.String(env), ValueFrom: &corev1.EnvVarSourceArgs{
+			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(names.Postgres), Key: pulumi.String(key)},
+		}}
+	}
+	container := corev1.ContainerArgs{
+		Name:            pulumi.String(componentPostgres),
+		Image:           pulumi.String(pg.Image.Ref()),
+		ImagePullPolicy: pulumi.String(pg.Image.PullPolicy),
+		Args:            pulumi.ToStringArray(append([]string{"postgres", "-p", fmt.Sprint(pg.Service.Port)}, postgresArgs(pg.PostgresqlConfig)...)),
+		Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
+			Name: pulumi.String(portNamePostgres), ContainerPort: pulumi.Int(pg.Service.Port), Protocol: pulumi.String("TCP"),
+		}},
+		Env: corev1.EnvVarArray{
+			fromSecret("POSTGRES_DB", "database"),
+			fromSecret("POSTGRES_USER", "username"),
+			fromSecret("POSTGRES_PASSWORD", keyPostgresPassword),
+			corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_INITDB_ARGS"), Value: pulumi.String("--encoding=UTF8")},
+			corev1.EnvVarArgs{Name: pulumi.String("PGDATA"), Value: pulumi.String(postgresDataPath + "/" + pgdataSubdir)},
+		},
+		LivenessProbe:   execProbe(ready, pg.LivenessProbe),
+		ReadinessProbe:  execProbe(ready, pg.ReadinessProbe),
+		Resources:       resourceRequirements(pg.Resources),
+		SecurityContext: containerSecurityContext(pg.SecurityContext),
+		// With a read-only root the image still needs its socket dir and /tmp (nss_wrapper
+		// writes its passwd file there when the uid has no /etc/passwd entry).
+		VolumeMounts: corev1.VolumeMountArray{
+			mount("data", postgresDataPath),
+			mount("run", "/var/run/postgresql"),
+			mount("tmp", "/tmp"),
+		},
+	}
+	claim := corev1.PersistentVolumeClaimTypeArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("data"), Labels: pulumi.ToStringMap(selectorLabels(cfg, componentPostgres))},
+		Spec: &corev1.PersistentVolumeClaimSpecArgs{
+			AccessModes:      pulumi.ToStringArray([]string{"ReadWriteOnce"}),
+			StorageClassName: optString(pg.Storage.StorageClass),
+			Resources: &corev1.VolumeResourceRequirementsArgs{
+				Requests: pulumi.StringMap{"storage": pulumi.String(pg.Storage.Size)},
+			},
+		},
+	}
+	return &appsv1.StatefulSetSpecArgs{
+		Replicas:    pulumi.Int(1),
+		ServiceName: pulumi.String(names.Postgres),
+		Selector:    &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentPostgres))},
+		// OnDelete: a spec change never restarts the database by itself; the operator deletes the pod.
+		UpdateStrategy:      &appsv1.StatefulSetUpdateStrategyArgs{Type: pulumi.String("OnDelete")},
+		PodManagementPolicy: pulumi.String("OrderedReady"),
+		PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs{
+			WhenDeleted: pulumi.String(claimRetention(pg.Storage)),
+			WhenScaled:  pulumi.String("Retain"),
+		},
+		Template: &corev1.PodTemplateSpecArgs{
+			Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(labels(cfg, componentPostgres))},
+			Spec: &corev1.PodSpecArgs{
+				AutomountServiceAccountToken: pulumi.Bool(false),
+				SecurityContext:              podSecurityContext(pg.SecurityContext),
+				ImagePullSecrets:             imagePullSecrets(cfg),
+				Containers:                   corev1.ContainerArray{container},
+				Volumes:                      volumesInput(nil, emptyDirVolume("run", ""), emptyDirVolume("tmp", "")),
+			},
+		},
+		VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{claim},
+	}
+}
+
+// claimRetention keeps the data volume when the StatefulSet is deleted (by `pulumi destroy` or a
+// replacement) unless the user opted in to deleting it.
+func claimRetention(s config.Storage) string {
+	if s.DeleteOnDestroy {
+		return "Delete"
+	}
+	return "Retain"
+}

@@ -1,0 +1,469 @@
+package components
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/certctl-io/certctl-pulumi/config"
+)
+
+const (
+	portNameHTTPS = "https"
+	// Secret keys of the server Secret that other components read.
+	keyDatabaseURL    = "database-url"
+	keyAPIKey         = "api-key"
+	keyAgentAPIKey    = "agent-api-key"
+	keyBootstrapToken = "bootstrap-token"
+
+	postgresCAMountPath = "/etc/postgresql-ca"
+)
+
+// Database is how the server reaches PostgreSQL.
+type Database struct {
+	// URL becomes CERTCTL_DATABASE_URL; in bundled mode it contains $(POSTGRES_PASSWORD).
+	URL pulumi.StringInput
+	// Password, in bundled mode, is the Secret key that POSTGRES_PASSWORD is read from.
+	Password *SecretKeyRef
+}
+
+// SecretKeyRef names a key of a Kubernetes Secret.
+type SecretKeyRef struct{ Name, Key string }
+
+type CertctlServerArgs struct {
+	Config    *config.Config
+	Namespace pulumi.StringInput
+	Database  Database
+}
+
+// CertctlServer is the API server: identity and RBAC, settings, secrets, workload, exposure.
+type CertctlServer struct {
+	pulumi.ResourceState
+
+	ServiceName    pulumi.StringOutput `pulumi:"serviceName"`
+	SecretName     pulumi.StringOutput `pulumi:"secretName"`
+	TLSSecretName  pulumi.StringOutput `pulumi:"tlsSecretName"`
+	URL            pulumi.StringOutput `pulumi:"url"`
+	APIKey         pulumi.StringOutput `pulumi:"apiKey"`
+	BootstrapToken pulumi.StringOutput `pulumi:"bootstrapToken"`
+}
+
+// serverSecrets are the credentials the server Secret holds.
+type serverSecrets struct {
+	apiKey, bootstrapToken pulumi.StringOutput
+}
+
+func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs, opts ...pulumi.ResourceOption) (*CertctlServer, error) {
+	if args == nil || args.Config == nil || args.Database.URL == nil {
+		return nil, fmt.Errorf("certctl server %q: Config and Database.URL are required", name)
+	}
+	s := &CertctlServer{}
+	if err := ctx.RegisterComponentResource("certctl:index:CertctlServer", name, s, opts...); err != nil {
+		return nil, err
+	}
+	cfg, ns, names := args.Config, args.Namespace, args.Config.Names()
+	child := pulumi.Parent(s)
+
+	var sec serverSecrets
+	var err error
+	if cfg.Server.Auth.Type == config.AuthAPIKey {
+		if sec.apiKey, err = givenOrGenerated(ctx, name+"-api-key", cfg.Server.Auth.APIKey, child); err != nil {
+			return nil, err
+		}
+	}
+	if sec.bootstrapToken, err = givenOrGenerated(ctx, name+"-bootstrap-token", cfg.Server.Auth.AgentBootstrapToken, child); err != nil {
+		return nil, err
+	}
+
+	if cfg.ServiceAccount.Create {
+		if _, err := corev1.NewServiceAccount(ctx, name, serviceAccountArgs(cfg, ns), child); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.RBAC.Create {
+		role, err := rbacv1.NewClusterRole(ctx, name, clusterRoleArgs(cfg), child)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := rbacv1.NewClusterRoleBinding(ctx, name, clusterRoleBindingArgs(cfg, ns), child, pulumi.DependsOn([]pulumi.Resource{role})); err != nil {
+			return nil, err
+		}
+	}
+
+	env := serverEnv(cfg, args.Database, sec)
+	cm, err := corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{
+		Metadata: objectMeta(cfg, ns, names.Server, componentServer, nil),
+		Data:     pulumi.ToStringMap(configData(env)),
+	}, child)
+	if err != nil {
+		return nil, err
+	}
+	secretValues := secretData(env)
+	if cfg.Agent.Enabled && cfg.Server.Auth.Type == config.AuthAPIKey {
+		secretValues[keyAgentAPIKey] = firstKey(sec.apiKey)
+	}
+	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
+		Metadata:   objectMeta(cfg, ns, names.Server, componentServer, nil),
+		Type:       pulumi.String("Opaque"),
+		StringData: secretValues,
+	}, child)
+	if err != nil {
+		return nil, err
+	}
+
+	var certDeps []pulumi.Resource
+	if cfg.Server.TLS.CertManager.Enabled {
+		cert, err := apiextensions.NewCustomResource(ctx, name+"-tls", certificateArgs(cfg, ns), child)
+		if err != nil {
+			return nil, err
+		}
+		certDeps = append(certDeps, cert)
+	}
+
+	podAnnotations := mergeMaps(cfg.Server.PodAnnotations, map[string]string{"checksum/config": checksum(configData(env))})
+	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
+		Metadata: objectMeta(cfg, ns, names.Server, componentServer, nil),
+		Spec:     serverDeploymentSpec(cfg, env, podAnnotations, secretChecksum(secretValues)),
+	}, child, pulumi.DependsOn(append([]pulumi.Resource{cm, secret}, certDeps...)))
+	if err != nil {
+		return nil, err
+	}
+	svc, err := corev1.NewService(ctx, name, serverServiceArgs(cfg, ns), child, pulumi.DependsOn([]pulumi.Resource{deployment}))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Ingress.Enabled {
+		if _, err := networkingv1.NewIngress(ctx, name, ingressArgs(cfg, ns), child, pulumi.DependsOn([]pulumi.Resource{svc})); err != nil {
+			return nil, err
+		}
+	}
+
+	s.ServiceName = svc.Metadata.Name().Elem()
+	s.SecretName = secret.Metadata.Name().Elem()
+	s.TLSSecretName = pulumi.String(names.TLSSecret).ToStringOutput()
+	s.URL = pulumi.Sprintf("https://%s.%s.svc.cluster.local:%d", s.ServiceName, ns, cfg.Server.Service.Port)
+	s.APIKey = sec.apiKey
+	s.BootstrapToken = sec.bootstrapToken
+	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
+		"serviceName": s.ServiceName, "secretName": s.SecretName, "tlsSecretName": s.TLSSecretName, "url": s.URL,
+	})
+}
+
+// firstKey is the key agents present: during a rotation (new,old) they move to the new one.
+func firstKey(keys pulumi.StringOutput) pulumi.StringOutput {
+	return keys.ApplyT(func(k string) string { return strings.TrimSpace(strings.Split(k, ",")[0]) }).(pulumi.StringOutput)
+}
+
+// serverEnv is the server's environment in declaration order. POSTGRES_PASSWORD precedes
+// CERTCTL_DATABASE_URL because kubelet expands $(VAR) only from variables declared earlier.
+func serverEnv(cfg *config.Config, db Database, sec serverSecrets) []envEntry {
+	s := cfg.Server
+	tls := s.TLS.MountPath
+	env := []envEntry{
+		plainEnv("CERTCTL_SERVER_HOST", "0.0.0.0"),
+		plainEnv("CERTCTL_SERVER_PORT", strconv.Itoa(s.Port)),
+		plainEnv("CERTCTL_SERVER_TLS_CERT_PATH", tls+"/tls.crt"),
+		plainEnv("CERTCTL_SERVER_TLS_KEY_PATH", tls+"/tls.key"),
+	}
+	if db.Password != nil {
+		env = append(env, secretRefEnv("POSTGRES_PASSWORD", db.Password.Name, db.Password.Key))
+	}
+	env = append(env, secretEnv("CERTCTL_DATABASE_URL", keyDatabaseURL, pulumi.ToSecret(db.URL).(pulumi.StringOutput)))
+	if postgresCASecret(cfg) != "" {
+		env = append(env, plainEnv("PGSSLROOTCERT", postgresCAMountPath+"/ca.crt"))
+	}
+	env = append(env,
+		plainEnv("CERTCTL_DATABASE_MAX_CONNS", strconv.Itoa(s.DatabaseMaxConns)),
+		plainEnv("CERTCTL_LOG_LEVEL", s.Logging.Level),
+		plainEnv("CERTCTL_LOG_FORMAT", s.Logging.Format),
+		plainEnv("CERTCTL_AUTH_TYPE", s.Auth.Type),
+	)
+	if s.Auth.Type == config.AuthAPIKey {
+		env = append(env, secretEnv("CERTCTL_AUTH_SECRET", keyAPIKey, sec.apiKey))
+		if s.Auth.NamedKeys.IsSet() {
+			env = append(env, secretEnv("CERTCTL_API_KEYS_NAMED", "api-keys-named", s.Auth.NamedKeys.Output()))
+		}
+	}
+	env = append(env,
+		secretEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", keyBootstrapToken, sec.bootstrapToken),
+		plainEnv("CERTCTL_KEYGEN_MODE", s.Keygen.Mode),
+		plainEnv("CERTCTL_RATE_LIMIT_RPS", strconv.Itoa(s.RateLimiting.RPS)),
+		plainEnv("CERTCTL_RATE_LIMIT_BURST", strconv.Itoa(s.RateLimiting.Burst)),
+	)
+	if s.CORS.Origins != "" {
+		env = append(env, plainEnv("CERTCTL_CORS_ORIGINS", s.CORS.Origins))
+	}
+	if s.NetworkScan.Enabled {
+		env = append(env, plainEnv("CERTCTL_NETWORK_SCAN_ENABLED", "true"), plainEnv("CERTCTL_NETWORK_SCAN_INTERVAL", s.NetworkScan.Interval))
+	}
+	if s.EST.Enabled {
+		env = append(env, plainEnv("CERTCTL_EST_ENABLED", "true"), plainEnv("CERTCTL_EST_ISSUER_ID", s.EST.IssuerID))
+		env = appendIfSet(env, "CERTCTL_EST_PROFILE_ID", s.EST.ProfileID)
+	}
+	if s.SMTP.Enabled {
+		env = append(env,
+			plainEnv("CERTCTL_SMTP_HOST", s.SMTP.Host),
+			plainEnv("CERTCTL_SMTP_PORT", strconv.Itoa(s.SMTP.Port)))
+		env = appendIfSet(env, "CERTCTL_SMTP_USERNAME", s.SMTP.Username)
+		if s.SMTP.Password.IsSet() {
+			env = append(env, secretEnv("CERTCTL_SMTP_PASSWORD", "smtp-password", s.SMTP.Password.Output()))
+		}
+		env = append(env,
+			plainEnv("CERTCTL_SMTP_FROM_ADDRESS", s.SMTP.FromAddress),
+			plainEnv("CERTCTL_SMTP_USE_TLS", strconv.FormatBool(s.SMTP.UseTLS)))
+	}
+	if s.Digest.Enabled {
+		env = append(env,
+			plainEnv("CERTCTL_DIGEST_ENABLED", "true"),
+			plainEnv("CERTCTL_DIGEST_INTERVAL", s.Digest.Interval),
+			plainEnv("CERTCTL_DIGEST_RECIPIENTS", strings.Join(s.Digest.Recipients, ",")))
+	}
+	if acme := s.Issuer.ACME; acme.Enabled {
+		env = append(env,
+			plainEnv("CERTCTL_ACME_DIRECTORY_URL", acme.DirectoryURL),
+			plainEnv("CERTCTL_ACME_EMAIL", acme.Email),
+			plainEnv("CERTCTL_ACME_CHALLENGE_TYPE", acme.ChallengeType))
+		env = appendIfSet(env, "CERTCTL_ACME_DNS_PRESENT_SCRIPT", acme.DNSPresentScript)
+		env = appendIfSet(env, "CERTCTL_ACME_DNS_CLEANUP_SCRIPT", acme.DNSCleanupScript)
+		env = appendIfSet(env, "CERTCTL_ACME_DNS_PROPAGATION_WAIT", acme.DNSPropagationWait)
+		env = appendIfSet(env, "CERTCTL_ACME_DNS_PERSIST_ISSUER_DOMAIN", acme.DNSPersistIssuerDomain)
+		env = appendIfSet(env, "CERTCTL_ACME_EAB_KID", acme.EABKid)
+		if acme.EABHmac.IsSet() {
+			env = append(env, secretEnv("CERTCTL_ACME_EAB_HMAC", "acme-eab-hmac", acme.EABHmac.Output()))
+		}
+	}
+	if cfg.Migrations.ViaHook {
+		env = append(env, plainEnv("CERTCTL_MIGRATIONS_VIA_HOOK", "true"))
+	}
+	return append(env, notifierEnv(s.Notifiers)...)
+}
+
+func notifierEnv(n config.Notifiers) []envEntry {
+	var env []envEntry
+	if n.Slack.Enabled {
+		env = append(env, secretEnv("CERTCTL_SLACK_WEBHOOK_URL", "slack-webhook-url", n.Slack.WebhookURL.Output()))
+		env = appendIfSet(env, "CERTCTL_SLACK_CHANNEL", n.Slack.Channel)
+		env = appendIfSet(env, "CERTCTL_SLACK_USERNAME", n.Slack.Username)
+	}
+	if n.Teams.Enabled {
+		env = append(env, secretEnv("CERTCTL_TEAMS_WEBHOOK_URL", "teams-webhook-url", n.Teams.WebhookURL.Output()))
+	}
+	if n.PagerDuty.Enabled {
+		env = append(env,
+			secretEnv("CERTCTL_PAGERDUTY_ROUTING_KEY", "pagerduty-routing-key", n.PagerDuty.RoutingKey.Output()),
+			plainEnv("CERTCTL_PAGERDUTY_SEVERITY", n.PagerDuty.Severity))
+	}
+	if n.Opsgenie.Enabled {
+		env = append(env,
+			secretEnv("CERTCTL_OPSGENIE_API_KEY", "opsgenie-api-key", n.Opsgenie.APIKey.Output()),
+			plainEnv("CERTCTL_OPSGENIE_PRIORITY", n.Opsgenie.Priority))
+	}
+	return env
+}
+
+func appendIfSet(env []envEntry, name, value string) []envEntry {
+	if value == "" {
+		return env
+	}
+	return append(env, plainEnv(name, value))
+}
+
+// postgresCASecret is the CA Secret the server verifies Postgres with, if TLS verification is on.
+func postgresCASecret(cfg *config.Config) string {
+	if cfg.PostgreSQL.TLS.Mode == "disable" {
+		return ""
+	}
+	return cfg.PostgreSQL.TLS.CASecretRef
+}
+
+func serverDeploymentSpec(cfg *config.Config, env []envEntry, podAnnotations map[string]string, secretSum pulumi.StringOutput) *appsv1.DeploymentSpecArgs {
+	s, names := cfg.Server, cfg.Names()
+	annotations := pulumi.ToStringMap(podAnnotations)
+	annotations["checksum/secret"] = secretSum
+
+	volumes := []corev1.VolumeArgs{emptyDirVolume("tmp", ""), secretVolume("tls", names.TLSSecret)}
+	mounts := []corev1.VolumeMountArgs{mount("tmp", "/tmp"), readOnlyMount("tls", s.TLS.MountPath)}
+	if ca := postgresCASecret(cfg); ca != "" {
+		volumes = append(volumes, secretVolume("postgresql-ca", ca))
+		mounts = append(mounts, readOnlyMount("postgresql-ca", postgresCAMountPath))
+	}
+	container := corev1.ContainerArgs{
+		Name:            pulumi.String(componentServer),
+		Image:           pulumi.String(s.Image.Ref()),
+		ImagePullPolicy: pulumi.String(s.Image.PullPolicy),
+		Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
+			Name: pulumi.String(portNameHTTPS), ContainerPort: pulumi.Int(s.Port), Protocol: pulumi.String("TCP"),
+		}},
+		Env:             append(envVars(env, names.Server, names.Server), extraEnv(s.Env, s.ExtraEnv)...),
+		LivenessProbe:   httpsProbe("/health", s.LivenessProbe),
+		ReadinessProbe:  httpsProbe("/ready", s.ReadinessProbe),
+		Resources:       resourceRequirements(s.Resources),
+		SecurityContext: containerSecurityContext(s.SecurityContext),
+		VolumeMounts:    volumeMountsInput(s.VolumeMounts, mounts...),
+	}
+	return &appsv1.DeploymentSpecArgs{
+		Replicas: pulumi.Int(s.Replicas),
+		Selector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentServer))},
+		Template: &corev1.PodTemplateSpecArgs{
+			Metadata: &metav1.ObjectMetaArgs{
+				Labels:      pulumi.ToStringMap(labels(cfg, componentServer)),
+				Annotations: annotations,
+			},
+			Spec: &corev1.PodSpecArgs{
+				ServiceAccountName: pulumi.String(names.ServiceAccount),
+				// The server only talks to the Kubernetes API for the (preview) Secrets connector.
+				AutomountServiceAccountToken: pulumi.Bool(cfg.KubernetesSecrets.Enabled),
+				SecurityContext:              podSecurityContext(s.SecurityContext),
+				ImagePullSecrets:             imagePullSecrets(cfg),
+				Containers:                   corev1.ContainerArray{container},
+				Volumes:                      volumesInput(s.Volumes, volumes...),
+				Affinity:                     affinityInput(s.Affinity),
+				NodeSelector:                 pulumi.ToStringMap(s.NodeSelector),
+				Tolerations:                  tolerationsInput(s.Tolerations),
+			},
+		},
+	}
+}
+
+func serverServiceArgs(cfg *config.Config, ns pulumi.StringInput) *corev1.ServiceArgs {
+	s := cfg.Server
+	return &corev1.ServiceArgs{
+		Metadata: objectMeta(cfg, ns, cfg.Names().Server, componentServer, s.Service.Annotations),
+		Spec: &corev1.ServiceSpecArgs{
+			Type:     pulumi.String(s.Service.Type),
+			Selector: pulumi.ToStringMap(selectorLabels(cfg, componentServer)),
+			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
+				Name: pulumi.String(portNameHTTPS), Port: pulumi.Int(s.Service.Port),
+				TargetPort: pulumi.String(portNameHTTPS), Protocol: pulumi.String("TCP"),
+			}},
+		},
+	}
+}
+
+func serviceAccountArgs(cfg *config.Config, ns pulumi.StringInput) *corev1.ServiceAccountArgs {
+	return &corev1.ServiceAccountArgs{
+		Metadata:                     objectMeta(cfg, ns, cfg.Names().ServiceAccount, componentServer, cfg.ServiceAccount.Annotations),
+		AutomountServiceAccountToken: pulumi.Bool(cfg.KubernetesSecrets.Enabled),
+	}
+}
+
+// clusterRoleArgs has no rules unless the preview Kubernetes Secrets connector is enabled.
+func clusterRoleArgs(cfg *config.Config) *rbacv1.ClusterRoleArgs {
+	rules := rbacv1.PolicyRuleArray{}
+	if cfg.KubernetesSecrets.Enabled {
+		rules = append(rules, rbacv1.PolicyRuleArgs{
+			ApiGroups: pulumi.ToStringArray([]string{""}),
+			Resources: pulumi.ToStringArray([]string{"secrets"}),
+			Verbs:     pulumi.ToStringArray([]string{"get", "list", "create", "update", "patch"}),
+		})
+	}
+	return &rbacv1.ClusterRoleArgs{Metadata: clusterMeta(cfg, clusterScopedName(cfg), componentServer, nil), Rules: rules}
+}
+
+func clusterRoleBindingArgs(cfg *config.Config, ns pulumi.StringInput) *rbacv1.ClusterRoleBindingArgs {
+	name := clusterScopedName(cfg)
+	return &rbacv1.ClusterRoleBindingArgs{
+		Metadata: clusterMeta(cfg, name, componentServer, nil),
+		RoleRef: &rbacv1.RoleRefArgs{
+			ApiGroup: pulumi.String("rbac.authorization.k8s.io"), Kind: pulumi.String("ClusterRole"), Name: pulumi.String(name),
+		},
+		Subjects: rbacv1.SubjectArray{rbacv1.SubjectArgs{
+			Kind: pulumi.String("ServiceAccount"), Name: pulumi.String(cfg.Names().ServiceAccount), Namespace: ns,
+		}},
+	}
+}
+
+// clusterScopedName is the fullname, as in the chart. Two releases with the same fullname in
+// different namespaces would share it; validation cannot see other stacks, so the README says so.
+func clusterScopedName(cfg *config.Config) string { return cfg.Names().Fullname }
+
+// certificateArgs builds the cert-manager Certificate. The Service's in-cluster names are always
+// added to dnsNames: agents dial https://<fullname>-server:<port> and must be able to verify it.
+func certificateArgs(cfg *config.Config, ns pulumi.StringInput) *apiextensions.CustomResourceArgs {
+	cm, names := cfg.Server.TLS.CertManager, cfg.Names()
+	dnsNames := pulumi.StringArray{}
+	seen := map[string]bool{}
+	add := func(n pulumi.StringInput, key string) {
+		if !seen[key] {
+			seen[key] = true
+			dnsNames = append(dnsNames, n)
+		}
+	}
+	for _, n := range cm.DNSNames {
+		add(pulumi.String(n), n)
+	}
+	add(pulumi.String(names.Server), names.Server)
+	add(pulumi.Sprintf("%s.%s.svc", names.Server, ns), "svc")
+	add(pulumi.Sprintf("%s.%s.svc.cluster.local", names.Server, ns), "svc.cluster.local")
+	issuer := pulumi.Map{"name": pulumi.String(cm.IssuerRef.Name), "kind": pulumi.String(cm.IssuerRef.Kind)}
+	if cm.IssuerRef.Group != "" {
+		issuer["group"] = pulumi.String(cm.IssuerRef.Group)
+	}
+	return &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("cert-manager.io/v1"),
+		Kind:       pulumi.String("Certificate"),
+		Metadata:   objectMeta(cfg, ns, names.Certificate, componentServer, nil),
+		OtherFields: map[string]any{"spec": pulumi.Map{
+			"secretName":  pulumi.String(names.TLSSecret),
+			"commonName":  pulumi.String(cm.CommonName),
+			"dnsNames":    dnsNames,
+			"duration":    pulumi.String(cm.Duration),
+			"renewBefore": pulumi.String(cm.RenewBefore),
+			"issuerRef":   issuer,
+			"privateKey": pulumi.Map{
+				"algorithm": pulumi.String("ECDSA"), "size": pulumi.Int(256), "rotationPolicy": pulumi.String("Always"),
+			},
+			"usages": pulumi.ToStringArray([]string{"server auth", "digital signature", "key encipherment"}),
+		}},
+	}
+}
+
+func ingressArgs(cfg *config.Config, ns pulumi.StringInput) *networkingv1.IngressArgs {
+	in, names := cfg.Ingress, cfg.Names()
+	annotations := map[string]string{}
+	if in.ClassName == "nginx" {
+		// The backend speaks HTTPS only; ingress-nginx would otherwise proxy plain HTTP to it.
+		annotations["nginx.ingress.kubernetes.io/backend-protocol"] = "HTTPS"
+	}
+	if in.CertManager.Enabled {
+		key := "cert-manager.io/cluster-issuer"
+		if in.CertManager.IssuerRef.Kind == "Issuer" {
+			key = "cert-manager.io/issuer"
+		}
+		annotations[key] = in.CertManager.IssuerRef.Name
+	}
+	var rules networkingv1.IngressRuleArray
+	for _, h := range in.Hosts {
+		var paths networkingv1.HTTPIngressPathArray
+		for _, p := range h.Paths {
+			paths = append(paths, networkingv1.HTTPIngressPathArgs{
+				Path: pulumi.String(p.Path), PathType: pulumi.String(p.PathType),
+				Backend: &networkingv1.IngressBackendArgs{Service: &networkingv1.IngressServiceBackendArgs{
+					Name: pulumi.String(names.Server),
+					Port: &networkingv1.ServiceBackendPortArgs{Name: pulumi.String(portNameHTTPS)},
+				}},
+			})
+		}
+		rules = append(rules, networkingv1.IngressRuleArgs{Host: optString(h.Host), Http: &networkingv1.HTTPIngressRuleValueArgs{Paths: paths}})
+	}
+	var tls networkingv1.IngressTLSArray
+	for _, t := range in.TLS {
+		tls = append(tls, networkingv1.IngressTLSArgs{SecretName: optString(t.SecretName), Hosts: optStrings(t.Hosts)})
+	}
+	return &networkingv1.IngressArgs{
+		Metadata: objectMeta(cfg, ns, names.Fullname, componentServer, mergeMaps(annotations, in.Annotations)),
+		Spec: &networkingv1.IngressSpecArgs{
+			IngressClassName: optString(in.ClassName),
+			Rules:            rules,
+			Tls:              tls,
+		},
+	}
+}

@@ -1,0 +1,95 @@
+// Package program is the body of the Pulumi program, importable so tests run exactly what
+// `pulumi up` runs.
+package program
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	pulumiconfig "github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+
+	"github.com/certctl-io/certctl-pulumi/components"
+	"github.com/certctl-io/certctl-pulumi/config"
+)
+
+// Run is the Pulumi program: Deploy, then export its outputs.
+func Run(ctx *pulumi.Context) error {
+	outputs, err := Deploy(ctx)
+	if err != nil {
+		return err
+	}
+	for k, v := range outputs {
+		ctx.Export(k, v)
+	}
+	return nil
+}
+
+// Deploy loads and validates the configuration, registers the deployment and returns the stack
+// outputs. A refused configuration registers nothing.
+func Deploy(ctx *pulumi.Context) (pulumi.Map, error) {
+	cfg, err := config.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	provider, err := kubernetesProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	certctl, err := components.NewCertctl(ctx, "certctl", &components.CertctlArgs{Config: &cfg},
+		pulumi.Providers(provider))
+	if err != nil {
+		return nil, err
+	}
+	return outputs(&cfg, certctl), nil
+}
+
+// kubernetesProvider renders manifests to a directory when certctl:renderYamlToDirectory is set
+// (the local stack: no cluster needed); otherwise it targets kubernetes:kubeconfig/context, or
+// the ambient kubeconfig when those are unset.
+func kubernetesProvider(ctx *pulumi.Context) (*kubernetes.Provider, error) {
+	args := &kubernetes.ProviderArgs{}
+	if dir := pulumiconfig.Get(ctx, config.Namespace+":renderYamlToDirectory"); dir != "" {
+		args.RenderYamlToDirectory = pulumi.StringPtr(dir)
+	} else {
+		k8s := pulumiconfig.New(ctx, "kubernetes")
+		if v := k8s.Get("kubeconfig"); v != "" {
+			args.Kubeconfig = pulumi.StringPtr(v)
+		}
+		if v := k8s.Get("context"); v != "" {
+			args.Context = pulumi.StringPtr(v)
+		}
+	}
+	p, err := kubernetes.NewProvider(ctx, "kubernetes", args)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes provider: %w", err)
+	}
+	return p, nil
+}
+
+func outputs(cfg *config.Config, c *components.Certctl) pulumi.Map {
+	out := pulumi.Map{
+		"namespace":           c.Namespace,
+		"serverServiceName":   c.ServerServiceName,
+		"serverDnsName":       c.ServerDNSName,
+		"serverUrl":           c.ServerURL,
+		"serverSecretName":    c.ServerSecretName,
+		"tlsSecretName":       c.TLSSecretName,
+		"agentBootstrapToken": c.BootstrapToken,
+	}
+	if cfg.PostgreSQL.Enabled {
+		out["postgresSecretName"] = c.PostgresSecretName
+	}
+	if cfg.Server.Auth.Type == config.AuthAPIKey {
+		out["apiKey"] = c.APIKey
+	}
+	out["nextSteps"] = pulumi.Sprintf(
+		"kubectl -n %[1]s rollout status deployment/%[2]s\n"+
+			"pulumi stack output apiKey --show-secrets   # the admin API key\n"+
+			"kubectl -n %[1]s port-forward service/%[2]s %[3]d:%[3]d   # then https://localhost:%[3]d/health",
+		c.Namespace, c.ServerServiceName, cfg.Server.Service.Port)
+	return out
+}

@@ -1,0 +1,245 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+const decodeFix = "check the key names against the README's config reference"
+
+// Load reads the certctl config namespace over Defaults(): each top-level key of Config
+// ("certctl:server", "certctl:namespace", ...) is decoded over its default, so a stack file
+// only names what it changes. Unknown keys, wrong types and secrets given in plain config are
+// reported together as a *ValidationError. Load does not call Validate.
+func Load(ctx *pulumi.Context) (Config, error) {
+	c := Defaults()
+	cfg := config.New(ctx, Namespace)
+	p := &problems{}
+	v := reflect.ValueOf(&c).Elem()
+	for i := range v.NumField() {
+		key := jsonName(v.Type().Field(i))
+		raw, err := cfg.Try(key)
+		if errors.Is(err, config.ErrMissingVar) {
+			continue
+		}
+		if err != nil {
+			p.add(key, err.Error(), decodeFix)
+			continue
+		}
+		decodeInto(p, key, raw, v.Field(i))
+	}
+	pdb := &c.PodDisruptionBudget
+	if raw, err := cfg.Try("podDisruptionBudget"); err == nil && onlyMaxUnavailable(raw) {
+		// The chart's default minAvailable 1 would otherwise conflict with the user's choice.
+		pdb.MinAvailable = nil
+	}
+	// Decoding into the default's pointer keeps its stale IntVal next to a new StrVal.
+	pdb.MinAvailable, pdb.MaxUnavailable = cleanIntOrString(pdb.MinAvailable), cleanIntOrString(pdb.MaxUnavailable)
+	walkSecrets(reflect.ValueOf(c), "", func(path string, s Secret) {
+		top, _, _ := strings.Cut(path, ".")
+		if s.IsSet() && !ctx.IsConfigSecret(Namespace+":"+top) {
+			p.add(path, "a secret was given in plain config",
+				"store it encrypted with: pulumi config set --secret --path "+path+" <value>")
+		}
+	})
+	if err := p.err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// decodeInto sets a top-level field from its raw config string: strings and bools as they
+// come, everything else as JSON over the default value (objects merge key by key).
+func decodeInto(p *problems, key, raw string, field reflect.Value) {
+	switch field.Kind() {
+	case reflect.String:
+		field.SetString(raw)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			p.addf(key, "use true or false", "%q is not a boolean", raw)
+			return
+		}
+		field.SetBool(b)
+	default:
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(field.Addr().Interface())
+		if err == nil {
+			if _, tokErr := dec.Token(); tokErr != io.EOF {
+				err = errors.New("unexpected data after the value")
+			}
+		}
+		if err != nil {
+			decodeProblems(p, key, raw, field.Type(), err)
+		}
+	}
+}
+
+// decodeProblems turns a decode error into problems on the exact keys: every unknown key in
+// the value (the decoder names only the first, and without its path), or the mistyped field.
+func decodeProblems(p *problems, key, raw string, t reflect.Type, err error) {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		p.add(key+"."+typeErr.Field, err.Error(), "check the value's type against the README's config reference")
+		return
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field") {
+		var doc any
+		if json.Unmarshal([]byte(raw), &doc) == nil {
+			if unknown := unknownKeys(doc, t, key); len(unknown) > 0 {
+				for _, k := range unknown {
+					p.add(k, "unknown key", decodeFix)
+				}
+				return
+			}
+		}
+	}
+	p.add(key, err.Error(), decodeFix)
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// unknownKeys returns the paths of the object keys in doc that type t has no field for,
+// matching names the way encoding/json does (case-insensitively).
+func unknownKeys(doc any, t reflect.Type, path string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	var out []string
+	switch d := doc.(type) {
+	case map[string]any:
+		switch t.Kind() {
+		case reflect.Struct:
+			fields := jsonFields(t)
+			for _, k := range sortedKeys(d) {
+				ft, ok := fields[k]
+				if !ok {
+					for name, typ := range fields {
+						if strings.EqualFold(name, k) {
+							ft, ok = typ, true
+							break
+						}
+					}
+				}
+				if !ok {
+					out = append(out, child(path, k))
+					continue
+				}
+				out = append(out, unknownKeys(d[k], ft, child(path, k))...)
+			}
+		case reflect.Map:
+			for _, k := range sortedKeys(d) {
+				out = append(out, unknownKeys(d[k], t.Elem(), child(path, k))...)
+			}
+		}
+	case []any:
+		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+			for i, e := range d {
+				out = append(out, unknownKeys(e, t.Elem(), index(path, i))...)
+			}
+		}
+	}
+	return out
+}
+
+// jsonFields maps the JSON names of a struct's fields to their types, promoting the fields of
+// embedded structs as encoding/json does (Kubernetes types inline VolumeSource this way).
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" || !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if f.Anonymous && tag == "" && ft.Kind() == reflect.Struct {
+			for name, typ := range jsonFields(ft) {
+				if _, shadowed := out[name]; !shadowed {
+					out[name] = typ
+				}
+			}
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		out[tag] = f.Type
+	}
+	return out
+}
+
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return name
+}
+
+// onlyMaxUnavailable reports whether a podDisruptionBudget object sets maxUnavailable and not
+// minAvailable.
+func onlyMaxUnavailable(raw string) bool {
+	var keys map[string]json.RawMessage
+	if json.Unmarshal([]byte(raw), &keys) != nil {
+		return false
+	}
+	maxU, hasMax := keys["maxUnavailable"]
+	_, hasMin := keys["minAvailable"]
+	return hasMax && string(maxU) != "null" && !hasMin
+}
+
+func cleanIntOrString(v *intstr.IntOrString) *intstr.IntOrString {
+	switch {
+	case v == nil:
+		return nil
+	case v.Type == intstr.Int:
+		return ptr(intstr.FromInt32(v.IntVal))
+	default:
+		return ptr(intstr.FromString(v.StrVal))
+	}
+}
+
+var secretType = reflect.TypeFor[Secret]()
+
+// walkSecrets calls fn with the key path of every Secret field under v (a struct of this
+// package), set or not.
+func walkSecrets(v reflect.Value, path string, fn func(path string, s Secret)) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := jsonName(f)
+		if name == "" || name == "-" {
+			continue
+		}
+		if path != "" {
+			name = path + "." + name
+		}
+		switch {
+		case f.Type == secretType:
+			fn(name, v.Field(i).Interface().(Secret))
+		case f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == secretType.PkgPath():
+			walkSecrets(v.Field(i), name, fn)
+		}
+	}
+}
+
+// SecretPaths lists the key path of every Secret-typed setting ("server.auth.apiKey", ...):
+// the keys that must be set with `pulumi config set --secret`.
+func SecretPaths() []string {
+	var out []string
+	walkSecrets(reflect.ValueOf(Config{}), "", func(path string, _ Secret) { out = append(out, path) })
+	return out
+}

@@ -1,0 +1,698 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/robfig/cron/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Validate returns nil, or a *ValidationError listing every problem in the configuration.
+// Format checks apply to every value that is set, whether or not its feature is enabled;
+// "required" checks apply only to enabled features.
+func (c Config) Validate() error {
+	p := &problems{}
+	for _, section := range []func(*problems, Config){
+		validateNames,
+		validateMetadata,
+		validateServer,
+		validateServerTLS,
+		validateAuth,
+		validateServerFeatures,
+		validateIssuers,
+		validateNotifiers,
+		validateServerExtras,
+		validatePostgres,
+		validateAgent,
+		validateIngress,
+		validateAccess,
+		validatePDB,
+		validateMonitoring,
+		validateBackup,
+		validateMigrations,
+	} {
+		section(p, c)
+	}
+	return p.err()
+}
+
+func validateNames(p *problems, c Config) {
+	before := p.len()
+	checkName(p, "releaseName", c.ReleaseName, dnsLabel)
+	checkOptionalName(p, "nameOverride", c.NameOverride, dnsLabel)
+	if c.FullnameOverride != "" {
+		checkName(p, "fullnameOverride", c.Fullname(), dnsLabel)
+	}
+	if p.len() == before {
+		validateFullname(p, c)
+	}
+	checkName(p, "namespace", c.Namespace, dnsLabel)
+	checkOptionalName(p, "serviceAccount.name", c.ServiceAccount.Name, dnsSubdomain)
+	for i, s := range c.ImagePullSecrets {
+		checkName(p, index("imagePullSecrets", i)+".name", s.Name, dnsSubdomain)
+	}
+}
+
+// derivedName is an object name built from the fullname, with the longest it may be.
+type derivedName struct {
+	name string
+	kind string
+	max  int
+}
+
+// derivedNames lists the fullname-based names the configuration creates. StatefulSet pods
+// carry a controller-revision-hash label "<name>-<hash>" and CronJobs append an 11-character
+// suffix to their Jobs, so both stop at 52 characters.
+func (c Config) derivedNames() []derivedName {
+	n := c.Names()
+	out := []derivedName{{n.Fullname, "ServiceAccount/ClusterRole/Ingress name", 63}, {n.Server, "Service", 63}}
+	if c.PostgreSQL.Enabled {
+		out = append(out, derivedName{n.Postgres, "StatefulSet", 52})
+	}
+	if c.Agent.Enabled {
+		out = append(out, derivedName{n.Agent, c.Agent.Kind, 63})
+	}
+	if cm := c.Server.TLS.CertManager; cm.Enabled {
+		out = append(out, derivedName{n.Certificate, "Certificate", 63})
+		if cm.SecretName == "" && c.Server.TLS.ExistingSecret == "" {
+			out = append(out, derivedName{n.TLSSecret, "TLS Secret", 63})
+		}
+	}
+	if c.Backup.Enabled {
+		out = append(out, derivedName{n.Backup, "CronJob", 52})
+	}
+	if c.Migrations.ViaHook {
+		out = append(out, derivedName{n.Migration, "Job", 63})
+	}
+	if sm := c.Monitoring.ServiceMonitor; c.Monitoring.Enabled && sm.Enabled && sm.BearerTokenSecret.Name == "" {
+		out = append(out, derivedName{n.Metrics, "Secret", 63})
+	}
+	return out
+}
+
+// validateFullname reports once, on the key that sets the fullname, when a name derived from it
+// cannot be created.
+func validateFullname(p *problems, c Config) {
+	key, fix := "releaseName", "shorten releaseName"
+	if c.FullnameOverride != "" {
+		key, fix = "fullnameOverride", "shorten fullnameOverride"
+	} else if c.NameOverride != "" && !strings.Contains(c.ReleaseName, c.NameOverride) {
+		fix = "shorten releaseName or nameOverride"
+	}
+	full := c.Fullname()
+	if full == "" || full[0] < 'a' || full[0] > 'z' {
+		p.addf(key, "use a name that starts with a lowercase letter",
+			"the fullname %q does not start with a letter, so the Service %q would be refused", full, c.Names().Server)
+		return
+	}
+	limit, worst := math.MaxInt, derivedName{}
+	for _, d := range c.derivedNames() {
+		if allowed := d.max - (len(d.name) - len(full)); allowed < limit {
+			limit, worst = allowed, d
+		}
+	}
+	if len(full) > limit {
+		p.addf(key, fmt.Sprintf("%s so the fullname is at most %d characters", fix, limit),
+			"the fullname %q is %d characters, so the %s %q would exceed %d characters", full, len(full), worst.kind, worst.name, worst.max)
+		return
+	}
+	for _, d := range c.derivedNames() {
+		if errs := validation.IsDNS1123Label(d.name); len(errs) > 0 {
+			p.addf(key, "use lowercase letters, digits and '-' only",
+				"the %s name %q is not a DNS-1123 label: %s", d.kind, d.name, joinErrs(errs))
+			return
+		}
+	}
+}
+
+// selectorLabels are set by the program on every object; overriding them breaks selectors.
+var selectorLabels = []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"}
+
+func validateMetadata(p *problems, c Config) {
+	checkLabels(p, "commonLabels", c.CommonLabels)
+	for _, k := range selectorLabels {
+		if _, ok := c.CommonLabels[k]; ok {
+			p.addf(child("commonLabels", k), "remove it (use nameOverride or releaseName to change it)",
+				"%s is a selector label the program sets", k)
+		}
+	}
+	checkAnnotations(p, "commonAnnotations", c.CommonAnnotations)
+}
+
+func validateServer(p *problems, c Config) {
+	s := c.Server
+	atLeast(p, "server.replicas", s.Replicas, 1)
+	checkImage(p, "server.image", s.Image)
+	checkPort(p, "server.port", s.Port)
+	checkResources(p, "server.resources", s.Resources)
+	checkSecurityContext(p, "server.securityContext", s.SecurityContext)
+	checkProbe(p, "server.livenessProbe", s.LivenessProbe)
+	checkProbe(p, "server.readinessProbe", s.ReadinessProbe)
+	oneOf(p, "server.service.type", s.Service.Type, "ClusterIP", "NodePort", "LoadBalancer")
+	checkPort(p, "server.service.port", s.Service.Port)
+	checkAnnotations(p, "server.service.annotations", s.Service.Annotations)
+	atLeast(p, "server.databaseMaxConns", s.DatabaseMaxConns, 1)
+	checkLabels(p, "server.nodeSelector", s.NodeSelector)
+	checkTolerations(p, "server.tolerations", s.Tolerations)
+	checkAnnotations(p, "server.podAnnotations", s.PodAnnotations)
+}
+
+func validateServerTLS(p *problems, c Config) {
+	t := c.Server.TLS
+	cm := t.CertManager
+	switch {
+	case t.ExistingSecret == "" && !cm.Enabled:
+		p.add("server.tls", "the HTTPS-only server has no certificate: choose EXACTLY ONE TLS ownership path",
+			"set server.tls.existingSecret to a kubernetes.io/tls Secret OR server.tls.certManager.enabled=true with server.tls.certManager.issuerRef.name")
+	case t.ExistingSecret != "" && cm.Enabled:
+		p.add("server.tls", "both server.tls.existingSecret and server.tls.certManager.enabled are set, but there must be EXACTLY ONE TLS ownership path",
+			"remove server.tls.existingSecret or set server.tls.certManager.enabled=false")
+	}
+	checkOptionalName(p, "server.tls.existingSecret", t.ExistingSecret, dnsSubdomain)
+	checkAbsPath(p, "server.tls.mountPath", t.MountPath)
+
+	const key = "server.tls.certManager"
+	checkIssuerRef(p, key+".issuerRef", cm.Enabled, cm.IssuerRef)
+	checkOptionalName(p, key+".secretName", cm.SecretName, dnsSubdomain)
+	if len(cm.CommonName) > 64 {
+		p.addf(key+".commonName", "use at most 64 characters and put longer names in dnsNames", "is %d characters, more than X.509 allows", len(cm.CommonName))
+	}
+	if cm.Enabled && cm.CommonName == "" && len(cm.DNSNames) == 0 {
+		p.add(key+".dnsNames", "is empty and so is commonName, so the certificate would name nothing", "add the server's DNS names")
+	}
+	for i, n := range cm.DNSNames {
+		checkHost(p, index(key+".dnsNames", i), n)
+	}
+	d, okD := checkDuration(p, key+".duration", cm.Duration)
+	r, okR := checkDuration(p, key+".renewBefore", cm.RenewBefore)
+	if okD && d.Hours() < 1 {
+		p.addf(key+".duration", `set it to "1h" or more`, "%q is shorter than cert-manager's minimum of 1h", cm.Duration)
+	}
+	if okD && okR && r >= d {
+		p.addf(key+".renewBefore", "set it below "+key+".duration", "%q is not shorter than the duration %q, so the certificate would renew forever", cm.RenewBefore, cm.Duration)
+	}
+}
+
+func validateAuth(p *problems, c Config) {
+	a := c.Server.Auth
+	if a.Type != AuthAPIKey && a.Type != AuthNone {
+		p.addf("server.auth.type", `use "api-key", or "none" behind an authenticating gateway for jwt or OIDC`,
+			"%q is not supported: certctl has no in-process JWT, OIDC, mTLS or SAML", a.Type)
+	}
+	if a.Type == AuthNone {
+		for _, k := range []struct {
+			key string
+			s   Secret
+		}{{"server.auth.apiKey", a.APIKey}, {"server.auth.namedKeys", a.NamedKeys}} {
+			if k.s.IsSet() {
+				p.add(k.key, "is set while server.auth.type is none, so no request would be checked against it",
+					"remove "+k.key+" or set server.auth.type=api-key")
+			}
+		}
+	}
+	if a.APIKey.IsSet() {
+		for i, k := range strings.Split(a.APIKey.reveal(), ",") {
+			if k == "" || strings.ContainsFunc(k, unicode.IsSpace) {
+				p.addf("server.auth.apiKey", "give comma-separated keys without blanks (old,new during a rotation)",
+					"entry %d is empty or contains whitespace", i+1)
+			}
+		}
+	}
+	if a.NamedKeys.IsSet() {
+		for i, e := range strings.Split(a.NamedKeys.reveal(), ",") {
+			parts := strings.Split(e, ":")
+			ok := (len(parts) == 2 || len(parts) == 3 && parts[2] == "admin") &&
+				parts[0] != "" && parts[1] != "" && !strings.ContainsFunc(e, unicode.IsSpace)
+			if !ok {
+				p.addf("server.auth.namedKeys", `give comma-separated "name:key" or "name:key:admin" entries without blanks`,
+					"entry %d is not name:key[:admin]", i+1)
+			}
+		}
+	}
+}
+
+func validateServerFeatures(p *problems, c Config) {
+	s := c.Server
+	oneOf(p, "server.logging.level", s.Logging.Level, "debug", "info", "warn", "error")
+	oneOf(p, "server.logging.format", s.Logging.Format, "json", "text")
+	oneOf(p, "server.keygen.mode", s.Keygen.Mode, "agent", "server")
+
+	sm := s.SMTP
+	checkPort(p, "server.smtp.port", sm.Port)
+	if sm.Enabled && sm.Host == "" {
+		p.add("server.smtp.host", "is empty while server.smtp.enabled is true", "set it to your mail relay's host name")
+	}
+	if strings.Contains(sm.Host, ":") {
+		p.addf("server.smtp.host", "put the port in server.smtp.port", "%q contains a port", sm.Host)
+	}
+	if sm.Enabled && sm.FromAddress == "" {
+		p.add("server.smtp.fromAddress", "is empty while server.smtp.enabled is true", "set it to the sender address, e.g. certctl@example.com")
+	}
+	if sm.FromAddress != "" {
+		checkEmail(p, "server.smtp.fromAddress", sm.FromAddress)
+	}
+	unusedSecret(p, "server.smtp.password", sm.Password, sm.Enabled, "server.smtp.enabled")
+
+	dg := s.Digest
+	checkDuration(p, "server.digest.interval", dg.Interval)
+	if dg.Enabled && !sm.Enabled {
+		p.add("server.digest.enabled", "the digest goes out by email but server.smtp.enabled is false",
+			"set server.smtp.enabled=true with host and fromAddress, or set server.digest.enabled=false")
+	}
+	if dg.Enabled && len(dg.Recipients) == 0 {
+		p.add("server.digest.recipients", "is empty while server.digest.enabled is true", "add at least one email address")
+	}
+	for i, r := range dg.Recipients {
+		checkEmail(p, index("server.digest.recipients", i), r)
+	}
+
+	if s.EST.Enabled && s.EST.IssuerID == "" {
+		p.add("server.est.issuerID", "is empty while server.est.enabled is true", `set it to the issuer EST enrolls against, e.g. "iss-local"`)
+	}
+
+	atLeast(p, "server.rateLimiting.rps", s.RateLimiting.RPS, 1)
+	if s.RateLimiting.RPS >= 1 && s.RateLimiting.Burst < s.RateLimiting.RPS {
+		p.addf("server.rateLimiting.burst", fmt.Sprintf("set it to %d (rps) or more", s.RateLimiting.RPS),
+			"%d is below server.rateLimiting.rps (%d)", s.RateLimiting.Burst, s.RateLimiting.RPS)
+	}
+	checkDuration(p, "server.networkScan.interval", s.NetworkScan.Interval)
+
+	if o := strings.TrimSpace(s.CORS.Origins); o != "" {
+		for i, origin := range splitList(o) {
+			if origin != "*" && !isOrigin(origin) {
+				p.addf("server.cors.origins", `use "*" or comma-separated origins such as "https://app.example.com"`,
+					"entry %d (%q) is not an origin", i+1, origin)
+			}
+		}
+	}
+}
+
+// isOrigin accepts scheme://host[:port] with an http(s) scheme, as browsers send it.
+func isOrigin(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
+}
+
+func validateIssuers(p *problems, c Config) {
+	is := c.Server.Issuer
+	for _, x := range []struct {
+		key string
+		on  bool
+	}{{"server.issuer.stepca.enabled", is.StepCA.Enabled}, {"server.issuer.openssl.enabled", is.OpenSSL.Enabled}} {
+		if x.on {
+			p.add(x.key, "no server environment contract is documented for this issuer yet",
+				"use issuer.local or issuer.acme and set "+x.key+"=false")
+		}
+	}
+
+	const key = "server.issuer.acme"
+	a := is.ACME
+	oneOf(p, key+".challengeType", a.ChallengeType, "http-01", "dns-01", "dns-persist-01")
+	if a.DirectoryURL != "" {
+		checkURL(p, key+".directoryURL", a.DirectoryURL, false, "https://acme-v02.api.letsencrypt.org/directory", "https")
+	}
+	if a.Email != "" {
+		checkEmail(p, key+".email", a.Email)
+	}
+	if a.DNSPropagationWait != "" {
+		checkDuration(p, key+".dnsPropagationWait", a.DNSPropagationWait)
+	}
+	switch {
+	case a.EABKid != "" && !a.EABHmac.IsSet():
+		p.add(key+".eabHmac", "is empty while "+key+".eabKid is set: External Account Binding needs both",
+			"store it with: pulumi config set --secret --path "+key+".eabHmac <value>, or remove eabKid")
+	case a.EABKid == "" && a.EABHmac.IsSet():
+		p.add(key+".eabKid", "is empty while "+key+".eabHmac is set: External Account Binding needs both",
+			"set "+key+".eabKid, or remove eabHmac")
+	}
+	unusedSecret(p, key+".eabHmac", a.EABHmac, a.Enabled, key+".enabled")
+	if !a.Enabled {
+		return
+	}
+	if a.DirectoryURL == "" {
+		p.add(key+".directoryURL", "is empty while "+key+".enabled is true", "set it to the ACME directory, e.g. https://acme-v02.api.letsencrypt.org/directory")
+	}
+	if a.Email == "" {
+		p.add(key+".email", "is empty while "+key+".enabled is true", "set it to the ACME account contact address")
+	}
+	if (a.ChallengeType == "dns-01" || a.ChallengeType == "dns-persist-01") && a.DNSPresentScript == "" {
+		p.addf(key+".dnsPresentScript", "set it to the script that publishes the TXT record, or use challengeType http-01",
+			"is empty while challengeType is %s", a.ChallengeType)
+	}
+}
+
+func validateNotifiers(p *problems, c Config) {
+	n := c.Server.Notifiers
+	for _, x := range []struct {
+		key, cred string
+		enabled   bool
+		value     Secret
+		isURL     bool
+	}{
+		{"server.notifiers.slack", "webhookUrl", n.Slack.Enabled, n.Slack.WebhookURL, true},
+		{"server.notifiers.teams", "webhookUrl", n.Teams.Enabled, n.Teams.WebhookURL, true},
+		{"server.notifiers.pagerduty", "routingKey", n.PagerDuty.Enabled, n.PagerDuty.RoutingKey, false},
+		{"server.notifiers.opsgenie", "apiKey", n.Opsgenie.Enabled, n.Opsgenie.APIKey, false},
+	} {
+		credKey := x.key + "." + x.cred
+		switch {
+		case x.enabled && !x.value.IsSet():
+			p.add(credKey, "is empty while "+x.key+".enabled is true",
+				"store it with: pulumi config set --secret --path "+credKey+" <value>, or set "+x.key+".enabled=false")
+		case x.enabled && x.isURL:
+			checkURL(p, credKey, x.value.reveal(), true, "https://hooks.example.com/...", "https")
+		}
+		unusedSecret(p, credKey, x.value, x.enabled, x.key+".enabled")
+	}
+	oneOf(p, "server.notifiers.pagerduty.severity", n.PagerDuty.Severity, "critical", "error", "warning", "info")
+	oneOf(p, "server.notifiers.opsgenie.priority", n.Opsgenie.Priority, "P1", "P2", "P3", "P4", "P5")
+}
+
+// validateServerExtras checks the user's extra env and volumes against the program's own.
+func validateServerExtras(p *problems, c Config) {
+	s := c.Server
+	checkEnv(p, "server", s.Env, s.ExtraEnv, serverEnvOwners)
+
+	volumes := map[string]int{}
+	for i, v := range s.Volumes {
+		k := index("server.volumes", i)
+		if n := volumeSources(v.VolumeSource); n != 1 {
+			p.addf(k, "give exactly one source such as secret, configMap or emptyDir", "has %d volume sources", n)
+		}
+		if !checkName(p, k+".name", v.Name, dnsLabel) {
+			continue
+		}
+		if j, dup := volumes[v.Name]; dup {
+			p.addf(k+".name", "rename or remove one of them", "%q duplicates %s", v.Name, index("server.volumes", j))
+			continue
+		}
+		volumes[v.Name] = i
+		if slices.Contains(ReservedVolumeNames, v.Name) {
+			p.addf(k+".name", "rename it (reserved: "+strings.Join(ReservedVolumeNames, ", ")+")", "%q is a volume name the program uses", v.Name)
+		}
+	}
+	mounted := map[string]string{"/tmp": "the program's tmp volume", path.Clean(s.TLS.MountPath): "server.tls.mountPath", PostgresCAMountPath: "the program's postgresql-ca volume"}
+	for i, m := range s.VolumeMounts {
+		k := index("server.volumeMounts", i)
+		if _, ok := volumes[m.Name]; !ok {
+			p.addf(k+".name", "add the volume to server.volumes or fix the name", "%q names no volume in server.volumes", m.Name)
+		}
+		if !path.IsAbs(m.MountPath) {
+			checkAbsPath(p, k+".mountPath", m.MountPath)
+			continue
+		}
+		if owner, taken := mounted[path.Clean(m.MountPath)]; taken {
+			p.addf(k+".mountPath", "use another mountPath", "%q is already mounted by %s", m.MountPath, owner)
+			continue
+		}
+		mounted[path.Clean(m.MountPath)] = k
+	}
+}
+
+func validatePostgres(p *problems, c Config) {
+	pg := c.PostgreSQL
+	ext := c.ExternalDatabase.URL
+	switch {
+	case !pg.Enabled && !ext.IsSet():
+		p.add("externalDatabase.url", "is empty while postgresql.enabled is false, so the server has no database",
+			"store it with: pulumi config set --secret --path externalDatabase.url postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full, or set postgresql.enabled=true")
+	case pg.Enabled && ext.IsSet():
+		p.add("externalDatabase.url", "is set while postgresql.enabled is true, so which database the server uses is ambiguous",
+			"remove externalDatabase.url to use the bundled Postgres, or set postgresql.enabled=false to use the external one")
+	}
+	if ext.IsSet() {
+		checkURL(p, "externalDatabase.url", ext.reveal(), true, "postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full", "postgres", "postgresql")
+	}
+	unusedSecret(p, "postgresql.auth.password", pg.Auth.Password, pg.Enabled, "postgresql.enabled")
+
+	if oneOf(p, "postgresql.tls.mode", pg.TLS.Mode, "disable", "require", "verify-ca", "verify-full") &&
+		(pg.TLS.Mode == "verify-ca" || pg.TLS.Mode == "verify-full") && pg.TLS.CASecretRef == "" {
+		p.addf("postgresql.tls.caSecretRef", `set it to a Secret with a "ca.crt" key, or use postgresql.tls.mode require`,
+			"is empty while postgresql.tls.mode is %s, which verifies the server against a CA", pg.TLS.Mode)
+	}
+	checkOptionalName(p, "postgresql.tls.caSecretRef", pg.TLS.CASecretRef, dnsSubdomain)
+
+	checkImage(p, "postgresql.image", pg.Image)
+	checkPGIdentifier(p, "postgresql.auth.database", pg.Auth.Database)
+	checkPGIdentifier(p, "postgresql.auth.username", pg.Auth.Username)
+	checkSize(p, "postgresql.storage.size", pg.Storage.Size)
+	checkOptionalName(p, "postgresql.storage.storageClass", pg.Storage.StorageClass, dnsSubdomain)
+	checkResources(p, "postgresql.resources", pg.Resources)
+	checkSecurityContext(p, "postgresql.securityContext", pg.SecurityContext)
+	checkProbe(p, "postgresql.livenessProbe", pg.LivenessProbe)
+	checkProbe(p, "postgresql.readinessProbe", pg.ReadinessProbe)
+	checkPort(p, "postgresql.service.port", pg.Service.Port)
+	for _, k := range sortedKeys(pg.PostgresqlConfig) {
+		if !isGUCName(k) || pg.PostgresqlConfig[k] == "" {
+			p.addf(child("postgresql.postgresqlConfig", k), `use a Postgres setting name such as "max_connections" with a non-empty value`,
+				"%q is not a setting name with a value", k)
+		}
+	}
+}
+
+// checkPGIdentifier keeps names to unquoted Postgres identifiers, which are also safe inside the
+// connection URL the program builds.
+func checkPGIdentifier(p *problems, key, v string) {
+	ok := v != "" && len(v) <= 63 && (v[0] == '_' || v[0] >= 'a' && v[0] <= 'z')
+	for _, r := range v {
+		ok = ok && (r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+	}
+	if !ok {
+		p.addf(key, "use at most 63 lowercase letters, digits or '_', starting with a letter", "%q is not a plain Postgres identifier", v)
+	}
+}
+
+func isGUCName(k string) bool {
+	for _, r := range k {
+		if !(r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return k != ""
+}
+
+func validateAgent(p *problems, c Config) {
+	a := c.Agent
+	oneOf(p, "agent.kind", a.Kind, AgentDaemonSet, AgentDeployment)
+	atLeast(p, "agent.replicas", a.Replicas, 1)
+	// A fixed name shared by several pods would make them one agent to the server.
+	switch {
+	case a.Name != "" && a.Kind == AgentDaemonSet:
+		p.add("agent.name", "is fixed while agent.kind is DaemonSet, so every node's agent would register under one name",
+			"remove agent.name (each pod then uses its own name) or set agent.kind=Deployment")
+	case a.Name != "" && a.Replicas > 1:
+		p.addf("agent.name", "remove agent.name or set agent.replicas=1",
+			"is fixed while agent.replicas is %d, so the replicas would register under one name", a.Replicas)
+	}
+	if strings.ContainsFunc(a.Name, func(r rune) bool { return unicode.IsSpace(r) || r == ',' }) {
+		p.addf("agent.name", "use a name without blanks or commas", "%q contains blanks or commas", a.Name)
+	}
+	checkImage(p, "agent.image", a.Image)
+	checkResources(p, "agent.resources", a.Resources)
+	checkSecurityContext(p, "agent.securityContext", a.SecurityContext)
+	checkAbsPath(p, "agent.keyDir", a.KeyDir)
+	if strings.TrimSpace(a.DiscoveryDirs) != "" {
+		for i, d := range splitList(a.DiscoveryDirs) {
+			if !path.IsAbs(d) {
+				p.addf("agent.discoveryDirs", `give comma-separated absolute paths such as "/etc/ssl,/etc/nginx"`,
+					"entry %d (%q) is not an absolute path", i+1, d)
+			}
+		}
+	}
+	checkLabels(p, "agent.nodeSelector", a.NodeSelector)
+	checkTolerations(p, "agent.tolerations", a.Tolerations)
+	checkEnv(p, "agent", a.Env, a.ExtraEnv, agentEnvOwners)
+}
+
+func validateIngress(p *problems, c Config) {
+	in := c.Ingress
+	checkOptionalName(p, "ingress.className", in.ClassName, dnsSubdomain)
+	checkAnnotations(p, "ingress.annotations", in.Annotations)
+	checkIssuerRef(p, "ingress.certManager.issuerRef", in.CertManager.Enabled, in.CertManager.IssuerRef)
+	if in.Enabled && len(in.Hosts) == 0 {
+		p.add("ingress.hosts", "is empty while ingress.enabled is true", "add at least one host with its paths")
+	}
+	for i, h := range in.Hosts {
+		k := index("ingress.hosts", i)
+		if h.Host != "" {
+			checkHost(p, k+".host", h.Host)
+		}
+		if len(h.Paths) == 0 {
+			p.add(k+".paths", "is empty", `add a path such as {"path": "/", "pathType": "Prefix"}`)
+		}
+		for j, hp := range h.Paths {
+			pk := index(k+".paths", j)
+			if !strings.HasPrefix(hp.Path, "/") {
+				p.addf(pk+".path", `use a path starting with "/"`, "%q is not an absolute path", hp.Path)
+			}
+			oneOf(p, pk+".pathType", hp.PathType, "Exact", "Prefix", "ImplementationSpecific")
+		}
+	}
+	for i, t := range in.TLS {
+		k := index("ingress.tls", i)
+		checkOptionalName(p, k+".secretName", t.SecretName, dnsSubdomain)
+		for j, h := range t.Hosts {
+			checkHost(p, index(k+".hosts", j), h)
+		}
+	}
+}
+
+func validateAccess(p *problems, c Config) {
+	checkAnnotations(p, "serviceAccount.annotations", c.ServiceAccount.Annotations)
+	if !c.ServiceAccount.Create && c.ServiceAccount.Name == "" {
+		p.add("serviceAccount.name", "is empty while serviceAccount.create is false, so the pods would name a ServiceAccount that does not exist",
+			`set it to an existing ServiceAccount (e.g. "default") or set serviceAccount.create=true`)
+	}
+	if c.KubernetesSecrets.Enabled && !c.RBAC.Create {
+		p.add("kubernetesSecrets.enabled", "is true while rbac.create is false, but its Secret verbs live in the program's ClusterRole",
+			"set rbac.create=true or set kubernetesSecrets.enabled=false")
+	}
+}
+
+func validatePDB(p *problems, c Config) {
+	pdb := c.PodDisruptionBudget
+	switch {
+	case pdb.MinAvailable != nil && pdb.MaxUnavailable != nil:
+		p.add("podDisruptionBudget", "minAvailable and maxUnavailable are both set, but a PodDisruptionBudget takes one",
+			"keep one: remove podDisruptionBudget.minAvailable (the default is 1) or podDisruptionBudget.maxUnavailable")
+	case pdb.Enabled && pdb.MinAvailable == nil && pdb.MaxUnavailable == nil:
+		p.add("podDisruptionBudget", "is enabled without minAvailable or maxUnavailable",
+			"set podDisruptionBudget.minAvailable (e.g. 1) or podDisruptionBudget.maxUnavailable")
+	}
+	checkIntOrPercent(p, "podDisruptionBudget.minAvailable", pdb.MinAvailable)
+	checkIntOrPercent(p, "podDisruptionBudget.maxUnavailable", pdb.MaxUnavailable)
+}
+
+var relabelActions = []string{"replace", "keep", "drop", "hashmod", "labelmap", "labeldrop", "labelkeep", "lowercase", "uppercase", "keepequal", "dropequal"}
+
+func validateMonitoring(p *problems, c Config) {
+	m := c.Monitoring
+	for _, x := range []struct {
+		key string
+		on  bool
+	}{{"monitoring.serviceMonitor.enabled", m.ServiceMonitor.Enabled}, {"monitoring.prometheusRules.enabled", m.PrometheusRules.Enabled}} {
+		if x.on && !m.Enabled {
+			p.add(x.key, "is true while monitoring.enabled is false", "set monitoring.enabled=true, or set "+x.key+"=false")
+		}
+	}
+
+	const sk = "monitoring.serviceMonitor"
+	sm := m.ServiceMonitor
+	interval, okI := checkPromDuration(p, sk+".interval", sm.Interval)
+	timeout, okT := checkPromDuration(p, sk+".scrapeTimeout", sm.ScrapeTimeout)
+	if okI && okT && timeout > interval {
+		p.addf(sk+".scrapeTimeout", "set it to at most "+sk+".interval", "%q is longer than the interval %q", sm.ScrapeTimeout, sm.Interval)
+	}
+	checkLabels(p, sk+".labels", sm.Labels)
+	checkSecretKeyRef(p, sk+".bearerTokenSecret", sm.BearerTokenSecret)
+	checkSecretKeyRef(p, sk+".tlsConfig.ca", sm.TLSConfig.CA)
+	if sm.TLSConfig.CAFile != "" {
+		checkAbsPath(p, sk+".tlsConfig.caFile", sm.TLSConfig.CAFile)
+		if sm.TLSConfig.CA.Name != "" {
+			p.add(sk+".tlsConfig.caFile", "is set together with tlsConfig.ca", "keep one of caFile and ca")
+		}
+	}
+	for i, r := range sm.Relabelings {
+		k := index(sk+".relabelings", i)
+		action := strings.ToLower(r.Action)
+		switch {
+		case action != "" && !slices.Contains(relabelActions, action):
+			p.addf(k+".action", "use one of: "+strings.Join(relabelActions, ", "), "%q is not a Prometheus relabel action", r.Action)
+		case action == "hashmod":
+			// Prometheus refuses hashmod without a modulus, which this config cannot carry.
+			p.add(k+".action", "hashmod needs a modulus, which relabelings here cannot set", "use another action")
+		case slices.Contains([]string{"", "replace", "lowercase", "uppercase", "keepequal", "dropequal"}, action) && r.TargetLabel == "":
+			p.add(k+".targetLabel", "is empty, which Prometheus refuses for this action", "set the label to write")
+		}
+		if r.Regex != "" {
+			if _, err := regexp.Compile(r.Regex); err != nil {
+				p.addf(k+".regex", "use an RE2 regular expression", "%q does not compile", r.Regex)
+			}
+		}
+	}
+
+	const rk = "monitoring.prometheusRules"
+	pr := m.PrometheusRules
+	checkLabels(p, rk+".labels", pr.Labels)
+	th := pr.Thresholds
+	atLeast(p, rk+".thresholds.expiringSoon", th.ExpiringSoon, 0)
+	if !(th.JobFailureRatio > 0 && th.JobFailureRatio <= 1) {
+		p.addf(rk+".thresholds.jobFailureRatio", "use a ratio above 0 and at most 1, e.g. 0.05 for 5%", "%v is outside (0, 1]", th.JobFailureRatio)
+	}
+	checkPromDuration(p, rk+".thresholds.expiringSoonFor", th.ExpiringSoonFor)
+	checkPromDuration(p, rk+".thresholds.agentOfflineFor", th.AgentOfflineFor)
+	checkPromDuration(p, rk+".thresholds.jobFailureRateFor", th.JobFailureRateFor)
+	checkPromDuration(p, rk+".thresholds.issuanceFailureWindow", th.IssuanceFailureWindow)
+}
+
+func validateBackup(p *problems, c Config) {
+	b := c.Backup
+	if b.Enabled && !c.PostgreSQL.Enabled {
+		p.add("backup.enabled", "backs up the bundled Postgres only, but postgresql.enabled is false",
+			"use your managed database's backups and point-in-time recovery, and set backup.enabled=false")
+	}
+	if strings.HasPrefix(b.Schedule, "TZ=") || strings.HasPrefix(b.Schedule, "CRON_TZ=") {
+		p.add("backup.schedule", "sets a time zone, which Kubernetes refuses in a CronJob schedule", "remove the TZ= prefix (the schedule runs in the controller's time zone)")
+	} else if _, err := cron.ParseStandard(b.Schedule); err != nil {
+		p.addf("backup.schedule", `use a five-field cron expression such as "0 2 * * *" or a macro such as "@daily"`, "%q is not a cron schedule: %v", b.Schedule, err)
+	}
+	oneOf(p, "backup.sink", b.Sink, BackupSinkPVC, BackupSinkS3)
+	atLeast(p, "backup.retentionDays", b.RetentionDays, 1)
+	atLeast(p, "backup.successfulJobsHistoryLimit", b.SuccessfulJobsHistoryLimit, 0)
+	atLeast(p, "backup.failedJobsHistoryLimit", b.FailedJobsHistoryLimit, 0)
+	checkImage(p, "backup.image", b.Image)
+	checkResources(p, "backup.resources", b.Resources)
+	checkSecurityContext(p, "backup.securityContext", b.SecurityContext)
+
+	checkSize(p, "backup.pvc.size", b.PVC.Size)
+	checkOptionalName(p, "backup.pvc.storageClass", b.PVC.StorageClass, dnsSubdomain)
+	checkOptionalName(p, "backup.pvc.existingClaim", b.PVC.ExistingClaim, dnsSubdomain)
+
+	s3 := b.S3
+	if b.Enabled && b.Sink == BackupSinkS3 && !s3.Create && s3.Bucket == "" {
+		p.add("backup.s3.bucket", "is empty while backup.s3.create is false, so there is nowhere to upload",
+			"set it to an existing bucket, or set backup.s3.create=true")
+	}
+	if s3.Bucket != "" && !isBucketName(s3.Bucket) {
+		p.addf("backup.s3.bucket", "use 3 to 63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit",
+			"%q is not a valid S3 bucket name", s3.Bucket)
+	}
+	if strings.HasPrefix(s3.Prefix, "/") {
+		p.addf("backup.s3.prefix", `remove the leading "/" (e.g. "certctl/")`, "%q starts with /, which S3 keeps as an empty path segment", s3.Prefix)
+	}
+	if s3.Endpoint != "" {
+		checkURL(p, "backup.s3.endpoint", s3.Endpoint, false, "https://minio.example.com:9000", "https", "http")
+	}
+	checkImage(p, "backup.s3.uploaderImage", s3.UploaderImage)
+	for _, x := range []struct{ key, v string }{{"backup.s3.irsaRoleArn", s3.IRSARoleArn}, {"backup.s3.oidcProviderArn", s3.OIDCProviderArn}} {
+		if x.v != "" && !strings.HasPrefix(x.v, "arn:") {
+			p.addf(x.key, `use a full ARN starting with "arn:"`, "%q is not an ARN", x.v)
+		}
+	}
+}
+
+func isBucketName(s string) bool {
+	if len(s) < 3 || len(s) > 63 || strings.Contains(s, "..") {
+		return false
+	}
+	alnum := func(b byte) bool { return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' }
+	for i := 0; i < len(s); i++ {
+		if !alnum(s[i]) && s[i] != '.' && s[i] != '-' {
+			return false
+		}
+	}
+	return alnum(s[0]) && alnum(s[len(s)-1])
+}
+
+func validateMigrations(p *problems, c Config) {
+	atLeast(p, "migrations.backoffLimit", c.Migrations.BackoffLimit, 0)
+	atLeast(p, "migrations.activeDeadlineSeconds", c.Migrations.ActiveDeadlineSeconds, 1)
+}

@@ -1,0 +1,819 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// valid is the smallest valid configuration: the defaults plus a TLS source.
+func valid() Config {
+	c := Defaults()
+	c.Server.TLS.ExistingSecret = "certctl-tls"
+	return c
+}
+
+func problemsOf(t *testing.T, err error) []Problem {
+	t.Helper()
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.NotEmpty(t, ve.Problems)
+	return ve.Problems
+}
+
+func find(ps []Problem, key string) (Problem, bool) {
+	for _, p := range ps {
+		if p.Key == key {
+			return p, true
+		}
+	}
+	return Problem{}, false
+}
+
+// fixVerbs start every remediation, so each message tells the user what to do.
+var fixVerbs = []string{"set", "use", "remove", "shorten", "rename", "give", "add", "store", "keep", "lower", "put", "check"}
+
+func assertActionable(t *testing.T, p Problem) {
+	t.Helper()
+	what, fix, ok := strings.Cut(p.Message, "; ")
+	require.True(t, ok, "message %q lacks the \"what; fix\" shape", p.Message)
+	assert.NotEmpty(t, what)
+	verb, _, _ := strings.Cut(fix, " ")
+	assert.Contains(t, fixVerbs, verb, "fix %q of %s does not start with an instruction", fix, p.Key)
+}
+
+func TestValidDefaultsPass(t *testing.T) {
+	require.NoError(t, valid().Validate())
+}
+
+func TestDefaultsAloneNeedATLSSource(t *testing.T) {
+	ps := problemsOf(t, Defaults().Validate())
+	require.Len(t, ps, 1)
+	assert.Equal(t, "certctl:server.tls", ps[0].Key)
+	assert.Contains(t, ps[0].Message, "EXACTLY ONE TLS ownership path")
+	assert.Contains(t, ps[0].Message, "server.tls.existingSecret")
+	assert.Contains(t, ps[0].Message, "server.tls.certManager.enabled=true")
+	assert.Contains(t, ps[0].Message, "issuerRef.name")
+}
+
+type refusal struct {
+	name   string
+	mutate func(c *Config)
+	key    string // without "certctl:"
+	// contains, when set, must appear in the problem's message.
+	contains string
+}
+
+func TestValidateRefuses(t *testing.T) {
+	for _, tc := range refusals() {
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.mutate(&c)
+			ps := problemsOf(t, c.Validate())
+			p, ok := find(ps, "certctl:"+tc.key)
+			require.True(t, ok, "no problem on %s; got %v", tc.key, ps)
+			assertActionable(t, p)
+			if tc.contains != "" {
+				assert.Contains(t, p.Message, tc.contains)
+			}
+		})
+	}
+}
+
+func refusals() []refusal {
+	long := func(n int) string { return strings.Repeat("a", n) }
+	tol := func(tl corev1.Toleration) func(*Config) {
+		return func(c *Config) { c.Server.Tolerations = []corev1.Toleration{tl} }
+	}
+	relabel := func(r RelabelConfig) func(*Config) {
+		return func(c *Config) { c.Monitoring.ServiceMonitor.Relabelings = []RelabelConfig{r} }
+	}
+	secretVolume := corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "extra"}}
+	return []refusal{
+		// Chart refusals.
+		{"TLS neither path", func(c *Config) { c.Server.TLS.ExistingSecret = "" }, "server.tls", "EXACTLY ONE TLS ownership path"},
+		{"TLS both paths", func(c *Config) {
+			c.Server.TLS.CertManager.Enabled = true
+			c.Server.TLS.CertManager.IssuerRef.Name = "le"
+		}, "server.tls", "EXACTLY ONE TLS ownership path"},
+		{"cert-manager without issuer name", func(c *Config) {
+			c.Server.TLS.ExistingSecret = ""
+			c.Server.TLS.CertManager.Enabled = true
+		}, "server.tls.certManager.issuerRef.name", "Issuer"},
+		{"cert-manager issuer kind", func(c *Config) { c.Server.TLS.CertManager.IssuerRef.Kind = "Cluster" }, "server.tls.certManager.issuerRef.kind", "ClusterIssuer"},
+		{"auth type jwt", func(c *Config) { c.Server.Auth.Type = "jwt" }, "server.auth.type", "none"},
+		{"auth type mentions OIDC gateway", func(c *Config) { c.Server.Auth.Type = "oidc" }, "server.auth.type", "OIDC"},
+		{"postgres off without external URL", func(c *Config) { c.PostgreSQL.Enabled = false }, "externalDatabase.url", "postgresql.enabled"},
+		{"ingress cert-manager without issuer", func(c *Config) { c.Ingress.CertManager.Enabled = true }, "ingress.certManager.issuerRef.name", ""},
+		{"ingress issuer kind", func(c *Config) { c.Ingress.CertManager.IssuerRef.Kind = "issuer" }, "ingress.certManager.issuerRef.kind", ""},
+		{"PDB both set", func(c *Config) {
+			c.PodDisruptionBudget.MaxUnavailable = ptr(intstr.FromInt32(1))
+		}, "podDisruptionBudget", "both"},
+		{"PDB enabled with neither", func(c *Config) {
+			c.PodDisruptionBudget.Enabled = true
+			c.PodDisruptionBudget.MinAvailable = nil
+		}, "podDisruptionBudget", ""},
+		{"PDB percentage out of range", func(c *Config) { c.PodDisruptionBudget.MinAvailable = ptr(intstr.FromString("150%")) }, "podDisruptionBudget.minAvailable", ""},
+		{"PDB negative count", func(c *Config) {
+			c.PodDisruptionBudget.MinAvailable = nil
+			c.PodDisruptionBudget.MaxUnavailable = ptr(intstr.FromInt32(-1))
+		}, "podDisruptionBudget.maxUnavailable", ""},
+		{"agent kind", func(c *Config) { c.Agent.Kind = "StatefulSet" }, "agent.kind", "DaemonSet"},
+
+		// Names.
+		{"release name empty", func(c *Config) { c.ReleaseName = "" }, "releaseName", ""},
+		{"release name uppercase", func(c *Config) { c.ReleaseName = "Prod" }, "releaseName", ""},
+		{"release name starting with a digit", func(c *Config) { c.ReleaseName = "1prod" }, "releaseName", "letter"},
+		{"nameOverride invalid", func(c *Config) { c.NameOverride = "bad_name" }, "nameOverride", ""},
+		{"fullnameOverride invalid", func(c *Config) { c.FullnameOverride = "UP" }, "fullnameOverride", ""},
+		{"namespace empty", func(c *Config) { c.Namespace = "" }, "namespace", ""},
+		{"namespace with dots", func(c *Config) { c.Namespace = "a.b" }, "namespace", ""},
+		{"service account name", func(c *Config) { c.ServiceAccount.Name = "Runner" }, "serviceAccount.name", ""},
+		{"image pull secret empty", func(c *Config) { c.ImagePullSecrets = []corev1.LocalObjectReference{{}} }, "imagePullSecrets[0].name", ""},
+		{"image pull secret invalid", func(c *Config) {
+			c.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "ok"}, {Name: "no way"}}
+		}, "imagePullSecrets[1].name", ""},
+		{"existing TLS secret name", func(c *Config) { c.Server.TLS.ExistingSecret = "Bad_Secret" }, "server.tls.existingSecret", ""},
+		{"cert-manager secret name", func(c *Config) { c.Server.TLS.CertManager.SecretName = "x_y" }, "server.tls.certManager.secretName", ""},
+		{"postgres CA secret name", func(c *Config) { c.PostgreSQL.TLS.CASecretRef = "CA" }, "postgresql.tls.caSecretRef", ""},
+		{"bearer token secret name", func(c *Config) {
+			c.Monitoring.ServiceMonitor.BearerTokenSecret = SecretKeyRef{Name: "Bad", Key: "token"}
+		}, "monitoring.serviceMonitor.bearerTokenSecret.name", ""},
+		{"backup existing claim", func(c *Config) { c.Backup.PVC.ExistingClaim = "claim!" }, "backup.pvc.existingClaim", ""},
+		{"fullnameOverride too long for the StatefulSet", func(c *Config) { c.FullnameOverride = long(44) }, "fullnameOverride", "at most 43"},
+		{"fullnameOverride too long for a label", func(c *Config) {
+			c.PostgreSQL.Enabled = false
+			c.ExternalDatabase.URL = NewSecret("postgres://u:p@db/certctl")
+			c.FullnameOverride = long(57)
+		}, "fullnameOverride", "at most 56"},
+		{"release too long", func(c *Config) { c.ReleaseName = "release-" + long(40) }, "releaseName", "StatefulSet"},
+		{"release too long for the CronJob", func(c *Config) {
+			useExternalDB(c) // without the StatefulSet, the CronJob is the tightest name
+			c.Backup.Enabled = true
+			c.ReleaseName = "certctl-" + long(38) // 46 > 45 = 52 - len("-backup")
+		}, "releaseName", "CronJob"},
+		{"nameOverride makes the fullname too long", func(c *Config) {
+			c.ReleaseName, c.NameOverride = "prod", long(40)
+		}, "releaseName", "nameOverride"},
+
+		// Label and annotation maps.
+		{"common label key", func(c *Config) { c.CommonLabels = map[string]string{"bad key!": "x"} }, `commonLabels["bad key!"]`, ""},
+		{"common label value", func(c *Config) { c.CommonLabels = map[string]string{"team": "has space"} }, "commonLabels.team", ""},
+		{"common label overrides a selector", func(c *Config) {
+			c.CommonLabels = map[string]string{"app.kubernetes.io/instance": "x"}
+		}, `commonLabels["app.kubernetes.io/instance"]`, "selector"},
+		{"common annotation key", func(c *Config) { c.CommonAnnotations = map[string]string{"/x": "y"} }, `commonAnnotations["/x"]`, ""},
+		{"service annotation key", func(c *Config) { c.Server.Service.Annotations = map[string]string{"a b": ""} }, `server.service.annotations["a b"]`, ""},
+		{"ingress annotation key", func(c *Config) { c.Ingress.Annotations = map[string]string{"-x": ""} }, "ingress.annotations.-x", ""},
+		{"service account annotation key", func(c *Config) {
+			c.ServiceAccount.Annotations = map[string]string{"eks.amazonaws.com/": "arn"}
+		}, `serviceAccount.annotations["eks.amazonaws.com/"]`, ""},
+		{"pod annotation key", func(c *Config) { c.Server.PodAnnotations = map[string]string{"x/y/z": ""} }, `server.podAnnotations["x/y/z"]`, ""},
+		{"service monitor label", func(c *Config) { c.Monitoring.ServiceMonitor.Labels = map[string]string{"release": "kube prom"} }, "monitoring.serviceMonitor.labels.release", ""},
+		{"prometheus rules label", func(c *Config) { c.Monitoring.PrometheusRules.Labels = map[string]string{"role": long(64)} }, "monitoring.prometheusRules.labels.role", ""},
+		{"server node selector value", func(c *Config) { c.Server.NodeSelector = map[string]string{"pool": "a/b"} }, "server.nodeSelector.pool", ""},
+		{"agent node selector key", func(c *Config) { c.Agent.NodeSelector = map[string]string{"kubernetes.io/": "linux"} }, `agent.nodeSelector["kubernetes.io/"]`, ""},
+
+		// Resources.
+		{"unsupported resource", func(c *Config) { c.Server.Resources.Requests["nvidia.com/gpu"] = "1" }, `server.resources.requests["nvidia.com/gpu"]`, ""},
+		{"unparsable quantity", func(c *Config) { c.PostgreSQL.Resources.Limits["memory"] = "lots" }, "postgresql.resources.limits.memory", ""},
+		{"request above limit", func(c *Config) { c.Agent.Resources.Requests["cpu"] = "2" }, "agent.resources.requests.cpu", "limit"},
+		{"negative quantity", func(c *Config) { c.Backup.Resources.Requests["memory"] = "-1Mi" }, "backup.resources.requests.memory", ""},
+
+		// Images.
+		{"empty repository", func(c *Config) { c.Server.Image.Repository = "" }, "server.image.repository", ""},
+		{"pull policy", func(c *Config) { c.Agent.Image.PullPolicy = "Sometimes" }, "agent.image.pullPolicy", "IfNotPresent"},
+		{"empty pull policy", func(c *Config) { c.Server.Image.PullPolicy = "" }, "server.image.pullPolicy", ""},
+		{"digest not hex", func(c *Config) { c.PostgreSQL.Image.Digest = "sha256:xyz" }, "postgresql.image.digest", ""},
+		{"digest short", func(c *Config) { c.PostgreSQL.Image.Digest = "sha256:abcd" }, "postgresql.image.digest", ""},
+		{"digest other algorithm", func(c *Config) { c.PostgreSQL.Image.Digest = "sha512:" + strings.Repeat("a", 64) }, "postgresql.image.digest", ""},
+		{"tag inside repository", func(c *Config) { c.Backup.Image.Repository = "postgres:16" }, "backup.image.repository", "tag"},
+		{"invalid tag", func(c *Config) { c.Backup.S3.UploaderImage.Tag = "bad tag" }, "backup.s3.uploaderImage.tag", ""},
+
+		// Security contexts.
+		{"runAsNonRoot false", func(c *Config) { c.Server.SecurityContext.RunAsNonRoot = ptr(false) }, "server.securityContext.runAsNonRoot", ""},
+		{"runAsNonRoot unset", func(c *Config) { c.Agent.SecurityContext.RunAsNonRoot = nil }, "agent.securityContext.runAsNonRoot", ""},
+		{"uid 0", func(c *Config) { c.PostgreSQL.SecurityContext.RunAsUser = ptr(int64(0)) }, "postgresql.securityContext.runAsUser", ""},
+		{"negative fsGroup", func(c *Config) { c.Server.SecurityContext.FSGroup = ptr(int64(-1)) }, "server.securityContext.fsGroup", ""},
+		{"negative supplemental group", func(c *Config) { c.Server.SecurityContext.SupplementalGroups = []int64{5, -2} }, "server.securityContext.supplementalGroups[1]", ""},
+		{"privilege escalation", func(c *Config) { c.Agent.SecurityContext.AllowPrivilegeEscalation = ptr(true) }, "agent.securityContext.allowPrivilegeEscalation", ""},
+		{"capabilities unset", func(c *Config) { c.Backup.SecurityContext.Capabilities = nil }, "backup.securityContext.capabilities.drop", "ALL"},
+		{"capability added", func(c *Config) {
+			c.Server.SecurityContext.Capabilities = &Capabilities{Drop: []string{"ALL"}, Add: []string{"SYS_ADMIN"}}
+		}, "server.securityContext.capabilities.add[0]", ""},
+		{"seccomp unconfined", func(c *Config) { c.Server.SecurityContext.SeccompProfile = &SeccompProfile{Type: "Unconfined"} }, "server.securityContext.seccompProfile.type", ""},
+		{"seccomp unset", func(c *Config) { c.PostgreSQL.SecurityContext.SeccompProfile = nil }, "postgresql.securityContext.seccompProfile", ""},
+		{"seccomp localhost without profile", func(c *Config) { c.Agent.SecurityContext.SeccompProfile = &SeccompProfile{Type: "Localhost"} }, "agent.securityContext.seccompProfile.localhostProfile", ""},
+		{"privileged", func(c *Config) { c.Server.SecurityContext.Privileged = ptr(true) }, "server.securityContext.privileged", ""},
+
+		// Counts, ports, probes.
+		{"server replicas", func(c *Config) { c.Server.Replicas = 0 }, "server.replicas", ""},
+		{"agent replicas", func(c *Config) { c.Agent.Replicas = 0 }, "agent.replicas", ""},
+		{"database max conns", func(c *Config) { c.Server.DatabaseMaxConns = 0 }, "server.databaseMaxConns", ""},
+		{"server port", func(c *Config) { c.Server.Port = 0 }, "server.port", ""},
+		{"service port", func(c *Config) { c.Server.Service.Port = 70000 }, "server.service.port", ""},
+		{"postgres service port", func(c *Config) { c.PostgreSQL.Service.Port = -1 }, "postgresql.service.port", ""},
+		{"smtp port", func(c *Config) { c.Server.SMTP.Port = 65536 }, "server.smtp.port", ""},
+		{"rate limit rps", func(c *Config) { c.Server.RateLimiting.RPS = 0 }, "server.rateLimiting.rps", ""},
+		{"rate limit burst below rps", func(c *Config) { c.Server.RateLimiting.Burst = 50 }, "server.rateLimiting.burst", ""},
+		{"liveness period", func(c *Config) { c.Server.LivenessProbe.PeriodSeconds = 0 }, "server.livenessProbe.periodSeconds", ""},
+		{"readiness timeout", func(c *Config) { c.Server.ReadinessProbe.TimeoutSeconds = 0 }, "server.readinessProbe.timeoutSeconds", ""},
+		{"postgres failure threshold", func(c *Config) { c.PostgreSQL.LivenessProbe.FailureThreshold = 0 }, "postgresql.livenessProbe.failureThreshold", ""},
+		{"postgres initial delay", func(c *Config) { c.PostgreSQL.ReadinessProbe.InitialDelaySeconds = -1 }, "postgresql.readinessProbe.initialDelaySeconds", ""},
+
+		// Enumerations.
+		{"log level", func(c *Config) { c.Server.Logging.Level = "trace" }, "server.logging.level", "debug"},
+		{"log format", func(c *Config) { c.Server.Logging.Format = "xml" }, "server.logging.format", ""},
+		{"keygen mode", func(c *Config) { c.Server.Keygen.Mode = "hsm" }, "server.keygen.mode", ""},
+		{"service type", func(c *Config) { c.Server.Service.Type = "ExternalName" }, "server.service.type", ""},
+		{"postgres tls mode", func(c *Config) { c.PostgreSQL.TLS.Mode = "prefer" }, "postgresql.tls.mode", ""},
+		{"verify-full without CA", func(c *Config) { c.PostgreSQL.TLS.Mode = "verify-full" }, "postgresql.tls.caSecretRef", "verify-full"},
+		{"verify-ca without CA", func(c *Config) { c.PostgreSQL.TLS.Mode = "verify-ca" }, "postgresql.tls.caSecretRef", ""},
+		{"challenge type", func(c *Config) { c.Server.Issuer.ACME.ChallengeType = "tls-alpn-01" }, "server.issuer.acme.challengeType", ""},
+		{"dns-01 without present script", func(c *Config) {
+			enableACME(c)
+			c.Server.Issuer.ACME.ChallengeType = "dns-01"
+		}, "server.issuer.acme.dnsPresentScript", ""},
+		{"dns-persist-01 without present script", func(c *Config) {
+			enableACME(c)
+			c.Server.Issuer.ACME.ChallengeType = "dns-persist-01"
+		}, "server.issuer.acme.dnsPresentScript", ""},
+		{"ingress path type", func(c *Config) { c.Ingress.Hosts[0].Paths[0].PathType = "Regex" }, "ingress.hosts[0].paths[0].pathType", ""},
+		{"backup sink", func(c *Config) { c.Backup.Sink = "gcs" }, "backup.sink", ""},
+		{"pagerduty severity", func(c *Config) { c.Server.Notifiers.PagerDuty.Severity = "urgent" }, "server.notifiers.pagerduty.severity", ""},
+		{"opsgenie priority", func(c *Config) { c.Server.Notifiers.Opsgenie.Priority = "P9" }, "server.notifiers.opsgenie.priority", ""},
+
+		// Durations.
+		{"digest interval", func(c *Config) { c.Server.Digest.Interval = "daily" }, "server.digest.interval", ""},
+		{"network scan interval zero", func(c *Config) { c.Server.NetworkScan.Interval = "0s" }, "server.networkScan.interval", ""},
+		{"cert-manager duration", func(c *Config) { c.Server.TLS.CertManager.Duration = "90d" }, "server.tls.certManager.duration", ""},
+		{"cert-manager duration below 1h", func(c *Config) {
+			c.Server.TLS.CertManager.Duration, c.Server.TLS.CertManager.RenewBefore = "30m", "10m"
+		}, "server.tls.certManager.duration", "1h"},
+		{"cert-manager renewBefore not shorter", func(c *Config) { c.Server.TLS.CertManager.RenewBefore = "2160h" }, "server.tls.certManager.renewBefore", ""},
+		{"cert-manager renewBefore negative", func(c *Config) { c.Server.TLS.CertManager.RenewBefore = "-1h" }, "server.tls.certManager.renewBefore", ""},
+		{"scrape interval fraction", func(c *Config) { c.Monitoring.ServiceMonitor.Interval = "1.5m" }, "monitoring.serviceMonitor.interval", ""},
+		{"scrape timeout above interval", func(c *Config) { c.Monitoring.ServiceMonitor.ScrapeTimeout = "1m" }, "monitoring.serviceMonitor.scrapeTimeout", ""},
+		{"expiring soon for", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.ExpiringSoonFor = "forever" }, "monitoring.prometheusRules.thresholds.expiringSoonFor", ""},
+		{"agent offline for zero", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.AgentOfflineFor = "0" }, "monitoring.prometheusRules.thresholds.agentOfflineFor", ""},
+		{"job failure rate for unitless", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.JobFailureRateFor = "15" }, "monitoring.prometheusRules.thresholds.jobFailureRateFor", ""},
+		{"issuance window out of order", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.IssuanceFailureWindow = "5m1h" }, "monitoring.prometheusRules.thresholds.issuanceFailureWindow", ""},
+		{"dns propagation wait", func(c *Config) { c.Server.Issuer.ACME.DNSPropagationWait = "soon" }, "server.issuer.acme.dnsPropagationWait", ""},
+
+		// TLS details.
+		{"tls mount path relative", func(c *Config) { c.Server.TLS.MountPath = "etc/tls" }, "server.tls.mountPath", ""},
+		{"cert common name too long", func(c *Config) { c.Server.TLS.CertManager.CommonName = long(65) }, "server.tls.certManager.commonName", ""},
+		{"cert dns name", func(c *Config) { c.Server.TLS.CertManager.DNSNames = []string{"ok.example.com", "Bad_Name"} }, "server.tls.certManager.dnsNames[1]", ""},
+		{"cert names nothing", func(c *Config) {
+			c.Server.TLS.ExistingSecret = ""
+			c.Server.TLS.CertManager = CertManager{Enabled: true, IssuerRef: IssuerRef{Name: "le", Kind: "Issuer"}, Duration: "2160h", RenewBefore: "360h"}
+		}, "server.tls.certManager.dnsNames", ""},
+
+		// Feature prerequisites.
+		{"smtp without host", func(c *Config) {
+			c.Server.SMTP.Enabled = true
+			c.Server.SMTP.FromAddress = "certctl@example.com"
+		}, "server.smtp.host", ""},
+		{"smtp without from address", func(c *Config) {
+			c.Server.SMTP.Enabled = true
+			c.Server.SMTP.Host = "smtp.example.com"
+		}, "server.smtp.fromAddress", ""},
+		{"smtp from address invalid", func(c *Config) { c.Server.SMTP.FromAddress = "not-an-address" }, "server.smtp.fromAddress", ""},
+		{"smtp host with port", func(c *Config) { c.Server.SMTP.Host = "smtp.example.com:25" }, "server.smtp.host", "port"},
+		{"smtp password while disabled", func(c *Config) { c.Server.SMTP.Password = NewSecret("pw") }, "server.smtp.password", "server.smtp.enabled"},
+		{"digest without smtp", func(c *Config) {
+			c.Server.Digest.Enabled = true
+			c.Server.Digest.Recipients = []string{"ops@example.com"}
+		}, "server.digest.enabled", "smtp"},
+		{"digest without recipients", func(c *Config) {
+			enableSMTP(c)
+			c.Server.Digest.Enabled = true
+		}, "server.digest.recipients", ""},
+		{"digest recipient invalid", func(c *Config) { c.Server.Digest.Recipients = []string{"ops@example.com", "bob"} }, "server.digest.recipients[1]", ""},
+		{"digest recipients joined", func(c *Config) { c.Server.Digest.Recipients = []string{"a@example.com, b@example.com"} }, "server.digest.recipients[0]", ""},
+		{"acme without directory", func(c *Config) {
+			enableACME(c)
+			c.Server.Issuer.ACME.DirectoryURL = ""
+		}, "server.issuer.acme.directoryURL", ""},
+		{"acme directory over http", func(c *Config) { c.Server.Issuer.ACME.DirectoryURL = "http://acme.example.com/directory" }, "server.issuer.acme.directoryURL", "https"},
+		{"acme directory relative", func(c *Config) { c.Server.Issuer.ACME.DirectoryURL = "acme.example.com/directory" }, "server.issuer.acme.directoryURL", ""},
+		{"acme without email", func(c *Config) {
+			enableACME(c)
+			c.Server.Issuer.ACME.Email = ""
+		}, "server.issuer.acme.email", ""},
+		{"acme email invalid", func(c *Config) { c.Server.Issuer.ACME.Email = "admin" }, "server.issuer.acme.email", ""},
+		{"acme EAB kid without hmac", func(c *Config) { c.Server.Issuer.ACME.EABKid = "kid" }, "server.issuer.acme.eabHmac", "pulumi config set --secret"},
+		{"acme EAB hmac without kid", func(c *Config) {
+			enableACME(c)
+			c.Server.Issuer.ACME.EABHmac = NewSecret("hmac")
+		}, "server.issuer.acme.eabKid", ""},
+		{"acme EAB hmac while disabled", func(c *Config) {
+			c.Server.Issuer.ACME.EABKid = "kid"
+			c.Server.Issuer.ACME.EABHmac = NewSecret("hmac")
+		}, "server.issuer.acme.eabHmac", "server.issuer.acme.enabled"},
+		{"est without issuer", func(c *Config) {
+			c.Server.EST.Enabled = true
+			c.Server.EST.IssuerID = ""
+		}, "server.est.issuerID", ""},
+		{"step-ca issuer", func(c *Config) { c.Server.Issuer.StepCA.Enabled = true }, "server.issuer.stepca.enabled", "no server environment contract is documented for this issuer yet; use issuer.local or issuer.acme"},
+		{"openssl issuer", func(c *Config) { c.Server.Issuer.OpenSSL.Enabled = true }, "server.issuer.openssl.enabled", "no server environment contract"},
+		{"slack without webhook", func(c *Config) { c.Server.Notifiers.Slack.Enabled = true }, "server.notifiers.slack.webhookUrl", "--secret"},
+		{"slack webhook over http", func(c *Config) {
+			c.Server.Notifiers.Slack.Enabled = true
+			c.Server.Notifiers.Slack.WebhookURL = NewSecret("http://hooks.slack.com/x")
+		}, "server.notifiers.slack.webhookUrl", "https"},
+		{"teams webhook not a URL", func(c *Config) {
+			c.Server.Notifiers.Teams.Enabled = true
+			c.Server.Notifiers.Teams.WebhookURL = NewSecret("outlook-hook")
+		}, "server.notifiers.teams.webhookUrl", ""},
+		{"pagerduty without routing key", func(c *Config) { c.Server.Notifiers.PagerDuty.Enabled = true }, "server.notifiers.pagerduty.routingKey", ""},
+		{"opsgenie without key", func(c *Config) { c.Server.Notifiers.Opsgenie.Enabled = true }, "server.notifiers.opsgenie.apiKey", ""},
+		{"opsgenie key while disabled", func(c *Config) { c.Server.Notifiers.Opsgenie.APIKey = NewSecret("k") }, "server.notifiers.opsgenie.apiKey", "enabled=true"},
+		{"teams webhook while disabled", func(c *Config) { c.Server.Notifiers.Teams.WebhookURL = NewSecret("https://x.example.com") }, "server.notifiers.teams.webhookUrl", ""},
+		{"external URL with bundled postgres", func(c *Config) { c.ExternalDatabase.URL = NewSecret("postgres://u:p@db/certctl") }, "externalDatabase.url", "ambiguous"},
+		{"external URL not postgres", func(c *Config) {
+			c.PostgreSQL.Enabled = false
+			c.ExternalDatabase.URL = NewSecret("mysql://u:p@db/certctl")
+		}, "externalDatabase.url", ""},
+		{"external URL without host", func(c *Config) {
+			c.PostgreSQL.Enabled = false
+			c.ExternalDatabase.URL = NewSecret("postgres:certctl")
+		}, "externalDatabase.url", ""},
+		{"postgres password with postgres off", func(c *Config) {
+			useExternalDB(c)
+			c.PostgreSQL.Auth.Password = NewSecret("pw")
+		}, "postgresql.auth.password", "postgresql.enabled"},
+		{"auth none with api key", func(c *Config) {
+			c.Server.Auth.Type = AuthNone
+			c.Server.Auth.APIKey = NewSecret("k1")
+		}, "server.auth.apiKey", "none"},
+		{"auth none with named keys", func(c *Config) {
+			c.Server.Auth.Type = AuthNone
+			c.Server.Auth.NamedKeys = NewSecret("ci:k1")
+		}, "server.auth.namedKeys", ""},
+		{"api key empty entry", func(c *Config) { c.Server.Auth.APIKey = NewSecret("old,,new") }, "server.auth.apiKey", "entry 2"},
+		{"api key with whitespace", func(c *Config) { c.Server.Auth.APIKey = NewSecret("old, new") }, "server.auth.apiKey", "entry 2"},
+		{"named key without key", func(c *Config) { c.Server.Auth.NamedKeys = NewSecret("ci:k1,alice") }, "server.auth.namedKeys", "entry 2"},
+		{"named key bad role", func(c *Config) { c.Server.Auth.NamedKeys = NewSecret("ci:k1:root") }, "server.auth.namedKeys", ""},
+		{"cors origin with path", func(c *Config) { c.Server.CORS.Origins = "https://a.example.com/app" }, "server.cors.origins", ""},
+		{"cors origin scheme", func(c *Config) { c.Server.CORS.Origins = "https://a.example.com, ftp://b.example.com" }, "server.cors.origins", "entry 2"},
+		{"cors origin bare host", func(c *Config) { c.Server.CORS.Origins = "a.example.com" }, "server.cors.origins", ""},
+		{"kubernetes secrets without rbac", func(c *Config) {
+			c.KubernetesSecrets.Enabled = true
+			c.RBAC.Create = false
+		}, "kubernetesSecrets.enabled", "rbac.create"},
+		{"no service account at all", func(c *Config) { c.ServiceAccount.Create = false }, "serviceAccount.name", ""},
+
+		// Extra env and volumes.
+		{"env name invalid", func(c *Config) { c.Server.Env = map[string]string{"1BAD": "x"} }, "server.env.1BAD", ""},
+		{"env sets a managed variable", func(c *Config) { c.Server.Env = map[string]string{"CERTCTL_LOG_LEVEL": "debug"} }, "server.env.CERTCTL_LOG_LEVEL", "set server.logging.level instead"},
+		{"extraEnv sets a program-only variable", func(c *Config) {
+			c.Server.ExtraEnv = []corev1.EnvVar{{Name: "CERTCTL_SERVER_HOST", Value: "::"}}
+		}, "server.extraEnv[0].name", "the program sets it"},
+		{"extraEnv name empty", func(c *Config) { c.Server.ExtraEnv = []corev1.EnvVar{{Value: "x"}} }, "server.extraEnv[0].name", ""},
+		{"agent env sets agent name", func(c *Config) { c.Agent.Env = map[string]string{"CERTCTL_AGENT_NAME": "x"} }, "agent.env.CERTCTL_AGENT_NAME", "agent.name"},
+		{"agent env in both env and extraEnv", func(c *Config) {
+			c.Agent.Env = map[string]string{"HTTPS_PROXY": "http://proxy:3128"}
+			c.Agent.ExtraEnv = []corev1.EnvVar{{Name: "HTTPS_PROXY", Value: "http://other:3128"}}
+		}, "agent.extraEnv[0].name", "agent.env"},
+		{"extraEnv duplicate", func(c *Config) {
+			c.Server.ExtraEnv = []corev1.EnvVar{{Name: "TZ", Value: "UTC"}, {Name: "TZ", Value: "CET"}}
+		}, "server.extraEnv[1].name", "server.extraEnv[0]"},
+		{"extraEnv value and valueFrom", func(c *Config) {
+			c.Server.ExtraEnv = []corev1.EnvVar{{Name: "X", Value: "v", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}
+		}, "server.extraEnv[0].valueFrom", ""},
+		{"volume name invalid", func(c *Config) { c.Server.Volumes = []corev1.Volume{{Name: "Extra", VolumeSource: secretVolume}} }, "server.volumes[0].name", ""},
+		{"volume name reserved", func(c *Config) { c.Server.Volumes = []corev1.Volume{{Name: "tls", VolumeSource: secretVolume}} }, "server.volumes[0].name", "reserved"},
+		{"volume name duplicate", func(c *Config) {
+			c.Server.Volumes = []corev1.Volume{{Name: "extra", VolumeSource: secretVolume}, {Name: "extra", VolumeSource: secretVolume}}
+		}, "server.volumes[1].name", ""},
+		{"volume without source", func(c *Config) { c.Server.Volumes = []corev1.Volume{{Name: "extra"}} }, "server.volumes[0]", "0 volume sources"},
+		{"volume with two sources", func(c *Config) {
+			c.Server.Volumes = []corev1.Volume{{Name: "extra", VolumeSource: corev1.VolumeSource{Secret: secretVolume.Secret, EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		}, "server.volumes[0]", "2 volume sources"},
+		{"mount of an unknown volume", func(c *Config) {
+			c.Server.VolumeMounts = []corev1.VolumeMount{{Name: "tmp", MountPath: "/extra"}}
+		}, "server.volumeMounts[0].name", ""},
+		{"mount path relative", func(c *Config) {
+			c.Server.Volumes = []corev1.Volume{{Name: "extra", VolumeSource: secretVolume}}
+			c.Server.VolumeMounts = []corev1.VolumeMount{{Name: "extra", MountPath: "extra"}}
+		}, "server.volumeMounts[0].mountPath", ""},
+		{"mount path taken by the program", func(c *Config) {
+			c.Server.Volumes = []corev1.Volume{{Name: "extra", VolumeSource: secretVolume}}
+			c.Server.VolumeMounts = []corev1.VolumeMount{{Name: "extra", MountPath: "/etc/certctl/tls/"}}
+		}, "server.volumeMounts[0].mountPath", "server.tls.mountPath"},
+		{"mount path used twice", func(c *Config) {
+			c.Server.Volumes = []corev1.Volume{{Name: "extra", VolumeSource: secretVolume}}
+			c.Server.VolumeMounts = []corev1.VolumeMount{{Name: "extra", MountPath: "/a"}, {Name: "extra", MountPath: "/a"}}
+		}, "server.volumeMounts[1].mountPath", "server.volumeMounts[0]"},
+
+		// Paths.
+		{"agent key dir relative", func(c *Config) { c.Agent.KeyDir = "keys" }, "agent.keyDir", ""},
+		{"agent discovery dir relative", func(c *Config) { c.Agent.DiscoveryDirs = "/etc/ssl, certs" }, "agent.discoveryDirs", "entry 2"},
+		{"agent discovery dir empty entry", func(c *Config) { c.Agent.DiscoveryDirs = "/etc/ssl,,/etc/nginx" }, "agent.discoveryDirs", "entry 2"},
+
+		// Storage.
+		{"postgres storage zero", func(c *Config) { c.PostgreSQL.Storage.Size = "0" }, "postgresql.storage.size", ""},
+		{"postgres storage text", func(c *Config) { c.PostgreSQL.Storage.Size = "ten" }, "postgresql.storage.size", ""},
+		{"backup pvc size negative", func(c *Config) { c.Backup.PVC.Size = "-1Gi" }, "backup.pvc.size", ""},
+		{"postgres storage class", func(c *Config) { c.PostgreSQL.Storage.StorageClass = "Fast_SSD" }, "postgresql.storage.storageClass", ""},
+		{"backup storage class", func(c *Config) { c.Backup.PVC.StorageClass = "gp3 " }, "backup.pvc.storageClass", ""},
+
+		// Postgres identifiers and settings.
+		{"postgres username", func(c *Config) { c.PostgreSQL.Auth.Username = "Cert-User" }, "postgresql.auth.username", ""},
+		{"postgres database empty", func(c *Config) { c.PostgreSQL.Auth.Database = "" }, "postgresql.auth.database", ""},
+		{"postgres setting name", func(c *Config) { c.PostgreSQL.PostgresqlConfig = map[string]string{"max connections": "100"} }, `postgresql.postgresqlConfig["max connections"]`, ""},
+
+		// Agent.
+		{"agent name on a DaemonSet", func(c *Config) { c.Agent.Name = "edge" }, "agent.name", "DaemonSet"},
+		{"agent name shared by replicas", func(c *Config) {
+			c.Agent.Kind, c.Agent.Replicas, c.Agent.Name = AgentDeployment, 2, "edge"
+		}, "agent.name", "replicas"},
+
+		// Tolerations.
+		{"toleration operator", tol(corev1.Toleration{Key: "k", Operator: "In"}), "server.tolerations[0].operator", ""},
+		{"toleration Exists with value", tol(corev1.Toleration{Key: "k", Operator: corev1.TolerationOpExists, Value: "v"}), "server.tolerations[0].value", ""},
+		{"toleration Equal without key", tol(corev1.Toleration{Operator: corev1.TolerationOpEqual, Value: "v"}), "server.tolerations[0].key", ""},
+		{"toleration effect", tol(corev1.Toleration{Key: "k", Operator: corev1.TolerationOpExists, Effect: "NoRun"}), "server.tolerations[0].effect", ""},
+		{"toleration seconds without NoExecute", tol(corev1.Toleration{Key: "k", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule, TolerationSeconds: ptr(int64(5))}), "server.tolerations[0].tolerationSeconds", ""},
+
+		// Ingress.
+		{"ingress without hosts", func(c *Config) {
+			c.Ingress.Enabled = true
+			c.Ingress.Hosts = nil
+		}, "ingress.hosts", ""},
+		{"ingress host invalid", func(c *Config) { c.Ingress.Hosts[0].Host = "Bad_Host" }, "ingress.hosts[0].host", ""},
+		{"ingress host without paths", func(c *Config) { c.Ingress.Hosts[0].Paths = nil }, "ingress.hosts[0].paths", ""},
+		{"ingress path relative", func(c *Config) { c.Ingress.Hosts[0].Paths[0].Path = "api" }, "ingress.hosts[0].paths[0].path", ""},
+		{"ingress class", func(c *Config) { c.Ingress.ClassName = "Nginx!" }, "ingress.className", ""},
+		{"ingress tls secret", func(c *Config) { c.Ingress.TLS = []IngressTLS{{SecretName: "tls_secret"}} }, "ingress.tls[0].secretName", ""},
+		{"ingress tls host", func(c *Config) { c.Ingress.TLS = []IngressTLS{{Hosts: []string{"ok.example.com", "bad host"}}} }, "ingress.tls[0].hosts[1]", ""},
+
+		// Monitoring.
+		{"service monitor without monitoring", func(c *Config) { c.Monitoring.ServiceMonitor.Enabled = true }, "monitoring.serviceMonitor.enabled", "set monitoring.enabled=true"},
+		{"prometheus rules without monitoring", func(c *Config) { c.Monitoring.PrometheusRules.Enabled = true }, "monitoring.prometheusRules.enabled", "set monitoring.enabled=true"},
+		{"bearer token secret without key", func(c *Config) {
+			c.Monitoring.ServiceMonitor.BearerTokenSecret = SecretKeyRef{Name: "scrape"}
+		}, "monitoring.serviceMonitor.bearerTokenSecret.key", "both"},
+		{"bearer token secret bad key", func(c *Config) {
+			c.Monitoring.ServiceMonitor.BearerTokenSecret = SecretKeyRef{Name: "scrape", Key: "api key"}
+		}, "monitoring.serviceMonitor.bearerTokenSecret.key", ""},
+		{"tls CA key without name", func(c *Config) {
+			c.Monitoring.ServiceMonitor.TLSConfig.CA = SecretKeyRef{Key: "ca.crt"}
+		}, "monitoring.serviceMonitor.tlsConfig.ca.name", ""},
+		{"tls caFile and ca", func(c *Config) {
+			c.Monitoring.ServiceMonitor.TLSConfig.CAFile = "/etc/prom/ca.crt"
+			c.Monitoring.ServiceMonitor.TLSConfig.CA = SecretKeyRef{Name: "ca", Key: "ca.crt"}
+		}, "monitoring.serviceMonitor.tlsConfig.caFile", ""},
+		{"relabel action", relabel(RelabelConfig{Action: "rewrite"}), "monitoring.serviceMonitor.relabelings[0].action", "labelmap"},
+		{"relabel hashmod", relabel(RelabelConfig{Action: "hashmod", TargetLabel: "shard"}), "monitoring.serviceMonitor.relabelings[0].action", "modulus"},
+		{"relabel replace without target", relabel(RelabelConfig{Action: "replace", SourceLabels: []string{"a"}}), "monitoring.serviceMonitor.relabelings[0].targetLabel", ""},
+		{"relabel regex", relabel(RelabelConfig{Action: "keep", Regex: "("}), "monitoring.serviceMonitor.relabelings[0].regex", ""},
+		{"job failure ratio zero", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.JobFailureRatio = 0 }, "monitoring.prometheusRules.thresholds.jobFailureRatio", ""},
+		{"job failure ratio above one", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.JobFailureRatio = 1.5 }, "monitoring.prometheusRules.thresholds.jobFailureRatio", ""},
+		{"expiring soon negative", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.ExpiringSoon = -1 }, "monitoring.prometheusRules.thresholds.expiringSoon", ""},
+
+		// Backup.
+		{"backup with external database", func(c *Config) {
+			useExternalDB(c)
+			c.Backup.Enabled = true
+		}, "backup.enabled", "point-in-time"},
+		{"backup schedule", func(c *Config) { c.Backup.Schedule = "every day" }, "backup.schedule", ""},
+		{"backup schedule with seconds", func(c *Config) { c.Backup.Schedule = "0 0 2 * * *" }, "backup.schedule", ""},
+		{"backup schedule time zone", func(c *Config) { c.Backup.Schedule = "TZ=UTC 0 2 * * *" }, "backup.schedule", "TZ"},
+		{"backup retention", func(c *Config) { c.Backup.RetentionDays = 0 }, "backup.retentionDays", ""},
+		{"backup successful history", func(c *Config) { c.Backup.SuccessfulJobsHistoryLimit = -1 }, "backup.successfulJobsHistoryLimit", ""},
+		{"backup failed history", func(c *Config) { c.Backup.FailedJobsHistoryLimit = -1 }, "backup.failedJobsHistoryLimit", ""},
+		{"backup s3 without bucket", func(c *Config) {
+			c.Backup.Enabled, c.Backup.Sink, c.Backup.S3.Create = true, BackupSinkS3, false
+		}, "backup.s3.bucket", "backup.s3.create=true"},
+		{"backup bucket uppercase", func(c *Config) { c.Backup.S3.Bucket = "My_Bucket" }, "backup.s3.bucket", ""},
+		{"backup bucket short", func(c *Config) { c.Backup.S3.Bucket = "ab" }, "backup.s3.bucket", ""},
+		{"backup bucket leading dash", func(c *Config) { c.Backup.S3.Bucket = "-abc" }, "backup.s3.bucket", ""},
+		{"backup bucket too long", func(c *Config) { c.Backup.S3.Bucket = long(64) }, "backup.s3.bucket", ""},
+		{"backup prefix absolute", func(c *Config) { c.Backup.S3.Prefix = "/certctl/" }, "backup.s3.prefix", ""},
+		{"backup endpoint", func(c *Config) { c.Backup.S3.Endpoint = "minio:9000" }, "backup.s3.endpoint", ""},
+		{"backup IRSA role", func(c *Config) { c.Backup.S3.IRSARoleArn = "backup-role" }, "backup.s3.irsaRoleArn", ""},
+
+		// Migrations.
+		{"migration backoff", func(c *Config) { c.Migrations.BackoffLimit = -1 }, "migrations.backoffLimit", ""},
+		{"migration deadline", func(c *Config) { c.Migrations.ActiveDeadlineSeconds = 0 }, "migrations.activeDeadlineSeconds", ""},
+	}
+}
+
+func enableSMTP(c *Config) {
+	c.Server.SMTP.Enabled = true
+	c.Server.SMTP.Host = "smtp.example.com"
+	c.Server.SMTP.FromAddress = "certctl@example.com"
+}
+
+func enableACME(c *Config) {
+	c.Server.Issuer.ACME.Enabled = true
+	c.Server.Issuer.ACME.DirectoryURL = "https://acme-staging-v02.api.letsencrypt.org/directory"
+	c.Server.Issuer.ACME.Email = "pki@example.com"
+}
+
+func useExternalDB(c *Config) {
+	c.PostgreSQL.Enabled = false
+	c.ExternalDatabase.URL = NewSecret("postgresql://certctl:pw@db.example.com:5432/certctl?sslmode=require")
+}
+
+// Configurations near the edges of the rules that must still pass.
+func TestValidateAccepts(t *testing.T) {
+	webhook := func(s string) Secret { return NewSecret("https://hooks.example.com/" + s) }
+	for _, tc := range []struct {
+		name   string
+		mutate func(c *Config)
+	}{
+		{"cert-manager instead of an existing Secret", func(c *Config) {
+			c.Server.TLS.ExistingSecret = ""
+			c.Server.TLS.CertManager.Enabled = true
+			c.Server.TLS.CertManager.IssuerRef = IssuerRef{Name: "letsencrypt", Kind: "Issuer"}
+		}},
+		{"external database", useExternalDB},
+		{"agent Deployment without a name", func(c *Config) { c.Agent.Kind, c.Agent.Replicas = AgentDeployment, 3 }},
+		{"agent Deployment with a fixed name", func(c *Config) { c.Agent.Kind, c.Agent.Name = AgentDeployment, "edge-agent" }},
+		{"monitoring with auth none and a bearer token Secret", func(c *Config) {
+			c.Server.Auth.Type = AuthNone
+			c.Monitoring.Enabled = true
+			c.Monitoring.ServiceMonitor.Enabled = true
+			c.Monitoring.PrometheusRules.Enabled = true
+			c.Monitoring.ServiceMonitor.BearerTokenSecret = SecretKeyRef{Name: "prom-key", Key: "api-key"}
+			c.Monitoring.ServiceMonitor.TLSConfig.CA = SecretKeyRef{Name: "certctl-tls", Key: "ca.crt"}
+			c.Monitoring.ServiceMonitor.Relabelings = []RelabelConfig{
+				{SourceLabels: []string{"__meta_kubernetes_pod_node_name"}, TargetLabel: "node"},
+				{Action: "labeldrop", Regex: "pod_template_.*"},
+				{Action: "Keep", SourceLabels: []string{"a"}, Regex: "b|c"},
+			}
+		}},
+		{"Prometheus-only duration units", func(c *Config) {
+			c.Monitoring.ServiceMonitor.Interval = "1m"
+			c.Monitoring.PrometheusRules.Thresholds.AgentOfflineFor = "1d"
+			c.Monitoring.PrometheusRules.Thresholds.ExpiringSoonFor = "1h30m"
+		}},
+		{"backup to a created bucket", func(c *Config) { c.Backup.Enabled, c.Backup.Sink = true, BackupSinkS3 }},
+		{"backup to an existing bucket", func(c *Config) {
+			c.Backup.Enabled, c.Backup.Sink = true, BackupSinkS3
+			c.Backup.S3 = BackupS3{Bucket: "certctl.backups-1", Prefix: "prod/", Endpoint: "http://minio.minio:9000",
+				IRSARoleArn: "arn:aws:iam::123456789012:role/backup", UploaderImage: c.Backup.S3.UploaderImage}
+		}},
+		{"backup schedule macro", func(c *Config) { c.Backup.Enabled, c.Backup.Schedule = true, "@daily" }},
+		{"acme dns-01 with EAB", func(c *Config) {
+			enableACME(c)
+			c.Server.Issuer.ACME.ChallengeType = "dns-01"
+			c.Server.Issuer.ACME.DNSPresentScript = "/scripts/present.sh"
+			c.Server.Issuer.ACME.DNSPropagationWait = "90s"
+			c.Server.Issuer.ACME.EABKid = "kid-1"
+			c.Server.Issuer.ACME.EABHmac = NewSecret("hmac")
+		}},
+		{"PDB with maxUnavailable only", func(c *Config) {
+			c.Server.Replicas = 3
+			c.PodDisruptionBudget = PodDisruptionBudget{Enabled: true, MaxUnavailable: ptr(intstr.FromString("25%"))}
+		}},
+		{"ingress with a wildcard host", func(c *Config) {
+			c.Ingress.Enabled = true
+			c.Ingress.ClassName = "nginx"
+			c.Ingress.Hosts = []IngressHost{{Host: "*.certctl.example.com", Paths: []IngressPath{{Path: "/", PathType: "ImplementationSpecific"}}}}
+			c.Ingress.CertManager = IngressCertManager{Enabled: true, IssuerRef: IssuerRef{Name: "le", Kind: "ClusterIssuer"}}
+			c.Ingress.TLS = []IngressTLS{{SecretName: "certctl-ingress-tls", Hosts: []string{"*.certctl.example.com"}}}
+		}},
+		{"extra env and volumes", func(c *Config) {
+			c.Server.Env = map[string]string{"HTTPS_PROXY": "http://proxy:3128"}
+			c.Server.ExtraEnv = []corev1.EnvVar{{Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}}
+			c.Server.Volumes = []corev1.Volume{{Name: "trust", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}}}
+			c.Server.VolumeMounts = []corev1.VolumeMount{{Name: "trust", MountPath: "/etc/ssl/extra"}}
+			c.Agent.Env = map[string]string{"NO_PROXY": ".svc"}
+			c.Agent.DiscoveryDirs = "/etc/ssl, /etc/nginx"
+		}},
+		{"every notifier", func(c *Config) {
+			n := &c.Server.Notifiers
+			n.Slack = SlackNotifier{Enabled: true, WebhookURL: webhook("slack"), Channel: "#pki"}
+			n.Teams = TeamsNotifier{Enabled: true, WebhookURL: webhook("teams")}
+			n.PagerDuty = PagerDutyNotifier{Enabled: true, RoutingKey: NewSecret("rk"), Severity: "critical"}
+			n.Opsgenie = OpsgenieNotifier{Enabled: true, APIKey: NewSecret("og"), Priority: "P1"}
+		}},
+		{"smtp and digest", func(c *Config) {
+			enableSMTP(c)
+			c.Server.SMTP.Password = NewSecret("pw")
+			c.Server.Digest = Digest{Enabled: true, Interval: "168h", Recipients: []string{"ops@example.com", "PKI Team <pki@example.com>"}}
+		}},
+		{"api keys during a rotation", func(c *Config) {
+			c.Server.Auth.APIKey = NewSecret("old-key,new-key")
+			c.Server.Auth.NamedKeys = NewSecret("ci:k1,alice:k2:admin")
+		}},
+		{"cors origins", func(c *Config) { c.Server.CORS.Origins = "https://a.example.com, http://localhost:3000" }},
+		{"cors wildcard", func(c *Config) { c.Server.CORS.Origins = "*" }},
+		{"postgres verify-full with a CA", func(c *Config) { c.PostgreSQL.TLS = PostgresTLS{Mode: "verify-full", CASecretRef: "db-ca"} }},
+		{"fullnameOverride at the StatefulSet limit", func(c *Config) { c.FullnameOverride = strings.Repeat("a", 43) }},
+		{"long release without a StatefulSet", func(c *Config) {
+			useExternalDB(c)
+			c.ReleaseName = strings.Repeat("b", 48) // fullname 56 = 63 - len("-server")
+		}},
+		{"service account given, not created", func(c *Config) { c.ServiceAccount = ServiceAccount{Name: "default"} }},
+		{"kubernetes secrets with rbac", func(c *Config) { c.KubernetesSecrets.Enabled = true }},
+		{"tolerations", func(c *Config) {
+			c.Agent.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}, {Key: "dedicated", Value: "pki", Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr(int64(30))}}
+		}},
+		{"pinned images", func(c *Config) {
+			c.Server.Image.Digest = "sha256:" + strings.Repeat("0f", 32)
+			c.Server.Image.Tag = "2.1.0_rc.1"
+			c.Backup.S3.UploaderImage.Repository = "registry.example.com:5000/tools/aws-cli"
+		}},
+		{"extra resources", func(c *Config) { c.Server.Resources.Limits["ephemeral-storage"] = "1Gi" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.mutate(&c)
+			assert.NoError(t, c.Validate())
+		})
+	}
+}
+
+func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
+	c := valid()
+	c.Server.Replicas = 0
+	c.PostgreSQL.TLS.Mode = "prefer"
+	c.Backup.Schedule = "nightly"
+
+	err := c.Validate()
+	ps := problemsOf(t, err)
+	assert.Equal(t, []string{"certctl:server.replicas", "certctl:postgresql.tls.mode", "certctl:backup.schedule"}, err.(*ValidationError).Keys())
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, 3)
+	for i, line := range lines {
+		assert.Equal(t, ps[i].Key+": "+ps[i].Message, line)
+		assert.True(t, strings.HasPrefix(line, "certctl:"), line)
+	}
+}
+
+func TestValidateOrderIsDeterministic(t *testing.T) {
+	c := valid()
+	c.CommonLabels = map[string]string{"z z": "", "a a": "", "m m": "", "b b": ""}
+	first := c.Validate().Error()
+	for range 20 {
+		require.Equal(t, first, c.Validate().Error())
+	}
+	keys := c.Validate().(*ValidationError).Keys()
+	assert.Equal(t, []string{`certctl:commonLabels["a a"]`, `certctl:commonLabels["b b"]`, `certctl:commonLabels["m m"]`, `certctl:commonLabels["z z"]`}, keys)
+}
+
+// Secret values must never reach an error message, whatever refuses them.
+func TestValidateNeverEchoesSecrets(t *testing.T) {
+	const (
+		apiKey   = "LEAK-apikey-0001 x"
+		named    = "LEAK-named-0002"
+		dbURL    = "mysql://leakuser:LEAK-dbpass-0003@db.example.com/certctl"
+		slack    = "http://hooks.example.com/LEAK-slack-0004"
+		teams    = "LEAK-teams-0005"
+		pd       = "LEAK-pagerduty-0006"
+		smtpPass = "LEAK-smtp-0007"
+		eab      = "LEAK-eab-0008"
+		pgPass   = "LEAK-pg-0009"
+	)
+	c := valid()
+	c.Server.Auth.Type = AuthNone
+	c.Server.Auth.APIKey = NewSecret(apiKey)
+	c.Server.Auth.NamedKeys = NewSecret(named)
+	c.PostgreSQL.Enabled = false
+	c.PostgreSQL.Auth.Password = NewSecret(pgPass)
+	c.ExternalDatabase.URL = NewSecret(dbURL)
+	c.Server.Notifiers.Slack = SlackNotifier{Enabled: true, WebhookURL: NewSecret(slack)}
+	c.Server.Notifiers.Teams.WebhookURL = NewSecret(teams)
+	c.Server.Notifiers.PagerDuty.RoutingKey = NewSecret(pd)
+	c.Server.SMTP.Password = NewSecret(smtpPass)
+	c.Server.Issuer.ACME.EABHmac = NewSecret(eab)
+
+	err := c.Validate()
+	ps := problemsOf(t, err)
+	for _, key := range []string{
+		"server.auth.apiKey", "server.auth.namedKeys", "externalDatabase.url", "postgresql.auth.password",
+		"server.notifiers.slack.webhookUrl", "server.notifiers.teams.webhookUrl",
+		"server.notifiers.pagerduty.routingKey", "server.smtp.password", "server.issuer.acme.eabHmac",
+	} {
+		_, ok := find(ps, "certctl:"+key)
+		assert.True(t, ok, "expected a refusal on %s", key)
+	}
+	for _, v := range []string{apiKey, named, dbURL, slack, teams, pd, smtpPass, eab, pgPass, "LEAK", "leakuser"} {
+		assert.NotContains(t, err.Error(), v)
+	}
+}
+
+func TestEveryManagedEnvVarIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		section string
+		names   []string
+		set     func(c *Config, name string)
+	}{
+		{"server", ServerManagedEnv, func(c *Config, name string) { c.Server.Env = map[string]string{name: "x"} }},
+		{"agent", AgentManagedEnv, func(c *Config, name string) { c.Agent.Env = map[string]string{name: "x"} }},
+	} {
+		for _, name := range tc.names {
+			c := valid()
+			tc.set(&c, name)
+			ps := problemsOf(t, c.Validate())
+			_, ok := find(ps, "certctl:"+tc.section+".env."+name)
+			assert.True(t, ok, "%s.env.%s was not refused", tc.section, name)
+		}
+	}
+}
+
+func TestManagedLists(t *testing.T) {
+	assert.ElementsMatch(t, []string{
+		"CERTCTL_SERVER_HOST", "CERTCTL_SERVER_PORT", "CERTCTL_SERVER_TLS_CERT_PATH", "CERTCTL_SERVER_TLS_KEY_PATH",
+		"CERTCTL_DATABASE_URL", "CERTCTL_DATABASE_MAX_CONNS", "POSTGRES_PASSWORD", "PGSSLROOTCERT",
+		"CERTCTL_LOG_LEVEL", "CERTCTL_LOG_FORMAT", "CERTCTL_AUTH_TYPE", "CERTCTL_AUTH_SECRET", "CERTCTL_API_KEYS_NAMED",
+		"CERTCTL_AGENT_BOOTSTRAP_TOKEN", "CERTCTL_KEYGEN_MODE", "CERTCTL_RATE_LIMIT_RPS", "CERTCTL_RATE_LIMIT_BURST",
+		"CERTCTL_CORS_ORIGINS", "CERTCTL_NETWORK_SCAN_ENABLED", "CERTCTL_NETWORK_SCAN_INTERVAL",
+		"CERTCTL_EST_ENABLED", "CERTCTL_EST_ISSUER_ID", "CERTCTL_EST_PROFILE_ID",
+		"CERTCTL_SMTP_HOST", "CERTCTL_SMTP_PORT", "CERTCTL_SMTP_USERNAME", "CERTCTL_SMTP_PASSWORD",
+		"CERTCTL_SMTP_FROM_ADDRESS", "CERTCTL_SMTP_USE_TLS",
+		"CERTCTL_DIGEST_ENABLED", "CERTCTL_DIGEST_INTERVAL", "CERTCTL_DIGEST_RECIPIENTS",
+		"CERTCTL_ACME_DIRECTORY_URL", "CERTCTL_ACME_EMAIL", "CERTCTL_ACME_CHALLENGE_TYPE",
+		"CERTCTL_ACME_DNS_PRESENT_SCRIPT", "CERTCTL_ACME_DNS_CLEANUP_SCRIPT", "CERTCTL_ACME_DNS_PROPAGATION_WAIT",
+		"CERTCTL_ACME_DNS_PERSIST_ISSUER_DOMAIN", "CERTCTL_ACME_EAB_KID", "CERTCTL_ACME_EAB_HMAC",
+		"CERTCTL_MIGRATIONS_VIA_HOOK",
+		"CERTCTL_SLACK_WEBHOOK_URL", "CERTCTL_SLACK_CHANNEL", "CERTCTL_SLACK_USERNAME", "CERTCTL_TEAMS_WEBHOOK_URL",
+		"CERTCTL_PAGERDUTY_ROUTING_KEY", "CERTCTL_PAGERDUTY_SEVERITY", "CERTCTL_OPSGENIE_API_KEY", "CERTCTL_OPSGENIE_PRIORITY",
+	}, ServerManagedEnv)
+	assert.ElementsMatch(t, []string{
+		"CERTCTL_SERVER_URL", "CERTCTL_API_KEY", "CERTCTL_AGENT_BOOTSTRAP_TOKEN", "CERTCTL_AGENT_NAME",
+		"CERTCTL_KEY_DIR", "CERTCTL_SERVER_CA_BUNDLE_PATH", "CERTCTL_DISCOVERY_DIRS",
+	}, AgentManagedEnv)
+
+	// Every owner key must be a real setting path, or the hint would send users nowhere.
+	paths := settingPaths()
+	for _, owners := range [][]envOwner{serverEnvOwners, agentEnvOwners} {
+		for _, o := range owners {
+			if o.key != "" {
+				assert.Contains(t, paths, o.key, "owner of %s", o.name)
+			}
+		}
+	}
+
+	for _, name := range ReservedVolumeNames {
+		c := valid()
+		c.Server.Volumes = []corev1.Volume{{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		_, ok := find(problemsOf(t, c.Validate()), "certctl:server.volumes[0].name")
+		assert.True(t, ok, "volume name %q was not refused", name)
+	}
+}
+
+func TestParsePromDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"0": 0, "30s": 30 * time.Second, "1h30m": 90 * time.Minute, "2d": 48 * time.Hour, "1w": 7 * 24 * time.Hour,
+		"1y": 365 * 24 * time.Hour, "500ms": 500 * time.Millisecond, "1m1s": 61 * time.Second,
+	} {
+		got, err := parsePromDuration(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "1.5m", "30", "s", "1m1h", "1s1s", "5us", "-1m", "1M", "99999999999999999y"} {
+		_, err := parsePromDuration(in)
+		assert.Error(t, err, in)
+	}
+}
+
+func TestChildPaths(t *testing.T) {
+	assert.Equal(t, "server.env.HTTPS_PROXY", child("server.env", "HTTPS_PROXY"))
+	assert.Equal(t, "server.resources.requests.ephemeral-storage", child("server.resources.requests", "ephemeral-storage"))
+	assert.Equal(t, `commonLabels["app.kubernetes.io/part-of"]`, child("commonLabels", "app.kubernetes.io/part-of"))
+	assert.Equal(t, `commonLabels[""]`, child("commonLabels", ""))
+}
+
+// settingPaths lists the dotted path of every setting in Config's own structs.
+func settingPaths() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			path := prefix + jsonName(f)
+			out = append(out, path)
+			if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == t.PkgPath() && f.Type != secretType {
+				walk(f.Type, path+".")
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	return out
+}
+
+// apimachinery's "(e.g. ..., regex used ...)" tails are dropped; the reason stays.
+func TestNameMessagesStayShort(t *testing.T) {
+	c := valid()
+	c.CommonLabels = map[string]string{"team": "has space"}
+	c.Namespace = strings.Repeat("n", 64)
+	err := c.Validate()
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "regex used for validation")
+	assert.NotContains(t, err.Error(), "(e.g.")
+	p, ok := find(problemsOf(t, err), "certctl:namespace")
+	require.True(t, ok)
+	assert.Contains(t, p.Message, "no more than 63 characters")
+}

@@ -128,7 +128,7 @@ func agentPodTemplate(cfg *config.Config, env []envEntry, credentialSum pulumi.S
 				emptyDirVolume("keys", keyDirSizeLimit),
 				emptyDirVolume("tmp", ""),
 				secretVolume("tls", names.TLSSecret)),
-			NodeSelector: pulumi.ToStringMap(ag.NodeSelector),
+			NodeSelector: optStringMap(ag.NodeSelector),
 			Tolerations:  tolerationsInput(ag.Tolerations),
 			Affinity:     affinityInput(ag.Affinity),
 		},

@@ -8,6 +8,7 @@ import (
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/certctl-io/certctl-pulumi/config"
@@ -18,7 +19,8 @@ const (
 	postgresDataPath = "/var/lib/postgresql/data"
 	// pgdataSubdir keeps the cluster below the volume root: a fresh volume's lost+found would make
 	// initdb refuse the directory, and initdb must create (and own) the directory it uses.
-	pgdataSubdir = "pgdata"
+	pgdataSubdir         = "pgdata"
+	postgresTLSMountPath = "/etc/postgresql-tls"
 	// Secret keys of the postgres Secret.
 	keyPostgresPassword = "password"
 )
@@ -83,6 +85,12 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 		return nil, err
 	}
 
+	if cfg.NetworkPolicy.Enabled {
+		if _, err := networkingv1.NewNetworkPolicy(ctx, name, postgresNetworkPolicyArgs(cfg, ns), child); err != nil {
+			return nil, err
+		}
+	}
+
 	p.Host = svc.Metadata.Name().Elem()
 	p.Port = pulumi.Int(pg.Service.Port).ToIntOutput()
 	p.Database = pulumi.String(pg.Auth.Database).ToStringOutput()
@@ -119,11 +127,19 @@ func postgresServiceArgs(cfg *config.Config, ns pulumi.StringInput) *corev1.Serv
 	}
 }
 
-// postgresArgs turns postgresqlConfig into `-c key=value` server arguments, in key order.
-func postgresArgs(settings map[string]string) []string {
-	var args []string
-	for _, k := range slices.Sorted(maps.Keys(settings)) {
-		args = append(args, "-c", k+"="+settings[k])
+// postgresCommandArgs starts the server with postgresqlConfig as `-c key=value` arguments, in key
+// order, after the TLS settings so a user can still override those.
+func postgresCommandArgs(pg config.PostgreSQL) []string {
+	args := []string{"postgres", "-p", fmt.Sprint(pg.Service.Port)}
+	if pg.TLS.CertSecretRef != "" {
+		// The key file arrives root-owned with mode 0440 (0400 plus fsGroup read): Postgres
+		// accepts a root-owned key readable by its group.
+		args = append(args, "-c", "ssl=on",
+			"-c", "ssl_cert_file="+postgresTLSMountPath+"/tls.crt",
+			"-c", "ssl_key_file="+postgresTLSMountPath+"/tls.key")
+	}
+	for _, k := range slices.Sorted(maps.Keys(pg.PostgresqlConfig)) {
+		args = append(args, "-c", k+"="+pg.PostgresqlConfig[k])
 	}
 	return args
 }
@@ -136,11 +152,19 @@ func postgresStatefulSetSpec(cfg *config.Config) *appsv1.StatefulSetSpecArgs {
 			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(names.Postgres), Key: pulumi.String(key)},
 		}}
 	}
+	// With a read-only root the image still needs its socket dir and /tmp (nss_wrapper
+	// writes its passwd file there when the uid has no /etc/passwd entry).
+	mounts := corev1.VolumeMountArray{mount("data", postgresDataPath), mount("run", "/var/run/postgresql"), mount("tmp", "/tmp")}
+	volumes := []corev1.VolumeArgs{emptyDirVolume("run", ""), emptyDirVolume("tmp", "")}
+	if pg.TLS.CertSecretRef != "" {
+		mounts = append(mounts, readOnlyMount("tls", postgresTLSMountPath))
+		volumes = append(volumes, secretVolume("tls", pg.TLS.CertSecretRef))
+	}
 	container := corev1.ContainerArgs{
 		Name:            pulumi.String(componentPostgres),
 		Image:           pulumi.String(pg.Image.Ref()),
 		ImagePullPolicy: pulumi.String(pg.Image.PullPolicy),
-		Args:            pulumi.ToStringArray(append([]string{"postgres", "-p", fmt.Sprint(pg.Service.Port)}, postgresArgs(pg.PostgresqlConfig)...)),
+		Args:            pulumi.ToStringArray(postgresCommandArgs(pg)),
 		Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
 			Name: pulumi.String(portNamePostgres), ContainerPort: pulumi.Int(pg.Service.Port), Protocol: pulumi.String("TCP"),
 		}},
@@ -155,13 +179,7 @@ func postgresStatefulSetSpec(cfg *config.Config) *appsv1.StatefulSetSpecArgs {
 		ReadinessProbe:  execProbe(ready, pg.ReadinessProbe),
 		Resources:       resourceRequirements(pg.Resources),
 		SecurityContext: containerSecurityContext(pg.SecurityContext),
-		// With a read-only root the image still needs its socket dir and /tmp (nss_wrapper
-		// writes its passwd file there when the uid has no /etc/passwd entry).
-		VolumeMounts: corev1.VolumeMountArray{
-			mount("data", postgresDataPath),
-			mount("run", "/var/run/postgresql"),
-			mount("tmp", "/tmp"),
-		},
+		VolumeMounts:    mounts,
 	}
 	claim := corev1.PersistentVolumeClaimTypeArgs{
 		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("data"), Labels: pulumi.ToStringMap(selectorLabels(cfg, componentPostgres))},
@@ -191,7 +209,7 @@ func postgresStatefulSetSpec(cfg *config.Config) *appsv1.StatefulSetSpecArgs {
 				SecurityContext:              podSecurityContext(pg.SecurityContext),
 				ImagePullSecrets:             imagePullSecrets(cfg),
 				Containers:                   corev1.ContainerArray{container},
-				Volumes:                      volumesInput(nil, emptyDirVolume("run", ""), emptyDirVolume("tmp", "")),
+				Volumes:                      volumesInput(nil, volumes...),
 			},
 		},
 		VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{claim},

@@ -68,3 +68,11 @@ func optStrings(s []string) pulumi.StringArrayInput {
 	}
 	return pulumi.ToStringArray(s)
 }
+
+// optStringMap leaves an unset map out of the manifest instead of rendering "{}".
+func optStringMap(m map[string]string) pulumi.StringMapInput {
+	if len(m) == 0 {
+		return nil
+	}
+	return pulumi.ToStringMap(m)
+}

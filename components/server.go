@@ -10,6 +10,7 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -23,8 +24,6 @@ const (
 	keyAPIKey         = "api-key"
 	keyAgentAPIKey    = "agent-api-key"
 	keyBootstrapToken = "bootstrap-token"
-
-	postgresCAMountPath = "/etc/postgresql-ca"
 )
 
 // Database is how the server reaches PostgreSQL.
@@ -145,6 +144,16 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 			return nil, err
 		}
 	}
+	if wantPodDisruptionBudget(cfg) {
+		if _, err := policyv1.NewPodDisruptionBudget(ctx, name, podDisruptionBudgetArgs(cfg, ns), child); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.NetworkPolicy.Enabled {
+		if _, err := networkingv1.NewNetworkPolicy(ctx, name, serverNetworkPolicyArgs(cfg, ns), child); err != nil {
+			return nil, err
+		}
+	}
 
 	s.ServiceName = svc.Metadata.Name().Elem()
 	s.SecretName = secret.Metadata.Name().Elem()
@@ -178,7 +187,7 @@ func serverEnv(cfg *config.Config, db Database, sec serverSecrets) []envEntry {
 	}
 	env = append(env, secretEnv("CERTCTL_DATABASE_URL", keyDatabaseURL, pulumi.ToSecret(db.URL).(pulumi.StringOutput)))
 	if postgresCASecret(cfg) != "" {
-		env = append(env, plainEnv("PGSSLROOTCERT", postgresCAMountPath+"/ca.crt"))
+		env = append(env, plainEnv("PGSSLROOTCERT", config.PostgresCAMountPath+"/ca.crt"))
 	}
 	env = append(env,
 		plainEnv("CERTCTL_DATABASE_MAX_CONNS", strconv.Itoa(s.DatabaseMaxConns)),
@@ -293,7 +302,7 @@ func serverDeploymentSpec(cfg *config.Config, env []envEntry, podAnnotations map
 	mounts := []corev1.VolumeMountArgs{mount("tmp", "/tmp"), readOnlyMount("tls", s.TLS.MountPath)}
 	if ca := postgresCASecret(cfg); ca != "" {
 		volumes = append(volumes, secretVolume("postgresql-ca", ca))
-		mounts = append(mounts, readOnlyMount("postgresql-ca", postgresCAMountPath))
+		mounts = append(mounts, readOnlyMount("postgresql-ca", config.PostgresCAMountPath))
 	}
 	container := corev1.ContainerArgs{
 		Name:            pulumi.String(componentServer),
@@ -326,7 +335,7 @@ func serverDeploymentSpec(cfg *config.Config, env []envEntry, podAnnotations map
 				Containers:                   corev1.ContainerArray{container},
 				Volumes:                      volumesInput(s.Volumes, volumes...),
 				Affinity:                     affinityInput(s.Affinity),
-				NodeSelector:                 pulumi.ToStringMap(s.NodeSelector),
+				NodeSelector:                 optStringMap(s.NodeSelector),
 				Tolerations:                  tolerationsInput(s.Tolerations),
 			},
 		},

@@ -305,6 +305,9 @@ type PostgresTLS struct {
 	Mode string `json:"mode"`
 	// CASecretRef names a Secret with a "ca.crt" key.
 	CASecretRef string `json:"caSecretRef"`
+	// CertSecretRef names a kubernetes.io/tls Secret (tls.crt, tls.key) the bundled Postgres
+	// serves TLS with; required for a mode other than disable in bundled mode.
+	CertSecretRef string `json:"certSecretRef"`
 }
 
 type Storage struct {

@@ -37,6 +37,7 @@ func (c Config) Validate() error {
 		validateMonitoring,
 		validateBackup,
 		validateMigrations,
+		refuseNotBuilt,
 	} {
 		section(p, c)
 	}
@@ -433,12 +434,22 @@ func validatePostgres(p *problems, c Config) {
 	}
 	unusedSecret(p, "postgresql.auth.password", pg.Auth.Password, pg.Enabled, "postgresql.enabled")
 
-	if oneOf(p, "postgresql.tls.mode", pg.TLS.Mode, "disable", "require", "verify-ca", "verify-full") &&
-		(pg.TLS.Mode == "verify-ca" || pg.TLS.Mode == "verify-full") && pg.TLS.CASecretRef == "" {
+	modeOK := oneOf(p, "postgresql.tls.mode", pg.TLS.Mode, "disable", "require", "verify-ca", "verify-full")
+	if modeOK && (pg.TLS.Mode == "verify-ca" || pg.TLS.Mode == "verify-full") && pg.TLS.CASecretRef == "" {
 		p.addf("postgresql.tls.caSecretRef", `set it to a Secret with a "ca.crt" key, or use postgresql.tls.mode require`,
 			"is empty while postgresql.tls.mode is %s, which verifies the server against a CA", pg.TLS.Mode)
 	}
 	checkOptionalName(p, "postgresql.tls.caSecretRef", pg.TLS.CASecretRef, dnsSubdomain)
+	switch {
+	case modeOK && pg.Enabled && pg.TLS.Mode != "disable" && pg.TLS.CertSecretRef == "":
+		p.addf("postgresql.tls.certSecretRef",
+			"set it to a kubernetes.io/tls Secret (tls.crt, tls.key) issued for "+c.Names().Postgres+", or use postgresql.tls.mode disable",
+			"is empty while postgresql.tls.mode is %s, and the bundled Postgres serves no TLS without a certificate", pg.TLS.Mode)
+	case !pg.Enabled && pg.TLS.CertSecretRef != "":
+		p.add("postgresql.tls.certSecretRef", "is set while postgresql.enabled is false, so nothing would serve it",
+			"remove it (an external database brings its own certificate)")
+	}
+	checkOptionalName(p, "postgresql.tls.certSecretRef", pg.TLS.CertSecretRef, dnsSubdomain)
 
 	checkImage(p, "postgresql.image", pg.Image)
 	checkPGIdentifier(p, "postgresql.auth.database", pg.Auth.Database)
@@ -695,4 +706,21 @@ func isBucketName(s string) bool {
 func validateMigrations(p *problems, c Config) {
 	atLeast(p, "migrations.backoffLimit", c.Migrations.BackoffLimit, 0)
 	atLeast(p, "migrations.activeDeadlineSeconds", c.Migrations.ActiveDeadlineSeconds, 1)
+}
+
+// refuseNotBuilt refuses features whose objects this program does not create yet, rather than
+// accept them and deploy without them.
+func refuseNotBuilt(p *problems, c Config) {
+	for _, f := range []struct {
+		key string
+		on  bool
+	}{
+		{"monitoring.enabled", c.Monitoring.Enabled},
+		{"backup.enabled", c.Backup.Enabled},
+		{"migrations.viaHook", c.Migrations.ViaHook},
+	} {
+		if f.on {
+			p.add(f.key, "is not built in this version of the program yet (see the README, \"Not built yet\")", "set it to false")
+		}
+	}
 }

@@ -1,0 +1,109 @@
+package components
+
+import (
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/certctl-io/certctl-pulumi/config"
+)
+
+// wantPodDisruptionBudget: as in the chart, only with more than one replica; a budget on a
+// single replica would block every node drain.
+func wantPodDisruptionBudget(cfg *config.Config) bool {
+	return cfg.PodDisruptionBudget.Enabled && cfg.Server.Replicas > 1
+}
+
+func podDisruptionBudgetArgs(cfg *config.Config, ns pulumi.StringInput) *policyv1.PodDisruptionBudgetArgs {
+	pdb := cfg.PodDisruptionBudget
+	return &policyv1.PodDisruptionBudgetArgs{
+		Metadata: objectMeta(cfg, ns, cfg.Names().Server, componentServer, nil),
+		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+			Selector:       &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentServer))},
+			MinAvailable:   intOrString(pdb.MinAvailable),
+			MaxUnavailable: intOrString(pdb.MaxUnavailable),
+		},
+	}
+}
+
+func intOrString(v *intstr.IntOrString) pulumi.Input {
+	switch {
+	case v == nil:
+		return nil
+	case v.Type == intstr.String:
+		return pulumi.String(v.StrVal)
+	default:
+		return pulumi.Int(int(v.IntVal))
+	}
+}
+
+// serverNetworkPolicyArgs lets agents reach the server and the server reach DNS and the bundled
+// Postgres; everything else (ingress controllers, Prometheus, an external database, ACME CAs,
+// SMTP) is the user's extraIngress / extraEgress, as in the chart.
+func serverNetworkPolicyArgs(cfg *config.Config, ns pulumi.StringInput) *networkingv1.NetworkPolicyArgs {
+	np := cfg.NetworkPolicy
+	ingress := networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
+		From:  networkingv1.NetworkPolicyPeerArray{podPeer(cfg, componentAgent)},
+		Ports: tcpPorts(portNameHTTPS),
+	}}
+	for _, r := range np.ExtraIngress {
+		ingress = append(ingress, pulumi.ToOutput(fromAPI[networkingv1.NetworkPolicyIngressRule](r)).(networkingv1.NetworkPolicyIngressRuleOutput))
+	}
+	egress := networkingv1.NetworkPolicyEgressRuleArray{dnsEgress()}
+	if cfg.PostgreSQL.Enabled {
+		egress = append(egress, networkingv1.NetworkPolicyEgressRuleArgs{
+			To:    networkingv1.NetworkPolicyPeerArray{podPeer(cfg, componentPostgres)},
+			Ports: tcpPorts(portNamePostgres),
+		})
+	}
+	for _, r := range np.ExtraEgress {
+		egress = append(egress, pulumi.ToOutput(fromAPI[networkingv1.NetworkPolicyEgressRule](r)).(networkingv1.NetworkPolicyEgressRuleOutput))
+	}
+	return &networkingv1.NetworkPolicyArgs{
+		Metadata: objectMeta(cfg, ns, cfg.Names().Server, componentServer, nil),
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentServer))},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			Ingress:     ingress,
+			Egress:      egress,
+		},
+	}
+}
+
+// postgresNetworkPolicyArgs admits only the server to the bundled database, and lets it talk to
+// nobody: Postgres initiates no connections.
+func postgresNetworkPolicyArgs(cfg *config.Config, ns pulumi.StringInput) *networkingv1.NetworkPolicyArgs {
+	return &networkingv1.NetworkPolicyArgs{
+		Metadata: objectMeta(cfg, ns, cfg.Names().Postgres, componentPostgres, nil),
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentPostgres))},
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			Ingress: networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
+				From:  networkingv1.NetworkPolicyPeerArray{podPeer(cfg, componentServer)},
+				Ports: tcpPorts(portNamePostgres),
+			}},
+		},
+	}
+}
+
+func podPeer(cfg *config.Config, component string) networkingv1.NetworkPolicyPeerArgs {
+	return networkingv1.NetworkPolicyPeerArgs{
+		PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, component))},
+	}
+}
+
+func tcpPorts(name string) networkingv1.NetworkPolicyPortArray {
+	return networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.String(name)}}
+}
+
+// dnsEgress allows DNS to any destination: cluster DNS runs under different labels per
+// distribution (kube-dns, CoreDNS, node-local caches).
+func dnsEgress() networkingv1.NetworkPolicyEgressRuleArgs {
+	var ports networkingv1.NetworkPolicyPortArray
+	for _, proto := range []string{"UDP", "TCP"} {
+		ports = append(ports, networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String(proto), Port: pulumi.Int(53)})
+	}
+	return networkingv1.NetworkPolicyEgressRuleArgs{Ports: ports}
+}

@@ -1,0 +1,82 @@
+package tests
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/certctl-io/certctl-pulumi/tests/conformance"
+)
+
+// objects are a render's Kubernetes objects in the checker's plain form.
+func objects(r *Render) []conformance.Object {
+	var objs []conformance.Object
+	for _, res := range r.KubernetesObjects() {
+		objs = append(objs, res.Manifest())
+	}
+	return objs
+}
+
+func userProvided(m mode) conformance.Options {
+	opts := conformance.Options{UserProvided: map[string]bool{}}
+	for _, ref := range m.userProvided {
+		opts.UserProvided[ref] = true
+	}
+	return opts
+}
+
+// TestConformance: every object of every mode is what the API server would accept unchanged,
+// every pod meets "restricted", and every reference resolves within the mode.
+func TestConformance(t *testing.T) {
+	for _, m := range modes() {
+		t.Run(m.name, func(t *testing.T) {
+			r := mustRun(t, m.stack(t))
+			for _, err := range conformance.Check(objects(r), userProvided(m)) {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestConformanceCatchesDefects proves the checks bite on a real render: the chart's Bundle 3
+// bug (a container-only field at pod scope) and a Secret key that a pod reads but nobody writes.
+func TestConformanceCatchesDefects(t *testing.T) {
+	m := modeNamed(t, "default")
+	clean := objects(mustRun(t, m.stack(t)))
+	require.Empty(t, conformance.Check(clean, userProvided(m)))
+
+	mutate := func(kind, name string, f func(obj map[string]any)) []conformance.Object {
+		out := deepCopy(t, clean)
+		for _, o := range out {
+			if o["kind"] == kind && path(o, "metadata", "name") == name {
+				f(o)
+			}
+		}
+		return out
+	}
+	misplaced := mutate("Deployment", "certctl-server", func(o map[string]any) {
+		path(o, "spec", "template", "spec", "securityContext").(map[string]any)["readOnlyRootFilesystem"] = true
+	})
+	assert.NotEmpty(t, conformance.Check(misplaced, userProvided(m)), "a container-only field at pod scope must fail")
+
+	missingKey := mutate("Secret", "certctl-server", func(o map[string]any) {
+		delete(o["stringData"].(map[string]any), "bootstrap-token")
+	})
+	errs := conformance.Check(missingKey, userProvided(m))
+	require.NotEmpty(t, errs, "a pod reading a missing Secret key must fail")
+	assert.Contains(t, errs[0].Error(), "bootstrap-token")
+
+	noUserSecret := conformance.Check(clean, conformance.Options{})
+	assert.NotEmpty(t, noUserSecret, "the existing TLS Secret is only exempt when declared user-provided")
+}
+
+func deepCopy(t *testing.T, objs []conformance.Object) []conformance.Object {
+	t.Helper()
+	b, err := json.Marshal(objs)
+	require.NoError(t, err)
+	var out []conformance.Object
+	require.NoError(t, json.Unmarshal(b, &out))
+	return out
+}

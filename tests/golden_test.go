@@ -1,0 +1,92 @@
+package tests
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+)
+
+var update = flag.Bool("update", false, "rewrite tests/testdata/golden from the current program")
+
+const goldenDir = "testdata/golden"
+
+// TestGolden compares what every mode deploys with the committed manifests, so a change's
+// effect on users is reviewed as a YAML diff. `make golden` rewrites them.
+func TestGolden(t *testing.T) {
+	for _, m := range modes() {
+		t.Run(m.name, func(t *testing.T) {
+			r := mustRun(t, m.stack(t))
+			compareGolden(t, filepath.Join(goldenDir, m.name+".yaml"), manifestsYAML(t, r))
+			compareGolden(t, filepath.Join(goldenDir, m.name+".resources.txt"), resourceList(r))
+		})
+	}
+}
+
+// manifestsYAML is every Kubernetes object as multi-document YAML, ordered by kind then name.
+// Generated secrets appear as the mock's fixed GENERATED-<name> placeholder.
+func manifestsYAML(t testing.TB, r *Render) []byte {
+	t.Helper()
+	objs := r.KubernetesObjects()
+	slices.SortFunc(objs, func(a, b Resource) int {
+		return strings.Compare(a.Kind()+"/"+a.ObjectName(), b.Kind()+"/"+b.ObjectName())
+	})
+	var buf bytes.Buffer
+	for _, o := range objs {
+		b, err := yaml.Marshal(o.Manifest())
+		require.NoError(t, err)
+		buf.WriteString("---\n")
+		buf.Write(b)
+	}
+	return buf.Bytes()
+}
+
+// resourceList names every registration (components, providers, random included), sorted.
+func resourceList(r *Render) []byte {
+	var lines []string
+	for _, res := range r.Resources {
+		lines = append(lines, fmt.Sprintf("%s %s", res.Type, res.Name))
+	}
+	slices.Sort(lines)
+	return []byte(strings.Join(lines, "\n") + "\n")
+}
+
+func compareGolden(t *testing.T, file string, got []byte) {
+	t.Helper()
+	if *update {
+		require.NoError(t, os.MkdirAll(filepath.Dir(file), 0o755))
+		require.NoError(t, os.WriteFile(file, got, 0o644))
+		return
+	}
+	want, err := os.ReadFile(file)
+	require.NoError(t, err, "missing golden file: run `make golden` and review the diff")
+	if string(want) != string(got) {
+		diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+			A: difflib.SplitLines(string(want)), B: difflib.SplitLines(string(got)),
+			FromFile: file + " (committed)", ToFile: "rendered now", Context: 3,
+		})
+		t.Errorf("%s differs from what the program renders; run `make golden` and review the diff:\n%s", file, diff)
+	}
+}
+
+// Every golden file belongs to a mode: a removed mode must not leave a stale file behind.
+func TestGoldenFilesHaveModes(t *testing.T) {
+	entries, err := os.ReadDir(goldenDir)
+	require.NoError(t, err)
+	known := map[string]bool{}
+	for _, m := range modes() {
+		known[m.name+".yaml"], known[m.name+".resources.txt"] = true, true
+	}
+	for _, e := range entries {
+		assert.True(t, known[e.Name()], "%s has no mode in modes()", e.Name())
+	}
+}

@@ -1,0 +1,331 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+	"sigs.k8s.io/yaml"
+
+	"github.com/certctl-io/certctl-pulumi/program"
+)
+
+// Resource is one registration the program made, as the engine would have received it.
+type Resource struct {
+	Type     string
+	Name     string
+	Inputs   resource.PropertyMap
+	Parent   string
+	Provider string
+	Custom   bool
+	// Resource options the program set that users rely on.
+	RetainOnDelete bool
+	IgnoreChanges  []string
+}
+
+// Output is one stack output after resolution.
+type Output struct {
+	Value  any
+	Secret bool
+	Known  bool
+}
+
+// Render is everything one run of the program registered and returned.
+type Render struct {
+	Resources []Resource
+	Outputs   map[string]Output
+}
+
+// recorder is the mock engine: it records registrations, echoes inputs as outputs and fakes
+// only the computed fields the program reads.
+type recorder struct {
+	mu        sync.Mutex
+	resources []Resource
+}
+
+// generatedValue is what the mock's RandomPassword "generates": fixed, so goldens are stable.
+func generatedValue(name string) string { return "GENERATED-" + name }
+
+func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	res := Resource{
+		Type:     args.TypeToken,
+		Name:     args.Name,
+		Inputs:   args.Inputs,
+		Provider: args.Provider,
+		Custom:   args.Custom,
+	}
+	if args.RegisterRPC != nil {
+		res.Parent = args.RegisterRPC.GetParent()
+		res.RetainOnDelete = args.RegisterRPC.GetRetainOnDelete()
+		res.IgnoreChanges = args.RegisterRPC.GetIgnoreChanges()
+	}
+	r.mu.Lock()
+	r.resources = append(r.resources, res)
+	r.mu.Unlock()
+
+	state := args.Inputs.Copy()
+	if args.TypeToken == "random:index/randomPassword:RandomPassword" {
+		// The real engine marks result secret (AdditionalSecretOutputs); the mock must say so itself.
+		state["result"] = resource.MakeSecret(resource.NewStringProperty(generatedValue(args.Name)))
+	}
+	return args.Name + "-id", state, nil
+}
+
+func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return resource.PropertyMap{}, nil
+}
+
+// stackConfig is a stack's configuration as the engine hands it to the program.
+type stackConfig struct {
+	values  map[string]string
+	secrets []string
+}
+
+// withConfig builds a stackConfig from top-level certctl keys; objects are JSON-encoded the way
+// the engine passes structured config. Keys listed in secret are marked secret.
+func withConfig(t testing.TB, values map[string]any, secret ...string) stackConfig {
+	t.Helper()
+	sc := stackConfig{values: map[string]string{}}
+	for k, v := range values {
+		full := k
+		if !strings.Contains(k, ":") {
+			full = "certctl:" + k
+		}
+		sc.values[full] = encodeConfigValue(t, v)
+	}
+	for _, k := range secret {
+		if !strings.Contains(k, ":") {
+			k = "certctl:" + k
+		}
+		sc.secrets = append(sc.secrets, k)
+	}
+	return sc
+}
+
+func encodeConfigValue(t testing.TB, v any) string {
+	t.Helper()
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("encoding config value: %v", err)
+	}
+	return string(b)
+}
+
+// loadStack reads stacks/Pulumi.<name>.yaml the way the CLI would pass it to the program.
+func loadStack(t testing.TB, name string) stackConfig {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("../stacks/Pulumi.%s.yaml", name))
+	if err != nil {
+		t.Fatalf("reading stack %s: %v", name, err)
+	}
+	var file struct {
+		Config map[string]any `json:"config"`
+	}
+	if err := yaml.Unmarshal(raw, &file); err != nil {
+		t.Fatalf("parsing stack %s: %v", name, err)
+	}
+	sc := stackConfig{values: map[string]string{}}
+	for k, v := range file.Config {
+		if m, ok := v.(map[string]any); ok && m["secure"] != nil {
+			t.Fatalf("stack %s: %s holds an encrypted value; stack files in this repo carry no secrets", name, k)
+		}
+		sc.values[k] = encodeConfigValue(t, v)
+	}
+	return sc
+}
+
+// run executes the real program body under mocks.
+func run(t testing.TB, sc stackConfig) (*Render, error) {
+	t.Helper()
+	rec := &recorder{}
+	outputs := map[string]Output{}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		outs, err := program.Deploy(ctx)
+		if err != nil {
+			return err
+		}
+		for k, v := range outs {
+			res, err := internals.UnsafeAwaitOutput(ctx.Context(), pulumi.ToOutput(v))
+			if err != nil {
+				return fmt.Errorf("awaiting output %s: %w", k, err)
+			}
+			outputs[k] = Output{Value: res.Value, Secret: res.Secret, Known: res.Known}
+		}
+		return nil
+	}, pulumi.WithMocks("certctl", "test", rec), func(ri *pulumi.RunInfo) {
+		ri.Config = sc.values
+		ri.ConfigSecretKeys = sc.secrets
+	})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return &Render{Resources: slices.Clone(rec.resources), Outputs: outputs}, err
+}
+
+// mustRun runs a configuration that is expected to deploy.
+func mustRun(t testing.TB, sc stackConfig) *Render {
+	t.Helper()
+	r, err := run(t, sc)
+	if err != nil {
+		t.Fatalf("program failed: %v", err)
+	}
+	return r
+}
+
+// apiVersionKind splits a pulumi-kubernetes type token: "kubernetes:apps/v1:Deployment" ->
+// ("apps/v1", "Deployment"); the core group has no prefix ("v1").
+func apiVersionKind(token string) (string, string, bool) {
+	parts := strings.Split(token, ":")
+	if len(parts) != 3 || parts[0] != "kubernetes" || parts[1] == "index" {
+		return "", "", false
+	}
+	return strings.TrimPrefix(parts[1], "core/"), parts[2], true
+}
+
+// KubernetesObjects are the registered Kubernetes objects (the provider excluded).
+func (r *Render) KubernetesObjects() []Resource {
+	var out []Resource
+	for _, res := range r.Resources {
+		if _, _, ok := apiVersionKind(res.Type); ok {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+// Kind is the object's Kubernetes kind.
+func (res Resource) Kind() string {
+	_, kind, _ := apiVersionKind(res.Type)
+	return kind
+}
+
+// ObjectName is metadata.name.
+func (res Resource) ObjectName() string {
+	m, _ := res.Manifest()["metadata"].(map[string]any)
+	name, _ := m["name"].(string)
+	return name
+}
+
+// Manifest is the object as the provider would send it to the API server (secrets unwrapped).
+func (res Resource) Manifest() map[string]any {
+	apiVersion, kind, _ := apiVersionKind(res.Type)
+	obj := plainMap(res.Inputs)
+	obj["apiVersion"], obj["kind"] = apiVersion, kind
+	return obj
+}
+
+// ObjectSet lists "Kind/name" of every Kubernetes object, sorted.
+func (r *Render) ObjectSet() []string {
+	var out []string
+	for _, res := range r.KubernetesObjects() {
+		out = append(out, res.Kind()+"/"+res.ObjectName())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Object finds the Kubernetes object of a kind and name.
+func (r *Render) Object(t testing.TB, kind, name string) Resource {
+	t.Helper()
+	for _, res := range r.KubernetesObjects() {
+		if res.Kind() == kind && res.ObjectName() == name {
+			return res
+		}
+	}
+	t.Fatalf("no %s/%s among %v", kind, name, r.ObjectSet())
+	return Resource{}
+}
+
+// ByType lists registrations of a type token.
+func (r *Render) ByType(token string) []Resource {
+	var out []Resource
+	for _, res := range r.Resources {
+		if res.Type == token {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+const placeholderUnknown = "<unknown>"
+
+func plainMap(m resource.PropertyMap) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if v.IsNull() {
+			continue
+		}
+		out[string(k)] = plain(v)
+	}
+	return out
+}
+
+func plain(v resource.PropertyValue) any {
+	switch {
+	case v.IsSecret():
+		return plain(v.SecretValue().Element)
+	case v.IsOutput():
+		if !v.OutputValue().Known {
+			return placeholderUnknown
+		}
+		return plain(v.OutputValue().Element)
+	case v.IsComputed():
+		return placeholderUnknown
+	case v.IsObject():
+		return plainMap(v.ObjectValue())
+	case v.IsArray():
+		arr := []any{}
+		for _, e := range v.ArrayValue() {
+			arr = append(arr, plain(e))
+		}
+		return arr
+	default:
+		return v.Mappable()
+	}
+}
+
+// path walks a manifest: path(obj, "spec", "template", "spec", "containers", 0, "env").
+func path(v any, steps ...any) any {
+	for _, s := range steps {
+		switch key := s.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil
+			}
+			v = m[key]
+		case int:
+			a, ok := v.([]any)
+			if !ok || key >= len(a) {
+				return nil
+			}
+			v = a[key]
+		}
+	}
+	return v
+}
+
+// secretAt reports whether the input at a path is a Pulumi secret, at that level or above it
+// (a map holding secret values may arrive as one secret object).
+func (res Resource) secretAt(keys ...string) bool {
+	v := resource.NewObjectProperty(res.Inputs)
+	for _, k := range keys {
+		if v.IsSecret() {
+			return true
+		}
+		if !v.IsObject() {
+			return false
+		}
+		v = v.ObjectValue()[resource.PropertyKey(k)]
+	}
+	return v.IsSecret()
+}

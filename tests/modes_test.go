@@ -1,0 +1,162 @@
+package tests
+
+import (
+	"maps"
+	"testing"
+)
+
+// mode is one named configuration of the program. Adding a mode is one entry in modes(); every
+// check (object set, goldens, conformance, secrecy, benchmark) runs on every mode.
+type mode struct {
+	name string
+	// config overrides the base configuration (deep-merged), by top-level certctl key.
+	config map[string]any
+	// secret lists the top-level keys whose values are secret config.
+	secret []string
+	// objects is the exact set of Kubernetes objects ("Kind/name") the mode renders.
+	objects []string
+	// userProvided lists "Kind/name" objects the user supplies (an existing TLS Secret, a CA).
+	userProvided []string
+}
+
+// base is the smallest configuration the chart accepts: TLS from an existing Secret.
+func base() map[string]any {
+	return map[string]any{"server": map[string]any{"tls": map[string]any{"existingSecret": "certctl-tls"}}}
+}
+
+// defaultObjects is the chart's default render: 12 objects (seed 000, truth table).
+var defaultObjects = []string{
+	"ClusterRole/certctl", "ClusterRoleBinding/certctl", "ServiceAccount/certctl",
+	"ConfigMap/certctl-server", "Secret/certctl-server", "Deployment/certctl-server", "Service/certctl-server",
+	"Secret/certctl-postgres", "Service/certctl-postgres", "StatefulSet/certctl-postgres",
+	"ConfigMap/certctl-agent", "DaemonSet/certctl-agent",
+}
+
+const externalURL = "postgres://certctl:s3cr3t-db-pass@db.example.com:5432/certctl?sslmode=verify-full"
+
+func modes() []mode {
+	return []mode{
+		{
+			name:         "default",
+			objects:      defaultObjects,
+			userProvided: []string{"Secret/certctl-tls"},
+		},
+		{
+			name: "external-db",
+			config: map[string]any{
+				"postgresql":       map[string]any{"enabled": false},
+				"externalDatabase": map[string]any{"url": externalURL},
+			},
+			secret:       []string{"externalDatabase"},
+			objects:      without(defaultObjects, "Secret/certctl-postgres", "Service/certctl-postgres", "StatefulSet/certctl-postgres"),
+			userProvided: []string{"Secret/certctl-tls"},
+		},
+		{
+			name: "cert-manager",
+			config: map[string]any{"server": map[string]any{"tls": map[string]any{
+				"existingSecret": "",
+				"certManager":    map[string]any{"enabled": true, "issuerRef": map[string]any{"name": "letsencrypt"}},
+			}}},
+			objects: with(defaultObjects, "Certificate/certctl-server-tls"),
+		},
+		{
+			name:         "agent-deployment",
+			config:       map[string]any{"agent": map[string]any{"kind": "Deployment", "replicas": 2}},
+			objects:      with(without(defaultObjects, "DaemonSet/certctl-agent"), "Deployment/certctl-agent"),
+			userProvided: []string{"Secret/certctl-tls"},
+		},
+		{
+			name: "ingress",
+			config: map[string]any{"ingress": map[string]any{
+				"enabled":     true,
+				"className":   "nginx",
+				"certManager": map[string]any{"enabled": true, "issuerRef": map[string]any{"name": "letsencrypt-prod"}},
+				"hosts":       []any{map[string]any{"host": "certctl.example.com", "paths": []any{map[string]any{"path": "/", "pathType": "Prefix"}}}},
+				"tls":         []any{map[string]any{"secretName": "certctl-ingress-tls", "hosts": []any{"certctl.example.com"}}},
+			}},
+			objects: with(defaultObjects, "Ingress/certctl"),
+			// cert-manager's ingress-shim writes the Ingress TLS Secret from the issuer annotation.
+			userProvided: []string{"Secret/certctl-tls", "Secret/certctl-ingress-tls"},
+		},
+		{
+			name:         "auth-none",
+			config:       map[string]any{"server": map[string]any{"auth": map[string]any{"type": "none"}}},
+			objects:      defaultObjects,
+			userProvided: []string{"Secret/certctl-tls"},
+		},
+		{
+			name: "ha",
+			config: map[string]any{
+				"server":              map[string]any{"replicas": 3},
+				"podDisruptionBudget": map[string]any{"enabled": true},
+				"networkPolicy":       map[string]any{"enabled": true},
+			},
+			objects:      with(defaultObjects, "PodDisruptionBudget/certctl-server", "NetworkPolicy/certctl-server", "NetworkPolicy/certctl-postgres"),
+			userProvided: []string{"Secret/certctl-tls"},
+		},
+		{
+			name: "db-tls",
+			config: map[string]any{"postgresql": map[string]any{
+				"tls": map[string]any{"mode": "verify-full", "caSecretRef": "certctl-postgres-ca", "certSecretRef": "certctl-postgres-tls"},
+			}},
+			objects:      defaultObjects,
+			userProvided: []string{"Secret/certctl-tls", "Secret/certctl-postgres-ca", "Secret/certctl-postgres-tls"},
+		},
+	}
+}
+
+// config is the mode's full stack configuration.
+func (m mode) stack(t testing.TB) stackConfig {
+	return withConfig(t, deepMerge(base(), m.config), m.secret...)
+}
+
+func modeNamed(t testing.TB, name string) mode {
+	t.Helper()
+	for _, m := range modes() {
+		if m.name == name {
+			return m
+		}
+	}
+	t.Fatalf("no mode %q", name)
+	return mode{}
+}
+
+// render runs a mode of the matrix.
+func renderMode(t testing.TB, name string) *Render {
+	t.Helper()
+	return mustRun(t, modeNamed(t, name).stack(t))
+}
+
+// deepMerge overlays b on a: nested maps merge, anything else replaces.
+func deepMerge(a, b map[string]any) map[string]any {
+	out := maps.Clone(a)
+	if out == nil {
+		out = map[string]any{}
+	}
+	for k, v := range b {
+		am, aok := out[k].(map[string]any)
+		bm, bok := v.(map[string]any)
+		if aok && bok {
+			out[k] = deepMerge(am, bm)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func with(set []string, extra ...string) []string { return append(append([]string{}, set...), extra...) }
+
+func without(set []string, drop ...string) []string {
+	var out []string
+	for _, s := range set {
+		keep := true
+		for _, d := range drop {
+			keep = keep && s != d
+		}
+		if keep {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,224 @@
+package tests
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// envSource describes where a container env var comes from, as "value:<v>",
+// "configMap:<name>/<key>", "secret:<name>/<key>" or "field:<path>".
+func envSources(t *testing.T, container any) ([]string, map[string]string) {
+	t.Helper()
+	var order []string
+	sources := map[string]string{}
+	for _, e := range path(container, "env").([]any) {
+		name := path(e, "name").(string)
+		order = append(order, name)
+		switch {
+		case path(e, "valueFrom", "configMapKeyRef") != nil:
+			sources[name] = "configMap:" + path(e, "valueFrom", "configMapKeyRef", "name").(string) + "/" + path(e, "valueFrom", "configMapKeyRef", "key").(string)
+		case path(e, "valueFrom", "secretKeyRef") != nil:
+			sources[name] = "secret:" + path(e, "valueFrom", "secretKeyRef", "name").(string) + "/" + path(e, "valueFrom", "secretKeyRef", "key").(string)
+		case path(e, "valueFrom", "fieldRef") != nil:
+			sources[name] = "field:" + path(e, "valueFrom", "fieldRef", "fieldPath").(string)
+		default:
+			sources[name] = "value:" + path(e, "value").(string)
+		}
+	}
+	return order, sources
+}
+
+func TestServerDeploymentDefaultMode(t *testing.T) {
+	r := renderMode(t, "default")
+	d := r.Object(t, "Deployment", "certctl-server").Manifest()
+	pod := path(d, "spec", "template", "spec")
+	c := path(pod, "containers", 0)
+
+	assert.Equal(t, "ghcr.io/certctl-io/certctl:2.1.0", path(c, "image"))
+	assert.Equal(t, "IfNotPresent", path(c, "imagePullPolicy"))
+	assert.EqualValues(t, 1, path(d, "spec", "replicas"))
+	assert.Equal(t, []any{map[string]any{"name": "https", "containerPort": 8443.0, "protocol": "TCP"}}, path(c, "ports"))
+
+	t.Run("probes", func(t *testing.T) {
+		for probe, want := range map[string][]any{
+			"livenessProbe":  {"/health", 10.0, 10.0, 5.0, 3.0},
+			"readinessProbe": {"/ready", 5.0, 5.0, 3.0, 2.0},
+		} {
+			p := path(c, probe)
+			assert.Equal(t, want[0], path(p, "httpGet", "path"), probe)
+			assert.Equal(t, "https", path(p, "httpGet", "port"), probe)
+			assert.Equal(t, "HTTPS", path(p, "httpGet", "scheme"), probe)
+			assert.Equal(t, want[1:], []any{path(p, "initialDelaySeconds"), path(p, "periodSeconds"), path(p, "timeoutSeconds"), path(p, "failureThreshold")}, probe)
+		}
+	})
+
+	t.Run("env", func(t *testing.T) {
+		order, src := envSources(t, c)
+		want := map[string]string{
+			"CERTCTL_SERVER_HOST":           "configMap:certctl-server/server-host",
+			"CERTCTL_SERVER_PORT":           "configMap:certctl-server/server-port",
+			"CERTCTL_SERVER_TLS_CERT_PATH":  "configMap:certctl-server/server-tls-cert-path",
+			"CERTCTL_SERVER_TLS_KEY_PATH":   "configMap:certctl-server/server-tls-key-path",
+			"POSTGRES_PASSWORD":             "secret:certctl-postgres/password",
+			"CERTCTL_DATABASE_URL":          "secret:certctl-server/database-url",
+			"CERTCTL_DATABASE_MAX_CONNS":    "configMap:certctl-server/database-max-conns",
+			"CERTCTL_LOG_LEVEL":             "configMap:certctl-server/log-level",
+			"CERTCTL_LOG_FORMAT":            "configMap:certctl-server/log-format",
+			"CERTCTL_AUTH_TYPE":             "configMap:certctl-server/auth-type",
+			"CERTCTL_AUTH_SECRET":           "secret:certctl-server/api-key",
+			"CERTCTL_AGENT_BOOTSTRAP_TOKEN": "secret:certctl-server/bootstrap-token",
+			"CERTCTL_KEYGEN_MODE":           "configMap:certctl-server/keygen-mode",
+			"CERTCTL_RATE_LIMIT_RPS":        "configMap:certctl-server/rate-limit-rps",
+			"CERTCTL_RATE_LIMIT_BURST":      "configMap:certctl-server/rate-limit-burst",
+		}
+		assert.Equal(t, want, src)
+		assert.Less(t, indexOf(order, "POSTGRES_PASSWORD"), indexOf(order, "CERTCTL_DATABASE_URL"),
+			"kubelet expands $(POSTGRES_PASSWORD) only from variables declared earlier")
+
+		cm := r.Object(t, "ConfigMap", "certctl-server").Manifest()
+		assert.Equal(t, map[string]any{
+			"server-host": "0.0.0.0", "server-port": "8443",
+			"server-tls-cert-path": "/etc/certctl/tls/tls.crt", "server-tls-key-path": "/etc/certctl/tls/tls.key",
+			"database-max-conns": "25", "log-level": "info", "log-format": "json", "auth-type": "api-key",
+			"keygen-mode": "agent", "rate-limit-rps": "100", "rate-limit-burst": "200",
+		}, path(cm, "data"))
+
+		secret := r.Object(t, "Secret", "certctl-server").Manifest()
+		assert.Equal(t, "postgres://certctl:$(POSTGRES_PASSWORD)@certctl-postgres:5432/certctl?sslmode=disable",
+			path(secret, "stringData", "database-url"))
+		assert.Equal(t, generatedValue("certctl-server-api-key"), path(secret, "stringData", "api-key"))
+		assert.Equal(t, generatedValue("certctl-server-api-key"), path(secret, "stringData", "agent-api-key"))
+		assert.Equal(t, generatedValue("certctl-server-bootstrap-token"), path(secret, "stringData", "bootstrap-token"))
+	})
+
+	t.Run("volumes", func(t *testing.T) {
+		assert.Equal(t, []any{
+			map[string]any{"name": "tmp", "emptyDir": map[string]any{}},
+			map[string]any{"name": "tls", "secret": map[string]any{"secretName": "certctl-tls", "defaultMode": 256.0}},
+		}, path(pod, "volumes"))
+		assert.Equal(t, []any{
+			map[string]any{"name": "tmp", "mountPath": "/tmp"},
+			map[string]any{"name": "tls", "mountPath": "/etc/certctl/tls", "readOnly": true},
+		}, path(c, "volumeMounts"))
+	})
+
+	t.Run("security contexts at their own scope", func(t *testing.T) {
+		assert.Equal(t, map[string]any{
+			"runAsNonRoot": true, "runAsUser": 1000.0, "runAsGroup": 1000.0, "fsGroup": 1000.0,
+			"seccompProfile": map[string]any{"type": "RuntimeDefault"},
+		}, path(pod, "securityContext"))
+		assert.Equal(t, map[string]any{
+			"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+			"capabilities": map[string]any{"drop": []any{"ALL"}},
+		}, path(c, "securityContext"))
+		assert.Equal(t, false, path(pod, "automountServiceAccountToken"))
+		assert.Equal(t, "certctl", path(pod, "serviceAccountName"))
+	})
+
+	t.Run("labels and selectors", func(t *testing.T) {
+		selector := map[string]any{
+			"app.kubernetes.io/name": "certctl", "app.kubernetes.io/instance": "certctl", "app.kubernetes.io/component": "server",
+		}
+		assert.Equal(t, selector, path(d, "spec", "selector", "matchLabels"))
+		podLabels := path(d, "spec", "template", "metadata", "labels").(map[string]any)
+		for k, v := range selector {
+			assert.Equal(t, v, podLabels[k])
+		}
+		assert.Equal(t, "pulumi", podLabels["app.kubernetes.io/managed-by"])
+		assert.Equal(t, "2.1.0", podLabels["app.kubernetes.io/version"])
+		assert.Equal(t, selector, path(r.Object(t, "Service", "certctl-server").Manifest(), "spec", "selector"))
+	})
+
+	t.Run("config and secret changes roll the pods", func(t *testing.T) {
+		ann := path(d, "spec", "template", "metadata", "annotations").(map[string]any)
+		require.Contains(t, ann, "checksum/config")
+		require.Contains(t, ann, "checksum/secret")
+		other := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{"logging": map[string]any{"level": "debug"}}})))
+		otherAnn := path(other.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "metadata", "annotations").(map[string]any)
+		assert.NotEqual(t, ann["checksum/config"], otherAnn["checksum/config"])
+		assert.Equal(t, ann["checksum/secret"], otherAnn["checksum/secret"])
+		rotated := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{"auth": map[string]any{"apiKey": "rotated-key"}}}), "server"))
+		rotatedAnn := path(rotated.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "metadata", "annotations").(map[string]any)
+		assert.NotEqual(t, ann["checksum/secret"], rotatedAnn["checksum/secret"])
+	})
+}
+
+func TestServerServiceAndRBAC(t *testing.T) {
+	r := renderMode(t, "default")
+	svc := r.Object(t, "Service", "certctl-server").Manifest()
+	assert.Equal(t, "ClusterIP", path(svc, "spec", "type"))
+	assert.Equal(t, []any{map[string]any{"name": "https", "port": 8443.0, "targetPort": "https", "protocol": "TCP"}}, path(svc, "spec", "ports"))
+
+	assert.Equal(t, []any{}, path(r.Object(t, "ClusterRole", "certctl").Manifest(), "rules"), "no rules unless kubernetesSecrets.enabled")
+	binding := r.Object(t, "ClusterRoleBinding", "certctl").Manifest()
+	assert.Equal(t, "certctl", path(binding, "roleRef", "name"))
+	assert.Equal(t, []any{map[string]any{"kind": "ServiceAccount", "name": "certctl", "namespace": "certctl"}}, path(binding, "subjects"))
+
+	withSecrets := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"kubernetesSecrets": map[string]any{"enabled": true}})))
+	rules := path(withSecrets.Object(t, "ClusterRole", "certctl").Manifest(), "rules").([]any)
+	require.Len(t, rules, 1)
+	assert.Equal(t, []any{"secrets"}, path(rules[0], "resources"))
+	assert.Equal(t, []any{"get", "list", "create", "update", "patch"}, path(rules[0], "verbs"))
+	assert.Equal(t, true, path(withSecrets.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "spec", "automountServiceAccountToken"))
+}
+
+func TestServerOptionalFeaturesEnv(t *testing.T) {
+	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{
+		"cors":        map[string]any{"origins": "https://ui.example.com"},
+		"networkScan": map[string]any{"enabled": true},
+		"est":         map[string]any{"enabled": true, "profileID": "prof-1"},
+		"smtp":        map[string]any{"enabled": true, "host": "smtp.example.com", "fromAddress": "certctl@example.com", "username": "mailer", "password": "smtp-pass-123"},
+		"digest":      map[string]any{"enabled": true, "recipients": []any{"ops@example.com", "sec@example.com"}},
+		"issuer":      map[string]any{"acme": map[string]any{"enabled": true, "directoryURL": "https://acme.example.com/directory", "email": "ops@example.com"}},
+		"notifiers": map[string]any{
+			"slack":     map[string]any{"enabled": true, "webhookUrl": "https://hooks.slack.com/services/T/B/X", "channel": "#certs"},
+			"pagerduty": map[string]any{"enabled": true, "routingKey": "pd-routing-key-123"},
+		},
+		"databaseMaxConns": 50,
+		"env":              map[string]any{"CERTCTL_SCHEDULER_RENEWAL_CHECK_INTERVAL": "1h"},
+	}}), "server"))
+	c := path(r.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "spec", "containers", 0)
+	_, src := envSources(t, c)
+	for name, want := range map[string]string{
+		"CERTCTL_CORS_ORIGINS":                    "configMap:certctl-server/cors-origins",
+		"CERTCTL_NETWORK_SCAN_ENABLED":            "configMap:certctl-server/network-scan-enabled",
+		"CERTCTL_NETWORK_SCAN_INTERVAL":           "configMap:certctl-server/network-scan-interval",
+		"CERTCTL_EST_ENABLED":                     "configMap:certctl-server/est-enabled",
+		"CERTCTL_EST_ISSUER_ID":                   "configMap:certctl-server/est-issuer-id",
+		"CERTCTL_EST_PROFILE_ID":                  "configMap:certctl-server/est-profile-id",
+		"CERTCTL_SMTP_HOST":                       "configMap:certctl-server/smtp-host",
+		"CERTCTL_SMTP_PORT":                       "configMap:certctl-server/smtp-port",
+		"CERTCTL_SMTP_USERNAME":                   "configMap:certctl-server/smtp-username",
+		"CERTCTL_SMTP_PASSWORD":                   "secret:certctl-server/smtp-password",
+		"CERTCTL_SMTP_FROM_ADDRESS":               "configMap:certctl-server/smtp-from-address",
+		"CERTCTL_SMTP_USE_TLS":                    "configMap:certctl-server/smtp-use-tls",
+		"CERTCTL_DIGEST_RECIPIENTS":               "configMap:certctl-server/digest-recipients",
+		"CERTCTL_ACME_DIRECTORY_URL":              "configMap:certctl-server/acme-directory-url",
+		"CERTCTL_ACME_EMAIL":                      "configMap:certctl-server/acme-email",
+		"CERTCTL_ACME_CHALLENGE_TYPE":             "configMap:certctl-server/acme-challenge-type",
+		"CERTCTL_SLACK_WEBHOOK_URL":               "secret:certctl-server/slack-webhook-url",
+		"CERTCTL_SLACK_CHANNEL":                   "configMap:certctl-server/slack-channel",
+		"CERTCTL_PAGERDUTY_ROUTING_KEY":           "secret:certctl-server/pagerduty-routing-key",
+		"CERTCTL_PAGERDUTY_SEVERITY":              "configMap:certctl-server/pagerduty-severity",
+		"CERTCTL_SCHEDULER_RENEWAL_CHECK_INTERVAL": "value:1h",
+	} {
+		assert.Equal(t, want, src[name], name)
+	}
+	cm := path(r.Object(t, "ConfigMap", "certctl-server").Manifest(), "data")
+	assert.Equal(t, "ops@example.com,sec@example.com", path(cm, "digest-recipients"))
+	assert.Equal(t, "50", path(cm, "database-max-conns"))
+	secret := r.Object(t, "Secret", "certctl-server")
+	assert.True(t, secret.secretAt("stringData", "smtp-password"))
+	assert.Equal(t, "smtp-pass-123", path(secret.Manifest(), "stringData", "smtp-password"))
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}

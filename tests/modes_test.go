@@ -145,7 +145,9 @@ func deepMerge(a, b map[string]any) map[string]any {
 	return out
 }
 
-func with(set []string, extra ...string) []string { return append(append([]string{}, set...), extra...) }
+func with(set []string, extra ...string) []string {
+	return append(append([]string{}, set...), extra...)
+}
 
 func without(set []string, drop ...string) []string {
 	var out []string

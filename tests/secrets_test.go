@@ -50,8 +50,8 @@ func TestSecretsStaySecret(t *testing.T) {
 	given := []string{"user-api-key-1,user-api-key-0", "user-pg-password", "smtp-pass-4567", "https://hooks.slack.com/services/T0/B0/SECRET"}
 	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{
 		"server": map[string]any{
-			"auth": map[string]any{"apiKey": given[0]},
-			"smtp": map[string]any{"enabled": true, "host": "smtp.example.com", "fromAddress": "certctl@example.com", "password": given[2]},
+			"auth":      map[string]any{"apiKey": given[0]},
+			"smtp":      map[string]any{"enabled": true, "host": "smtp.example.com", "fromAddress": "certctl@example.com", "password": given[2]},
 			"notifiers": map[string]any{"slack": map[string]any{"enabled": true, "webhookUrl": given[3]}},
 		},
 		"postgresql": map[string]any{"auth": map[string]any{"password": given[1]}},

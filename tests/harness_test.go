@@ -121,7 +121,43 @@ func encodeConfigValue(t testing.TB, v any) string {
 	return string(b)
 }
 
-// loadStack reads stacks/Pulumi.<name>.yaml the way the CLI would pass it to the program.
+// projectConfig is Pulumi.yaml's config block: the CLI passes each declared key's default
+// when a stack does not set it.
+type projectConfig map[string]struct {
+	Type        string `json:"type"`
+	Description string `json:"description"`
+	Default     any    `json:"default"`
+}
+
+func loadProjectConfig(t testing.TB) projectConfig {
+	t.Helper()
+	raw, err := os.ReadFile("../Pulumi.yaml")
+	if err != nil {
+		t.Fatalf("reading Pulumi.yaml: %v", err)
+	}
+	var project struct {
+		Config projectConfig `json:"config"`
+	}
+	if err := yaml.Unmarshal(raw, &project); err != nil {
+		t.Fatalf("parsing Pulumi.yaml: %v", err)
+	}
+	return project.Config
+}
+
+// withProjectDefaults fills in what the CLI would for keys the stack leaves unset.
+func withProjectDefaults(t testing.TB, sc stackConfig) stackConfig {
+	t.Helper()
+	for k, decl := range loadProjectConfig(t) {
+		full := "certctl:" + k
+		if _, set := sc.values[full]; !set && decl.Default != nil {
+			sc.values[full] = encodeConfigValue(t, decl.Default)
+		}
+	}
+	return sc
+}
+
+// loadStack reads stacks/Pulumi.<name>.yaml the way the CLI would pass it to the program,
+// project defaults included.
 func loadStack(t testing.TB, name string) stackConfig {
 	t.Helper()
 	raw, err := os.ReadFile(fmt.Sprintf("../stacks/Pulumi.%s.yaml", name))
@@ -141,7 +177,7 @@ func loadStack(t testing.TB, name string) stackConfig {
 		}
 		sc.values[k] = encodeConfigValue(t, v)
 	}
-	return sc
+	return withProjectDefaults(t, sc)
 }
 
 // run executes the real program body under mocks.

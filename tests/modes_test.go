@@ -102,6 +102,55 @@ func modes() []mode {
 			objects:      defaultObjects,
 			userProvided: []string{"Secret/certctl-tls", "Secret/certctl-postgres-ca", "Secret/certctl-postgres-tls"},
 		},
+		{
+			// Every feature this program builds, at once (monitoring, backup and migrations are
+			// refused until they are built and join this mode then).
+			name: "all-on",
+			config: map[string]any{
+				"createNamespace": true,
+				"commonLabels":    map[string]any{"team": "pki"},
+				"server": map[string]any{
+					"replicas": 3,
+					"tls": map[string]any{
+						"existingSecret": "",
+						"certManager":    map[string]any{"enabled": true, "issuerRef": map[string]any{"name": "internal-ca"}},
+					},
+					"auth":        map[string]any{"apiKey": "all-on-key-2,all-on-key-1", "namedKeys": "ci:all-on-ci-key"},
+					"cors":        map[string]any{"origins": "https://ui.example.com"},
+					"networkScan": map[string]any{"enabled": true},
+					"est":         map[string]any{"enabled": true},
+					"smtp":        map[string]any{"enabled": true, "host": "smtp.example.com", "username": "certctl", "password": "all-on-smtp-pass", "fromAddress": "certctl@example.com"},
+					"digest":      map[string]any{"enabled": true, "recipients": []any{"ops@example.com"}},
+					"issuer":      map[string]any{"acme": map[string]any{"enabled": true, "directoryURL": "https://acme-v02.api.letsencrypt.org/directory", "email": "ops@example.com", "eabKid": "kid", "eabHmac": "all-on-eab-hmac"}},
+					"notifiers": map[string]any{
+						"slack":     map[string]any{"enabled": true, "webhookUrl": "https://hooks.slack.com/services/T0/B0/ALLON", "channel": "#certs"},
+						"teams":     map[string]any{"enabled": true, "webhookUrl": "https://example.webhook.office.com/allon"},
+						"pagerduty": map[string]any{"enabled": true, "routingKey": "all-on-pd-key"},
+						"opsgenie":  map[string]any{"enabled": true, "apiKey": "all-on-og-key"},
+					},
+					"affinity": map[string]any{"podAntiAffinity": map[string]any{"preferredDuringSchedulingIgnoredDuringExecution": []any{map[string]any{
+						"weight": 100,
+						"podAffinityTerm": map[string]any{
+							"topologyKey":   "kubernetes.io/hostname",
+							"labelSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/component": "server"}},
+						},
+					}}}},
+				},
+				"postgresql": map[string]any{
+					"tls":              map[string]any{"mode": "verify-full", "caSecretRef": "certctl-postgres-tls", "certSecretRef": "certctl-postgres-tls"},
+					"postgresqlConfig": map[string]any{"max_connections": "200"},
+				},
+				"agent":               map[string]any{"discoveryDirs": "/etc/ssl/certs"},
+				"ingress":             map[string]any{"enabled": true, "className": "nginx", "hosts": []any{map[string]any{"host": "certctl.example.com", "paths": []any{map[string]any{"path": "/", "pathType": "Prefix"}}}}},
+				"kubernetesSecrets":   map[string]any{"enabled": true},
+				"podDisruptionBudget": map[string]any{"enabled": true},
+				"networkPolicy":       map[string]any{"enabled": true},
+			},
+			secret: []string{"server"},
+			objects: with(defaultObjects, "Namespace/certctl", "Certificate/certctl-server-tls", "Ingress/certctl",
+				"PodDisruptionBudget/certctl-server", "NetworkPolicy/certctl-server", "NetworkPolicy/certctl-postgres"),
+			userProvided: []string{"Secret/certctl-postgres-tls"},
+		},
 	}
 }
 

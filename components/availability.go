@@ -48,8 +48,8 @@ func serverNetworkPolicyArgs(cfg *config.Config, ns pulumi.StringInput) *network
 		From:  networkingv1.NetworkPolicyPeerArray{podPeer(cfg, componentAgent)},
 		Ports: tcpPorts(portNameHTTPS),
 	}}
-	for _, r := range np.ExtraIngress {
-		ingress = append(ingress, pulumi.ToOutput(fromAPI[networkingv1.NetworkPolicyIngressRule](r)).(networkingv1.NetworkPolicyIngressRuleOutput))
+	for _, r := range userInputs[networkingv1.NetworkPolicyIngressRule, networkingv1.NetworkPolicyIngressRuleOutput](np.ExtraIngress) {
+		ingress = append(ingress, r)
 	}
 	egress := networkingv1.NetworkPolicyEgressRuleArray{dnsEgress()}
 	if cfg.PostgreSQL.Enabled {
@@ -58,8 +58,8 @@ func serverNetworkPolicyArgs(cfg *config.Config, ns pulumi.StringInput) *network
 			Ports: tcpPorts(portNamePostgres),
 		})
 	}
-	for _, r := range np.ExtraEgress {
-		egress = append(egress, pulumi.ToOutput(fromAPI[networkingv1.NetworkPolicyEgressRule](r)).(networkingv1.NetworkPolicyEgressRuleOutput))
+	for _, r := range userInputs[networkingv1.NetworkPolicyEgressRule, networkingv1.NetworkPolicyEgressRuleOutput](np.ExtraEgress) {
+		egress = append(egress, r)
 	}
 	return &networkingv1.NetworkPolicyArgs{
 		Metadata: objectMeta(cfg, ns, cfg.Names().Server, componentServer, nil),

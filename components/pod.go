@@ -91,13 +91,30 @@ func fromAPI[T any](v any) T {
 	return out
 }
 
-func volumesInput(extra []k8scorev1.Volume, own ...corev1.VolumeArgs) corev1.VolumeArrayInput {
+// userInputs converts the user's k8s.io/api entries into SDK outputs of plain type P (O is P's
+// registered output type), ready to append to the program's own typed args.
+func userInputs[P any, O pulumi.Output, K any](entries []K) []O {
+	var out []O
+	for _, e := range entries {
+		out = append(out, plainOutput[P, O](fromAPI[P](e)))
+	}
+	return out
+}
+
+// plainOutput wraps a plain SDK value as its typed output. It goes through ApplyT rather than
+// pulumi.ToOutput, whose deep copy turns unset (nil) lists into empty ones: `items: []` in
+// every manifest and diff where the user wrote nothing.
+func plainOutput[P any, O pulumi.Output](v P) O {
+	return pulumi.Int(0).ToIntOutput().ApplyT(func(int) P { return v }).(O)
+}
+
+func volumesInput(extra []k8scorev1.Volume, own ...corev1.VolumeArgs) corev1.VolumeArray {
 	var arr corev1.VolumeArray
 	for _, v := range own {
 		arr = append(arr, v)
 	}
-	for _, v := range extra {
-		arr = append(arr, pulumi.ToOutput(fromAPI[corev1.Volume](v)).(corev1.VolumeOutput))
+	for _, v := range userInputs[corev1.Volume, corev1.VolumeOutput](extra) {
+		arr = append(arr, v)
 	}
 	return arr
 }
@@ -107,8 +124,8 @@ func volumeMountsInput(extra []k8scorev1.VolumeMount, own ...corev1.VolumeMountA
 	for _, m := range own {
 		arr = append(arr, m)
 	}
-	for _, m := range extra {
-		arr = append(arr, pulumi.ToOutput(fromAPI[corev1.VolumeMount](m)).(corev1.VolumeMountOutput))
+	for _, m := range userInputs[corev1.VolumeMount, corev1.VolumeMountOutput](extra) {
+		arr = append(arr, m)
 	}
 	return arr
 }
@@ -117,14 +134,14 @@ func affinityInput(a *k8scorev1.Affinity) corev1.AffinityPtrInput {
 	if a == nil || (a.NodeAffinity == nil && a.PodAffinity == nil && a.PodAntiAffinity == nil) {
 		return nil
 	}
-	return pulumi.ToOutput(fromAPI[corev1.Affinity](a)).(corev1.AffinityOutput).ToAffinityPtrOutput()
+	return plainOutput[corev1.Affinity, corev1.AffinityOutput](fromAPI[corev1.Affinity](a)).ToAffinityPtrOutput()
 }
 
 func tolerationsInput(t []k8scorev1.Toleration) corev1.TolerationArrayInput {
 	if len(t) == 0 {
 		return nil
 	}
-	return pulumi.ToOutput(fromAPI[[]corev1.Toleration](t)).(corev1.TolerationArrayOutput)
+	return plainOutput[[]corev1.Toleration, corev1.TolerationArrayOutput](fromAPI[[]corev1.Toleration](t))
 }
 
 // extraEnv appends the user's env map (sorted, for a stable pod spec) and full EnvVar entries.
@@ -133,8 +150,8 @@ func extraEnv(env map[string]string, full []k8scorev1.EnvVar) corev1.EnvVarArray
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		arr = append(arr, corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(env[k])})
 	}
-	for _, e := range full {
-		arr = append(arr, pulumi.ToOutput(fromAPI[corev1.EnvVar](e)).(corev1.EnvVarOutput))
+	for _, e := range userInputs[corev1.EnvVar, corev1.EnvVarOutput](full) {
+		arr = append(arr, e)
 	}
 	return arr
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/certctl-io/certctl-pulumi/tests/conformance"
 )
 
 // envSource describes where a container env var comes from, as "value:<v>",
@@ -221,4 +223,25 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// User extras arrive in Kubernetes' own shape and must land unchanged and valid.
+func TestServerUserExtras(t *testing.T) {
+	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{
+		"volumes":      []any{map[string]any{"name": "corp-ca", "secret": map[string]any{"secretName": "corp-ca"}}},
+		"volumeMounts": []any{map[string]any{"name": "corp-ca", "mountPath": "/etc/ssl/corp", "readOnly": true}},
+		"extraEnv": []any{map[string]any{"name": "CERTCTL_OIDC_SECRET", "valueFrom": map[string]any{
+			"secretKeyRef": map[string]any{"name": "corp-oidc", "key": "secret"},
+		}}},
+	}})))
+	d := r.Object(t, "Deployment", "certctl-server").Manifest()
+	pod := path(d, "spec", "template", "spec")
+	assert.Contains(t, path(pod, "volumes"), map[string]any{"name": "corp-ca", "secret": map[string]any{"secretName": "corp-ca"}})
+	assert.Contains(t, path(pod, "containers", 0, "volumeMounts"), map[string]any{"name": "corp-ca", "mountPath": "/etc/ssl/corp", "readOnly": true})
+	_, src := envSources(t, path(pod, "containers", 0))
+	assert.Equal(t, "secret:corp-oidc/secret", src["CERTCTL_OIDC_SECRET"])
+	errs := conformance.Check(objects(r), conformance.Options{UserProvided: map[string]bool{
+		"Secret/certctl-tls": true, "Secret/corp-ca": true, "Secret/corp-oidc": true,
+	}})
+	assert.Empty(t, errs)
 }

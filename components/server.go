@@ -419,7 +419,8 @@ func certificateArgs(cfg *config.Config, ns pulumi.StringInput) *apiextensions.C
 	return &apiextensions.CustomResourceArgs{
 		ApiVersion: pulumi.String("cert-manager.io/v1"),
 		Kind:       pulumi.String("Certificate"),
-		Metadata:   objectMeta(cfg, ns, names.Certificate, componentServer, nil),
+		// Await issuance: the server mounts the Secret this Certificate writes.
+		Metadata: objectMeta(cfg, ns, names.Certificate, componentServer, map[string]string{"pulumi.com/waitFor": "condition=Ready"}),
 		OtherFields: map[string]any{"spec": pulumi.Map{
 			"secretName":  pulumi.String(names.TLSSecret),
 			"commonName":  pulumi.String(cm.CommonName),

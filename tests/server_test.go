@@ -245,3 +245,18 @@ func TestServerUserExtras(t *testing.T) {
 	}})
 	assert.Empty(t, errs)
 }
+
+func TestCertManagerCertificate(t *testing.T) {
+	r := renderMode(t, "cert-manager")
+	cert := r.Object(t, "Certificate", "certctl-server-tls").Manifest()
+	assert.Equal(t, "condition=Ready", path(cert, "metadata", "annotations", "pulumi.com/waitFor"), "the server must not start before its certificate exists")
+	spec := path(cert, "spec")
+	assert.Equal(t, "certctl-tls", path(spec, "secretName"))
+	assert.Equal(t, map[string]any{"name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io"}, path(spec, "issuerRef"))
+	assert.Equal(t, map[string]any{"algorithm": "ECDSA", "size": 256.0, "rotationPolicy": "Always"}, path(spec, "privateKey"))
+	assert.Equal(t, []any{"2160h", "360h"}, []any{path(spec, "duration"), path(spec, "renewBefore")})
+	assert.Equal(t, []any{"certctl-server", "localhost", "certctl-server.certctl.svc", "certctl-server.certctl.svc.cluster.local"}, path(spec, "dnsNames"),
+		"agents dial the Service name, so the certificate must cover it")
+	vols := path(r.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "spec", "volumes")
+	assert.Contains(t, vols, map[string]any{"name": "tls", "secret": map[string]any{"secretName": "certctl-tls", "defaultMode": 256.0}})
+}

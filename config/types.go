@@ -157,7 +157,8 @@ type Service struct {
 type Auth struct {
 	// Type is "api-key" or "none".
 	Type string `json:"type"`
-	// APIKey is a comma-separated key list (old,new during rotation); generated when empty.
+	// APIKey is a comma-separated key list (new,old during a rotation: agents use the first);
+	// generated when empty.
 	APIKey Secret `json:"apiKey"`
 	// NamedKeys is CERTCTL_API_KEYS_NAMED: "name:key[,name:key:admin]".
 	NamedKeys Secret `json:"namedKeys"`

@@ -221,7 +221,7 @@ func validateAuth(p *problems, c Config) {
 	if a.APIKey.IsSet() {
 		for i, k := range strings.Split(a.APIKey.reveal(), ",") {
 			if k == "" || strings.ContainsFunc(k, unicode.IsSpace) {
-				p.addf("server.auth.apiKey", "give comma-separated keys without blanks (old,new during a rotation)",
+				p.addf("server.auth.apiKey", "give comma-separated keys without blanks (new,old during a rotation: agents use the first)",
 					"entry %d is empty or contains whitespace", i+1)
 			}
 		}
@@ -433,6 +433,10 @@ func validatePostgres(p *problems, c Config) {
 		checkURL(p, "externalDatabase.url", ext.reveal(), true, "postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full", "postgres", "postgresql")
 	}
 	unusedSecret(p, "postgresql.auth.password", pg.Auth.Password, pg.Enabled, "postgresql.enabled")
+	if pw := pg.Auth.Password.reveal(); pw != "" && strings.TrimFunc(pw, isURLUnreserved) != "" {
+		p.add("postgresql.auth.password", "contains characters that are not URL-safe, and the password is substituted unescaped into the server's database URL",
+			"use only letters, digits and - . _ ~ (or leave it unset to have one generated)")
+	}
 
 	modeOK := oneOf(p, "postgresql.tls.mode", pg.TLS.Mode, "disable", "require", "verify-ca", "verify-full")
 	if modeOK && (pg.TLS.Mode == "verify-ca" || pg.TLS.Mode == "verify-full") && pg.TLS.CASecretRef == "" {
@@ -723,4 +727,9 @@ func refuseNotBuilt(p *problems, c Config) {
 			p.add(f.key, "is not built in this version of the program yet (see the README, \"Not built yet\")", "set it to false")
 		}
 	}
+}
+
+// isURLUnreserved reports RFC 3986 unreserved characters, which need no escaping in a URL.
+func isURLUnreserved(r rune) bool {
+	return r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r))
 }

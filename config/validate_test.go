@@ -235,6 +235,7 @@ func refusals() []refusal {
 		{"postgres tls mode", func(c *Config) { c.PostgreSQL.TLS.Mode = "prefer" }, "postgresql.tls.mode", ""},
 		{"verify-full without CA", func(c *Config) { c.PostgreSQL.TLS.Mode = "verify-full" }, "postgresql.tls.caSecretRef", "verify-full"},
 		{"verify-ca without CA", func(c *Config) { c.PostgreSQL.TLS.Mode = "verify-ca" }, "postgresql.tls.caSecretRef", ""},
+		{"postgres password that breaks the URL", func(c *Config) { c.PostgreSQL.Auth.Password = NewSecret("p@ss/word") }, "postgresql.auth.password", "URL-safe"},
 		{"bundled TLS without a server certificate", func(c *Config) { c.PostgreSQL.TLS.Mode = "require" }, "postgresql.tls.certSecretRef", "serves no TLS"},
 		{"server certificate for an external database", func(c *Config) {
 			useExternalDB(c)

@@ -34,6 +34,7 @@ type BundledPostgresArgs struct {
 type BundledPostgres struct {
 	pulumi.ResourceState
 
+	// Host is the Service's cluster DNS name (the server itself uses the short name).
 	Host       pulumi.StringOutput `pulumi:"host"`
 	Port       pulumi.IntOutput    `pulumi:"port"`
 	Database   pulumi.StringOutput `pulumi:"database"`
@@ -91,7 +92,7 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 		}
 	}
 
-	p.Host = svc.Metadata.Name().Elem()
+	p.Host = pulumi.Sprintf("%s.%s.svc.cluster.local", svc.Metadata.Name().Elem(), ns)
 	p.Port = pulumi.Int(pg.Service.Port).ToIntOutput()
 	p.Database = pulumi.String(pg.Auth.Database).ToStringOutput()
 	p.Username = pulumi.String(pg.Auth.Username).ToStringOutput()

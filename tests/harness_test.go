@@ -183,10 +183,16 @@ func loadStack(t testing.TB, name string) stackConfig {
 // run executes the real program body under mocks.
 func run(t testing.TB, sc stackConfig) (*Render, error) {
 	t.Helper()
+	return runBody(t, sc, program.Deploy)
+}
+
+// runBody executes any body that returns outputs (a single component, say) under the mocks.
+func runBody(t testing.TB, sc stackConfig, body func(*pulumi.Context) (pulumi.Map, error)) (*Render, error) {
+	t.Helper()
 	rec := &recorder{}
 	outputs := map[string]Output{}
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		outs, err := program.Deploy(ctx)
+		outs, err := body(ctx)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/certctl-io/certctl-pulumi/components"
+	"github.com/certctl-io/certctl-pulumi/config"
 )
 
 // TestModeObjectSets pins the exact Kubernetes objects of every mode: an object that appears or
@@ -248,4 +253,27 @@ func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return c
+}
+
+func TestBundledPostgresOutputs(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Namespace = "certctl-dev"
+	r, err := runBody(t, withConfig(t, nil), func(ctx *pulumi.Context) (pulumi.Map, error) {
+		pg, err := components.NewBundledPostgres(ctx, "pg", &components.BundledPostgresArgs{Config: &cfg, Namespace: pulumi.String(cfg.Namespace)})
+		if err != nil {
+			return nil, err
+		}
+		return pulumi.Map{"host": pg.Host, "port": pg.Port, "database": pg.Database, "username": pg.Username,
+			"secretName": pg.SecretName, "passwordKey": pg.PasswordKey, "password": pg.Password}, nil
+	})
+	require.NoError(t, err)
+	values := map[string]any{}
+	for k, o := range r.Outputs {
+		values[k] = o.Value
+	}
+	assert.Equal(t, map[string]any{
+		"host": "certctl-postgres.certctl-dev.svc.cluster.local", "port": 5432, "database": "certctl", "username": "certctl",
+		"secretName": "certctl-postgres", "passwordKey": "password", "password": generatedValue("pg-password"),
+	}, values)
+	assert.True(t, r.Outputs["password"].Secret)
 }

@@ -108,26 +108,25 @@ func plainOutput[P any, O pulumi.Output](v P) O {
 	return pulumi.Int(0).ToIntOutput().ApplyT(func(int) P { return v }).(O)
 }
 
+// joined lists the program's own entries, then the user's, as one typed input list (I is the
+// element input interface both kinds implement).
+func joined[I any, A any, O any](own []A, user []O) []I {
+	out := make([]I, 0, len(own)+len(user))
+	for _, a := range own {
+		out = append(out, any(a).(I))
+	}
+	for _, o := range user {
+		out = append(out, any(o).(I))
+	}
+	return out
+}
+
 func volumesInput(extra []k8scorev1.Volume, own ...corev1.VolumeArgs) corev1.VolumeArray {
-	var arr corev1.VolumeArray
-	for _, v := range own {
-		arr = append(arr, v)
-	}
-	for _, v := range userInputs[corev1.Volume, corev1.VolumeOutput](extra) {
-		arr = append(arr, v)
-	}
-	return arr
+	return joined[corev1.VolumeInput](own, userInputs[corev1.Volume, corev1.VolumeOutput](extra))
 }
 
 func volumeMountsInput(extra []k8scorev1.VolumeMount, own ...corev1.VolumeMountArgs) corev1.VolumeMountArray {
-	var arr corev1.VolumeMountArray
-	for _, m := range own {
-		arr = append(arr, m)
-	}
-	for _, m := range userInputs[corev1.VolumeMount, corev1.VolumeMountOutput](extra) {
-		arr = append(arr, m)
-	}
-	return arr
+	return joined[corev1.VolumeMountInput](own, userInputs[corev1.VolumeMount, corev1.VolumeMountOutput](extra))
 }
 
 func affinityInput(a *k8scorev1.Affinity) corev1.AffinityPtrInput {

@@ -65,7 +65,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	if cfg.Agent.Enabled {
 		creds := pulumi.StringMap{keyBootstrapToken: server.BootstrapToken}
 		if cfg.Server.Auth.Type == config.AuthAPIKey {
-			creds[keyAgentAPIKey] = firstKey(server.APIKey)
+			creds[keyAgentAPIKey] = server.AgentAPIKey
 		}
 		if _, err := NewAgent(ctx, name+"-agent", &AgentArgs{Config: cfg, Namespace: ns, Credentials: creds},
 			child, pulumi.DependsOn([]pulumi.Resource{server})); err != nil {

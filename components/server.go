@@ -47,11 +47,13 @@ type CertctlServerArgs struct {
 type CertctlServer struct {
 	pulumi.ResourceState
 
-	ServiceName    pulumi.StringOutput `pulumi:"serviceName"`
-	SecretName     pulumi.StringOutput `pulumi:"secretName"`
-	TLSSecretName  pulumi.StringOutput `pulumi:"tlsSecretName"`
-	URL            pulumi.StringOutput `pulumi:"url"`
-	APIKey         pulumi.StringOutput `pulumi:"apiKey"`
+	ServiceName   pulumi.StringOutput `pulumi:"serviceName"`
+	SecretName    pulumi.StringOutput `pulumi:"secretName"`
+	TLSSecretName pulumi.StringOutput `pulumi:"tlsSecretName"`
+	URL           pulumi.StringOutput `pulumi:"url"`
+	APIKey        pulumi.StringOutput `pulumi:"apiKey"`
+	// AgentAPIKey is the key agents present (the first of APIKey's list); unset with auth none.
+	AgentAPIKey    pulumi.StringOutput `pulumi:"agentApiKey"`
 	BootstrapToken pulumi.StringOutput `pulumi:"bootstrapToken"`
 }
 
@@ -106,8 +108,11 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 		return nil, err
 	}
 	secretValues := secretData(env)
-	if cfg.Agent.Enabled && cfg.Server.Auth.Type == config.AuthAPIKey {
-		secretValues[keyAgentAPIKey] = firstKey(sec.apiKey)
+	if cfg.Server.Auth.Type == config.AuthAPIKey {
+		s.AgentAPIKey = firstKey(sec.apiKey)
+		if cfg.Agent.Enabled {
+			secretValues[keyAgentAPIKey] = s.AgentAPIKey
+		}
 	}
 	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
 		Metadata:   objectMeta(cfg, ns, names.Server, componentServer, nil),

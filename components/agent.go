@@ -43,15 +43,16 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 	child := pulumi.Parent(a)
 
 	env := agentEnv(cfg)
+	settings := configData(env)
 	cm, err := corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{
 		Metadata: objectMeta(cfg, ns, names.Agent, componentAgent, nil),
-		Data:     pulumi.ToStringMap(configData(env)),
+		Data:     pulumi.ToStringMap(settings),
 	}, child)
 	if err != nil {
 		return nil, err
 	}
 	meta := objectMeta(cfg, ns, names.Agent, componentAgent, nil)
-	template := agentPodTemplate(cfg, env, secretChecksum(args.Credentials))
+	template := agentPodTemplate(cfg, env, checksum(settings), secretChecksum(args.Credentials))
 	selector := &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentAgent))}
 	deps := pulumi.DependsOn([]pulumi.Resource{cm})
 	var workload pulumi.StringOutput
@@ -96,7 +97,7 @@ func agentEnv(cfg *config.Config) []envEntry {
 	return appendIfSet(env, "CERTCTL_DISCOVERY_DIRS", cfg.Agent.DiscoveryDirs)
 }
 
-func agentPodTemplate(cfg *config.Config, env []envEntry, credentialSum pulumi.StringOutput) *corev1.PodTemplateSpecArgs {
+func agentPodTemplate(cfg *config.Config, env []envEntry, settingsSum string, credentialSum pulumi.StringOutput) *corev1.PodTemplateSpecArgs {
 	ag, names := cfg.Agent, cfg.Names()
 	container := corev1.ContainerArgs{
 		Name:            pulumi.String(componentAgent),
@@ -115,7 +116,7 @@ func agentPodTemplate(cfg *config.Config, env []envEntry, credentialSum pulumi.S
 		Metadata: &metav1.ObjectMetaArgs{
 			Labels: pulumi.ToStringMap(labels(cfg, componentAgent)),
 			Annotations: pulumi.StringMap{
-				"checksum/config": pulumi.String(checksum(configData(env))),
+				"checksum/config": pulumi.String(settingsSum),
 				"checksum/secret": credentialSum,
 			},
 		},

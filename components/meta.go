@@ -98,3 +98,34 @@ func checksum(data map[string]string) string {
 func secretChecksum(data pulumi.StringMap) pulumi.StringOutput {
 	return data.ToStringMapOutput().ApplyT(checksum).(pulumi.StringOutput)
 }
+
+// Optional values: unset config stays out of the manifest instead of rendering "" or {}.
+
+func intPtr(v *int64) pulumi.IntPtrInput {
+	if v == nil {
+		return nil
+	}
+	return pulumi.IntPtr(int(*v))
+}
+
+func optString(s string) pulumi.StringPtrInput {
+	if s == "" {
+		return nil
+	}
+	return pulumi.StringPtr(s)
+}
+
+func optStrings(s []string) pulumi.StringArrayInput {
+	if len(s) == 0 {
+		return nil
+	}
+	return pulumi.ToStringArray(s)
+}
+
+// optStringMap leaves an unset map out of the manifest instead of rendering "{}".
+func optStringMap(m map[string]string) pulumi.StringMapInput {
+	if len(m) == 0 {
+		return nil
+	}
+	return pulumi.ToStringMap(m)
+}

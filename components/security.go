@@ -47,32 +47,3 @@ func containerSecurityContext(sc config.SecurityContext) *corev1.SecurityContext
 	}
 	return args
 }
-
-func intPtr(v *int64) pulumi.IntPtrInput {
-	if v == nil {
-		return nil
-	}
-	return pulumi.IntPtr(int(*v))
-}
-
-func optString(s string) pulumi.StringPtrInput {
-	if s == "" {
-		return nil
-	}
-	return pulumi.StringPtr(s)
-}
-
-func optStrings(s []string) pulumi.StringArrayInput {
-	if len(s) == 0 {
-		return nil
-	}
-	return pulumi.ToStringArray(s)
-}
-
-// optStringMap leaves an unset map out of the manifest instead of rendering "{}".
-func optStringMap(m map[string]string) pulumi.StringMapInput {
-	if len(m) == 0 {
-		return nil
-	}
-	return pulumi.ToStringMap(m)
-}

@@ -100,9 +100,10 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	}
 
 	env := serverEnv(cfg, args.Database, sec)
+	settings := configData(env)
 	cm, err := corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{
 		Metadata: objectMeta(cfg, ns, names.Server, componentServer, nil),
-		Data:     pulumi.ToStringMap(configData(env)),
+		Data:     pulumi.ToStringMap(settings),
 	}, child)
 	if err != nil {
 		return nil, err
@@ -132,7 +133,7 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 		certDeps = append(certDeps, cert)
 	}
 
-	podAnnotations := mergeMaps(cfg.Server.PodAnnotations, map[string]string{"checksum/config": checksum(configData(env))})
+	podAnnotations := mergeMaps(cfg.Server.PodAnnotations, map[string]string{"checksum/config": checksum(settings)})
 	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
 		Metadata: objectMeta(cfg, ns, names.Server, componentServer, nil),
 		Spec:     serverDeploymentSpec(cfg, env, podAnnotations, secretChecksum(secretValues)),

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl-io/certctl-pulumi/config"
 	"github.com/certctl-io/certctl-pulumi/tests/conformance"
 )
 
@@ -259,4 +260,28 @@ func TestCertManagerCertificate(t *testing.T) {
 		"agents dial the Service name, so the certificate must cover it")
 	vols := path(r.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "spec", "volumes")
 	assert.Contains(t, vols, map[string]any{"name": "tls", "secret": map[string]any{"secretName": "certctl-tls", "defaultMode": 256.0}})
+}
+
+// TestManagedEnvListsMatchTheRender ties config's lists of program-set variables (used to refuse
+// a user env that would override one) to what the components actually set: a variable added to
+// a workload but not to the list would otherwise be silently overridable.
+func TestManagedEnvListsMatchTheRender(t *testing.T) {
+	r := renderMode(t, "all-on")
+	fixedName := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"agent": map[string]any{"kind": "Deployment", "name": "edge"}})))
+	for _, tc := range []struct {
+		render  *Render
+		kind    string
+		name    string
+		managed []string
+	}{
+		{r, "Deployment", "certctl-server", config.ServerManagedEnv},
+		{r, "DaemonSet", "certctl-agent", config.AgentManagedEnv},
+		{fixedName, "Deployment", "certctl-agent", config.AgentManagedEnv},
+	} {
+		order, _ := envSources(t, path(tc.render.Object(t, tc.kind, tc.name).Manifest(), "spec", "template", "spec", "containers", 0))
+		require.NotEmpty(t, order)
+		for _, name := range order {
+			assert.Contains(t, tc.managed, name, "%s/%s sets %s, which config does not list as program-set", tc.kind, tc.name, name)
+		}
+	}
 }

@@ -42,8 +42,8 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 	cfg, ns, names := args.Config, args.Namespace, args.Config.Names()
 	child := pulumi.Parent(a)
 
-	env := agentEnv(cfg)
-	settings := configData(env)
+	// One ConfigMap serves both containers.
+	settings := configData(append(agentEnv(cfg, true), agentEnv(cfg, false)...))
 	cm, err := corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{
 		Metadata: objectMeta(cfg, ns, names.Agent, componentAgent, nil),
 		Data:     pulumi.ToStringMap(settings),
@@ -52,7 +52,7 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 		return nil, err
 	}
 	meta := objectMeta(cfg, ns, names.Agent, componentAgent, nil)
-	template := agentPodTemplate(cfg, env, checksum(settings), secretChecksum(args.Credentials))
+	template := agentPodTemplate(cfg, checksum(settings), secretChecksum(args.Credentials))
 	selector := &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentAgent))}
 	deps := pulumi.DependsOn([]pulumi.Resource{cm})
 	var workload pulumi.StringOutput
@@ -78,36 +78,72 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 	return a, ctx.RegisterResourceOutputs(a, pulumi.Map{"workloadName": a.WorkloadName, "kind": a.Kind})
 }
 
-// agentEnv is the agent's environment; credentials come from the server Secret.
-func agentEnv(cfg *config.Config) []envEntry {
+// The agent's identity file, in a pod-lifetime volume the init container writes.
+const (
+	agentIdentityPath = "/var/lib/certctl/identity"
+	agentIDFile       = agentIdentityPath + "/agent-id"
+)
+
+// agentEnv is the environment of the agent container (agent) or of the registering init
+// container (register): both name the server and the agent; only the agent holds the agents'
+// key, only the init container the bootstrap token.
+func agentEnv(cfg *config.Config, register bool) []envEntry {
 	names := cfg.Names()
-	env := []envEntry{plainEnv("CERTCTL_SERVER_URL", fmt.Sprintf("https://%s:%s", names.Server, strconv.Itoa(cfg.Server.Service.Port)))}
-	if cfg.Server.Auth.Type == config.AuthAPIKey {
-		env = append(env, secretRefEnv("CERTCTL_API_KEY", names.Server, keyAgentAPIKey))
+	env := []envEntry{
+		plainEnv("CERTCTL_SERVER_URL", fmt.Sprintf("https://%s:%s", names.Server, strconv.Itoa(cfg.Server.Service.Port))),
+		plainEnv("CERTCTL_SERVER_CA_BUNDLE_PATH", cfg.Server.TLS.MountPath+"/ca.crt"),
+		agentNameEnv(cfg.Agent),
 	}
-	env = append(env, secretRefEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", names.Server, keyBootstrapToken))
-	if cfg.Agent.Kind == config.AgentDeployment && cfg.Agent.Name != "" {
-		env = append(env, plainEnv("CERTCTL_AGENT_NAME", cfg.Agent.Name))
-	} else {
-		env = append(env, fieldEnv("CERTCTL_AGENT_NAME", "metadata.name"))
+	if register {
+		return append(env, secretRefEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", SecretKeyRef{Name: names.Server, Key: keyBootstrapToken}))
 	}
 	env = append(env,
-		plainEnv("CERTCTL_KEY_DIR", cfg.Agent.KeyDir),
-		plainEnv("CERTCTL_SERVER_CA_BUNDLE_PATH", cfg.Server.TLS.MountPath+"/ca.crt"))
+		secretRefEnv("CERTCTL_API_KEY", SecretKeyRef{Name: names.Server, Key: keyAgentAPIKey}),
+		plainEnv("CERTCTL_KEY_DIR", cfg.Agent.KeyDir))
 	return appendIfSet(env, "CERTCTL_DISCOVERY_DIRS", cfg.Agent.DiscoveryDirs)
 }
 
-func agentPodTemplate(cfg *config.Config, env []envEntry, settingsSum string, credentialSum pulumi.StringOutput) *corev1.PodTemplateSpecArgs {
+// agentNameEnv is the agent's stable identity: the node for a DaemonSet (one agent per node, the
+// same agent after every restart), agent.name or the pod for a Deployment.
+func agentNameEnv(a config.Agent) envEntry {
+	switch {
+	case a.Kind == config.AgentDeployment && a.Name != "":
+		return plainEnv("CERTCTL_AGENT_NAME", a.Name)
+	case a.Kind == config.AgentDeployment:
+		return fieldEnv("CERTCTL_AGENT_NAME", "metadata.name")
+	default:
+		return fieldEnv("CERTCTL_AGENT_NAME", "spec.nodeName")
+	}
+}
+
+func agentPodTemplate(cfg *config.Config, settingsSum string, credentialSum pulumi.StringOutput) *corev1.PodTemplateSpecArgs {
 	ag, names := cfg.Agent, cfg.Names()
-	container := corev1.ContainerArgs{
+	// Agents verify the server with the CA only; the server's key stays out of their pods.
+	register := corev1.ContainerArgs{
+		Name:            pulumi.String("register"),
+		Image:           pulumi.String(ag.Image.Ref()),
+		ImagePullPolicy: pulumi.String(ag.Image.PullPolicy),
+		Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", registerScript(agentIDFile)}),
+		Env:             envVars(agentEnv(cfg, true), names.Agent, names.Server),
+		Resources:       resourceRequirements(ag.Resources),
+		SecurityContext: containerSecurityContext(ag.SecurityContext),
+		VolumeMounts: corev1.VolumeMountArray{
+			mount("identity", agentIdentityPath),
+			mount("tmp", "/tmp"),
+			readOnlyMount("tls", cfg.Server.TLS.MountPath),
+		},
+	}
+	agent := corev1.ContainerArgs{
 		Name:            pulumi.String(componentAgent),
 		Image:           pulumi.String(ag.Image.Ref()),
 		ImagePullPolicy: pulumi.String(ag.Image.PullPolicy),
-		Env:             append(envVars(env, names.Agent, names.Server), extraEnv(ag.Env, ag.ExtraEnv)...),
+		Command:         pulumi.ToStringArray(agentCommand(agentIDFile)),
+		Env:             append(envVars(agentEnv(cfg, false), names.Agent, names.Server), extraEnv(ag.Env, ag.ExtraEnv)...),
 		Resources:       resourceRequirements(ag.Resources),
 		SecurityContext: containerSecurityContext(ag.SecurityContext),
 		VolumeMounts: corev1.VolumeMountArray{
 			mount("keys", ag.KeyDir),
+			readOnlyMount("identity", agentIdentityPath),
 			mount("tmp", "/tmp"),
 			readOnlyMount("tls", cfg.Server.TLS.MountPath),
 		},
@@ -122,13 +158,16 @@ func agentPodTemplate(cfg *config.Config, env []envEntry, settingsSum string, cr
 		},
 		Spec: &corev1.PodSpecArgs{
 			AutomountServiceAccountToken: pulumi.Bool(false),
+			EnableServiceLinks:           pulumi.Bool(false),
 			SecurityContext:              podSecurityContext(ag.SecurityContext),
 			ImagePullSecrets:             imagePullSecrets(cfg),
-			Containers:                   corev1.ContainerArray{container},
+			InitContainers:               corev1.ContainerArray{register},
+			Containers:                   corev1.ContainerArray{agent},
 			Volumes: volumesInput(nil,
 				emptyDirVolume("keys", keyDirSizeLimit),
+				emptyDirVolume("identity", ""),
 				emptyDirVolume("tmp", ""),
-				secretVolume("tls", names.TLSSecret)),
+				secretVolume("tls", names.TLSSecret, "ca.crt")),
 			NodeSelector: optStringMap(ag.NodeSelector),
 			Tolerations:  tolerationsInput(ag.Tolerations),
 			Affinity:     affinityInput(ag.Affinity),

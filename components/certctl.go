@@ -2,6 +2,7 @@ package components
 
 import (
 	"fmt"
+	"strings"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -25,8 +26,12 @@ type Certctl struct {
 	ServerSecretName   pulumi.StringOutput `pulumi:"serverSecretName"`
 	TLSSecretName      pulumi.StringOutput `pulumi:"tlsSecretName"`
 	PostgresSecretName pulumi.StringOutput `pulumi:"postgresSecretName"`
-	APIKey             pulumi.StringOutput `pulumi:"apiKey"`
-	BootstrapToken     pulumi.StringOutput `pulumi:"agentBootstrapToken"`
+	// APIKey is the admin key (the newest of server.auth.apiKey).
+	APIKey         pulumi.StringOutput `pulumi:"apiKey"`
+	AgentAPIKey    pulumi.StringOutput `pulumi:"agentApiKey"`
+	BootstrapToken pulumi.StringOutput `pulumi:"agentBootstrapToken"`
+	// LocalCACert is the generated local-issuer CA certificate (unset with an existing CA Secret).
+	LocalCACert pulumi.StringOutput `pulumi:"localCaCert"`
 }
 
 func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pulumi.ResourceOption) (*Certctl, error) {
@@ -44,30 +49,30 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	if err != nil {
 		return nil, err
 	}
+	creds, err := newCredentials(ctx, name, cfg.Server, child)
+	if err != nil {
+		return nil, err
+	}
 
-	db := Database{}
+	var db Database
 	if cfg.PostgreSQL.Enabled {
 		pg, err := NewBundledPostgres(ctx, name+"-postgres", &BundledPostgresArgs{Config: cfg, Namespace: ns}, child)
 		if err != nil {
 			return nil, err
 		}
-		db.URL = pulumi.String(BundledDatabaseURL(cfg))
-		db.Password = &SecretKeyRef{Name: cfg.Names().Postgres, Key: keyPostgresPassword}
+		db.URL = pg.Connection.URL(cfg.PostgreSQL.TLS.Mode)
 		c.PostgresSecretName = pg.SecretName
 	} else {
 		db.URL = cfg.ExternalDatabase.URL.Output()
 	}
 
-	server, err := NewCertctlServer(ctx, name+"-server", &CertctlServerArgs{Config: cfg, Namespace: ns, Database: db}, child)
+	server, err := NewCertctlServer(ctx, name+"-server", &CertctlServerArgs{Config: cfg, Namespace: ns, Database: db, Credentials: creds}, child)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Agent.Enabled {
-		creds := pulumi.StringMap{keyBootstrapToken: server.BootstrapToken}
-		if cfg.Server.Auth.Type == config.AuthAPIKey {
-			creds[keyAgentAPIKey] = server.AgentAPIKey
-		}
-		if _, err := NewAgent(ctx, name+"-agent", &AgentArgs{Config: cfg, Namespace: ns, Credentials: creds},
+		agentCreds := pulumi.StringMap{keyAgentAPIKey: creds.AgentKey, keyBootstrapToken: creds.BootstrapToken}
+		if _, err := NewAgent(ctx, name+"-agent", &AgentArgs{Config: cfg, Namespace: ns, Credentials: agentCreds},
 			child, pulumi.DependsOn([]pulumi.Resource{server})); err != nil {
 			return nil, err
 		}
@@ -79,12 +84,19 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	c.ServerURL = server.URL
 	c.ServerSecretName = server.SecretName
 	c.TLSSecretName = server.TLSSecretName
-	c.APIKey = server.APIKey
-	c.BootstrapToken = server.BootstrapToken
+	c.APIKey = firstKey(creds.AdminKeys)
+	c.AgentAPIKey = creds.AgentKey
+	c.BootstrapToken = creds.BootstrapToken
+	c.LocalCACert = server.LocalCACert
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"namespace": c.Namespace, "serverServiceName": c.ServerServiceName, "serverDnsName": c.ServerDNSName,
 		"serverUrl": c.ServerURL, "serverSecretName": c.ServerSecretName, "tlsSecretName": c.TLSSecretName,
 	})
+}
+
+// firstKey is the newest key of a "new,old" rotation list.
+func firstKey(keys pulumi.StringOutput) pulumi.StringOutput {
+	return keys.ApplyT(func(k string) string { return strings.Split(k, ",")[0] }).(pulumi.StringOutput)
 }
 
 // namespace returns the namespace name objects are created in; when the program owns the

@@ -15,21 +15,23 @@ type envEntry struct {
 	value string // plain: ConfigMap key configKey(name)
 	// secret, when set, is the value the workload's own Secret stores under secretKey.
 	secret pulumi.StringInput
-	// secretRef reads an existing Secret key (another component's Secret).
-	secretRef *secretKey
+	// secretRef reads an existing Secret key (another component's Secret); an empty Name means
+	// the workload's own Secret.
+	secretRef *SecretKeyRef
 	fieldPath string
 }
 
-type secretKey struct{ name, key string }
+// SecretKeyRef names a key of a Kubernetes Secret.
+type SecretKeyRef struct{ Name, Key string }
 
 func plainEnv(name, value string) envEntry { return envEntry{name: name, value: value} }
 
 func secretEnv(name, key string, v pulumi.StringInput) envEntry {
-	return envEntry{name: name, secret: v, secretRef: &secretKey{key: key}}
+	return envEntry{name: name, secret: v, secretRef: &SecretKeyRef{Key: key}}
 }
 
-func secretRefEnv(name, secretName, key string) envEntry {
-	return envEntry{name: name, secretRef: &secretKey{name: secretName, key: key}}
+func secretRefEnv(name string, ref SecretKeyRef) envEntry {
+	return envEntry{name: name, secretRef: &ref}
 }
 
 func fieldEnv(name, path string) envEntry { return envEntry{name: name, fieldPath: path} }
@@ -55,7 +57,7 @@ func secretData(entries []envEntry) pulumi.StringMap {
 	data := pulumi.StringMap{}
 	for _, e := range entries {
 		if e.secret != nil {
-			data[e.secretRef.key] = e.secret
+			data[e.secretRef.Key] = e.secret
 		}
 	}
 	return data
@@ -70,11 +72,11 @@ func envVars(entries []envEntry, configMap, ownSecret string) corev1.EnvVarArray
 		case e.fieldPath != "":
 			v.ValueFrom = &corev1.EnvVarSourceArgs{FieldRef: &corev1.ObjectFieldSelectorArgs{FieldPath: pulumi.String(e.fieldPath)}}
 		case e.secretRef != nil:
-			name := e.secretRef.name
+			name := e.secretRef.Name
 			if name == "" {
 				name = ownSecret
 			}
-			v.ValueFrom = &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(name), Key: pulumi.String(e.secretRef.key)}}
+			v.ValueFrom = &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(name), Key: pulumi.String(e.secretRef.Key)}}
 		default:
 			v.ValueFrom = &corev1.EnvVarSourceArgs{ConfigMapKeyRef: &corev1.ConfigMapKeySelectorArgs{Name: pulumi.String(configMap), Key: pulumi.String(configKey(e.name))}}
 		}

@@ -1,9 +1,11 @@
 package components
 
 import (
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/certctl-io/certctl-pulumi/config"
 )
@@ -37,11 +39,14 @@ func TestLabelsKeepSelectorsImmutable(t *testing.T) {
 	assert.NotContains(t, selectorLabels(&cfg, componentServer), labelVersion, "a selector cannot change on upgrade")
 }
 
-func TestBundledDatabaseURL(t *testing.T) {
-	cfg := config.Defaults()
-	cfg.ReleaseName = "prod"
-	cfg.PostgreSQL.TLS.Mode = "require"
-	assert.Equal(t, "postgres://certctl:$(POSTGRES_PASSWORD)@prod-certctl-postgres:5432/certctl?sslmode=require", BundledDatabaseURL(&cfg))
+func TestDatabaseURLEscapesThePassword(t *testing.T) {
+	c := Connection{Host: "prod-certctl-postgres", Port: 5432, Database: "certctl", Username: "certctl"}
+	got := c.url("p@ss:w/rd?#%", "require")
+	assert.Equal(t, "postgres://certctl:p%40ss%3Aw%2Frd%3F%23%25@prod-certctl-postgres:5432/certctl?sslmode=require", got)
+	u, err := url.Parse(got)
+	require.NoError(t, err)
+	pw, _ := u.User.Password()
+	assert.Equal(t, "p@ss:w/rd?#%", pw, "lib/pq decodes what the URL carries")
 }
 
 func TestPostgresCommandArgs(t *testing.T) {
@@ -57,11 +62,27 @@ func TestPostgresCommandArgs(t *testing.T) {
 }
 
 func TestAgentNameSource(t *testing.T) {
+	a := config.Defaults().Agent
+	a.Name = "ignored-on-daemonset"
+	assert.Equal(t, "spec.nodeName", agentNameEnv(a).fieldPath, "one agent per node keeps its identity across restarts")
+	a.Kind = config.AgentDeployment
+	assert.Equal(t, "ignored-on-daemonset", agentNameEnv(a).value)
+	a.Name = ""
+	assert.Equal(t, "metadata.name", agentNameEnv(a).fieldPath)
+}
+
+func TestAgentCredentialsStaySeparate(t *testing.T) {
 	cfg := config.Defaults()
-	cfg.Agent.Name = "ignored-on-daemonset"
-	assert.Equal(t, "metadata.name", agentEntry(agentEnv(&cfg), "CERTCTL_AGENT_NAME").fieldPath)
-	cfg.Agent.Kind = config.AgentDeployment
-	assert.Equal(t, "ignored-on-daemonset", agentEntry(agentEnv(&cfg), "CERTCTL_AGENT_NAME").value)
+	register, agent := agentEnv(&cfg, true), agentEnv(&cfg, false)
+	assert.NotNil(t, agentEntry(register, "CERTCTL_AGENT_BOOTSTRAP_TOKEN").secretRef)
+	assert.Nil(t, agentEntry(register, "CERTCTL_API_KEY").secretRef, "the init container registers with the bootstrap token only")
+	assert.NotNil(t, agentEntry(agent, "CERTCTL_API_KEY").secretRef)
+	assert.Nil(t, agentEntry(agent, "CERTCTL_AGENT_BOOTSTRAP_TOKEN").secretRef, "the agent never reads the bootstrap token")
+}
+
+func TestRateLimitBackend(t *testing.T) {
+	assert.Equal(t, "memory", rateLimitBackend(1))
+	assert.Equal(t, "postgres", rateLimitBackend(2), "replicas share their limits through the database")
 }
 
 func agentEntry(env []envEntry, name string) envEntry {

@@ -50,12 +50,18 @@ func emptyDirVolume(name, sizeLimit string) corev1.VolumeArgs {
 	return v
 }
 
-// secretVolume mounts a Secret with owner-only file mode; fsGroup grants the group read.
-func secretVolume(name, secretName string) corev1.VolumeArgs {
-	return corev1.VolumeArgs{
-		Name:   pulumi.String(name),
-		Secret: &corev1.SecretVolumeSourceArgs{SecretName: pulumi.String(secretName), DefaultMode: pulumi.Int(0o400)},
+// secretVolume mounts a Secret with owner-only file mode; fsGroup grants the group read. With
+// keys, only those keys are mounted (a missing one stops the pod from starting).
+func secretVolume(name, secretName string, keys ...string) corev1.VolumeArgs {
+	src := &corev1.SecretVolumeSourceArgs{SecretName: pulumi.String(secretName), DefaultMode: pulumi.Int(0o400)}
+	if len(keys) > 0 {
+		var items corev1.KeyToPathArray
+		for _, k := range keys {
+			items = append(items, corev1.KeyToPathArgs{Key: pulumi.String(k), Path: pulumi.String(k)})
+		}
+		src.Items = items
 	}
+	return corev1.VolumeArgs{Name: pulumi.String(name), Secret: src}
 }
 
 func mount(name, path string) corev1.VolumeMountArgs {

@@ -3,7 +3,10 @@ package components
 import (
 	"fmt"
 	"maps"
+	"net"
+	"net/url"
 	"slices"
+	"strconv"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -25,6 +28,35 @@ const (
 	keyPostgresPassword = "password"
 )
 
+// Connection is how clients reach the bundled Postgres.
+type Connection struct {
+	// Host is the Service name, resolvable from any pod in the namespace.
+	Host     string
+	Port     int
+	Database string
+	Username string
+	// Password is a Pulumi secret; PasswordRef is where pods read it from.
+	Password    pulumi.StringOutput
+	PasswordRef SecretKeyRef
+}
+
+// URL is the lib/pq connection URL with the password inside it, escaped, and kept secret: no
+// pod has to assemble it (kubelet never expands $(VAR) in a value read from a Secret).
+func (c Connection) URL(sslmode string) pulumi.StringOutput {
+	return c.Password.ApplyT(func(pw string) string { return c.url(pw, sslmode) }).(pulumi.StringOutput)
+}
+
+func (c Connection) url(password, sslmode string) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(c.Username, password),
+		Host:     net.JoinHostPort(c.Host, strconv.Itoa(c.Port)),
+		Path:     "/" + c.Database,
+		RawQuery: url.Values{"sslmode": {sslmode}}.Encode(),
+	}
+	return u.String()
+}
+
 type BundledPostgresArgs struct {
 	Config    *config.Config
 	Namespace pulumi.StringInput
@@ -44,6 +76,9 @@ type BundledPostgres struct {
 	PasswordKey pulumi.StringOutput `pulumi:"passwordKey"`
 	// Password is the database password (secret).
 	Password pulumi.StringOutput `pulumi:"password"`
+
+	// Connection carries the same facts as typed Go values for sibling components.
+	Connection Connection
 }
 
 func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresArgs, opts ...pulumi.ResourceOption) (*BundledPostgres, error) {
@@ -58,7 +93,7 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 	pg := cfg.PostgreSQL
 	child := pulumi.Parent(p)
 
-	// The password is URL-safe (embedded in the database URL) and binds once, at initdb.
+	// The password binds once, at initdb (see docs/runbooks/postgres-password.md).
 	password, err := givenOrGenerated(ctx, name+"-password", pg.Auth.Password, child)
 	if err != nil {
 		return nil, err
@@ -99,18 +134,14 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 	p.SecretName = secret.Metadata.Name().Elem()
 	p.PasswordKey = pulumi.String(keyPostgresPassword).ToStringOutput()
 	p.Password = password
+	p.Connection = Connection{
+		Host: names.Postgres, Port: pg.Service.Port, Database: pg.Auth.Database, Username: pg.Auth.Username,
+		Password: password, PasswordRef: SecretKeyRef{Name: names.Postgres, Key: keyPostgresPassword},
+	}
 	return p, ctx.RegisterResourceOutputs(p, pulumi.Map{
 		"host": p.Host, "port": p.Port, "database": p.Database, "username": p.Username,
 		"secretName": p.SecretName, "passwordKey": p.PasswordKey,
 	})
-}
-
-// BundledDatabaseURL is the server's URL for the bundled Postgres; kubelet substitutes
-// $(POSTGRES_PASSWORD) from the env var declared before it, so the password is never in the URL Secret.
-func BundledDatabaseURL(cfg *config.Config) string {
-	pg := cfg.PostgreSQL
-	return fmt.Sprintf("postgres://%s:$(POSTGRES_PASSWORD)@%s:%d/%s?sslmode=%s",
-		pg.Auth.Username, cfg.Names().Postgres, pg.Service.Port, pg.Auth.Database, pg.TLS.Mode)
 }
 
 // postgresServiceArgs is the headless Service that gives the StatefulSet pod its stable DNS name.

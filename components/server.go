@@ -2,6 +2,7 @@ package components
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
+	"github.com/pulumi/pulumi-tls/sdk/v5/go/tls"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/certctl-io/certctl-pulumi/config"
@@ -20,27 +22,24 @@ import (
 const (
 	portNameHTTPS = "https"
 	// Secret keys of the server Secret that other components read.
-	keyDatabaseURL    = "database-url"
-	keyAPIKey         = "api-key"
 	keyAgentAPIKey    = "agent-api-key"
 	keyBootstrapToken = "bootstrap-token"
+	// localCAValidityHours is how long the generated local-issuer CA lives (10 years): the server
+	// refuses to start with an expired CA, and a new CA changes every chain it issued.
+	localCAValidityHours = 87600
 )
 
 // Database is how the server reaches PostgreSQL.
 type Database struct {
-	// URL becomes CERTCTL_DATABASE_URL; in bundled mode it contains $(POSTGRES_PASSWORD).
-	URL pulumi.StringInput
-	// Password, in bundled mode, is the Secret key that POSTGRES_PASSWORD is read from.
-	Password *SecretKeyRef
+	// URL becomes CERTCTL_DATABASE_URL, password included (a Pulumi secret).
+	URL pulumi.StringOutput
 }
 
-// SecretKeyRef names a key of a Kubernetes Secret.
-type SecretKeyRef struct{ Name, Key string }
-
 type CertctlServerArgs struct {
-	Config    *config.Config
-	Namespace pulumi.StringInput
-	Database  Database
+	Config      *config.Config
+	Namespace   pulumi.StringInput
+	Database    Database
+	Credentials Credentials
 }
 
 // CertctlServer is the API server: identity and RBAC, settings, secrets, workload, exposure.
@@ -51,20 +50,13 @@ type CertctlServer struct {
 	SecretName    pulumi.StringOutput `pulumi:"secretName"`
 	TLSSecretName pulumi.StringOutput `pulumi:"tlsSecretName"`
 	URL           pulumi.StringOutput `pulumi:"url"`
-	APIKey        pulumi.StringOutput `pulumi:"apiKey"`
-	// AgentAPIKey is the key agents present (the first of APIKey's list); unset with auth none.
-	AgentAPIKey    pulumi.StringOutput `pulumi:"agentApiKey"`
-	BootstrapToken pulumi.StringOutput `pulumi:"bootstrapToken"`
-}
-
-// serverSecrets are the credentials the server Secret holds.
-type serverSecrets struct {
-	apiKey, bootstrapToken pulumi.StringOutput
+	// LocalCACert is the local issuer's CA certificate (PEM), when the program generated it.
+	LocalCACert pulumi.StringOutput `pulumi:"localCaCert"`
 }
 
 func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs, opts ...pulumi.ResourceOption) (*CertctlServer, error) {
-	if args == nil || args.Config == nil || args.Database.URL == nil {
-		return nil, fmt.Errorf("certctl server %q: Config and Database.URL are required", name)
+	if args == nil || args.Config == nil {
+		return nil, fmt.Errorf("certctl server %q: Config is required", name)
 	}
 	s := &CertctlServer{}
 	if err := ctx.RegisterComponentResource("certctl:index:CertctlServer", name, s, opts...); err != nil {
@@ -72,17 +64,6 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	}
 	cfg, ns, names := args.Config, args.Namespace, args.Config.Names()
 	child := pulumi.Parent(s)
-
-	var sec serverSecrets
-	var err error
-	if cfg.Server.Auth.Type == config.AuthAPIKey {
-		if sec.apiKey, err = givenOrGenerated(ctx, name+"-api-key", cfg.Server.Auth.APIKey, child); err != nil {
-			return nil, err
-		}
-	}
-	if sec.bootstrapToken, err = givenOrGenerated(ctx, name+"-bootstrap-token", cfg.Server.Auth.AgentBootstrapToken, child); err != nil {
-		return nil, err
-	}
 
 	if cfg.ServiceAccount.Create {
 		if _, err := corev1.NewServiceAccount(ctx, name, serviceAccountArgs(cfg, ns), child); err != nil {
@@ -99,7 +80,7 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 		}
 	}
 
-	env := serverEnv(cfg, args.Database, sec)
+	env := serverEnv(cfg, args.Database, args.Credentials)
 	settings := configData(env)
 	cm, err := corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{
 		Metadata: objectMeta(cfg, ns, names.Server, componentServer, nil),
@@ -109,12 +90,8 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 		return nil, err
 	}
 	secretValues := secretData(env)
-	if cfg.Server.Auth.Type == config.AuthAPIKey {
-		s.AgentAPIKey = firstKey(sec.apiKey)
-		if cfg.Agent.Enabled {
-			secretValues[keyAgentAPIKey] = s.AgentAPIKey
-		}
-	}
+	// Agents read their key and the bootstrap token from here.
+	secretValues[keyAgentAPIKey] = args.Credentials.AgentKey
 	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
 		Metadata:   objectMeta(cfg, ns, names.Server, componentServer, nil),
 		Type:       pulumi.String("Opaque"),
@@ -124,20 +101,31 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 		return nil, err
 	}
 
-	var certDeps []pulumi.Resource
+	deps := []pulumi.Resource{cm, secret}
+	// A new CA must restart the server (it reads the files at boot), like a new secret.
+	rollOn := maps.Clone(secretValues)
+	if cfg.Server.Issuer.Local.ExistingSecret == "" {
+		caSecret, caCert, err := newLocalCA(ctx, name+"-ca", cfg, ns, child)
+		if err != nil {
+			return nil, err
+		}
+		deps = append(deps, caSecret)
+		rollOn["local-ca.crt"] = caCert
+		s.LocalCACert = caCert
+	}
 	if cfg.Server.TLS.CertManager.Enabled {
 		cert, err := apiextensions.NewCustomResource(ctx, name+"-tls", certificateArgs(cfg, ns), child)
 		if err != nil {
 			return nil, err
 		}
-		certDeps = append(certDeps, cert)
+		deps = append(deps, cert)
 	}
 
 	podAnnotations := mergeMaps(cfg.Server.PodAnnotations, map[string]string{"checksum/config": checksum(settings)})
 	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
 		Metadata: objectMeta(cfg, ns, names.Server, componentServer, nil),
-		Spec:     serverDeploymentSpec(cfg, env, podAnnotations, secretChecksum(secretValues)),
-	}, child, pulumi.DependsOn(append([]pulumi.Resource{cm, secret}, certDeps...)))
+		Spec:     serverDeploymentSpec(cfg, env, podAnnotations, secretChecksum(rollOn)),
+	}, child, pulumi.DependsOn(deps))
 	if err != nil {
 		return nil, err
 	}
@@ -165,21 +153,49 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	s.SecretName = secret.Metadata.Name().Elem()
 	s.TLSSecretName = pulumi.String(names.TLSSecret).ToStringOutput()
 	s.URL = pulumi.Sprintf("https://%s.%s.svc.cluster.local:%d", s.ServiceName, ns, cfg.Server.Service.Port)
-	s.APIKey = sec.apiKey
-	s.BootstrapToken = sec.bootstrapToken
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"serviceName": s.ServiceName, "secretName": s.SecretName, "tlsSecretName": s.TLSSecretName, "url": s.URL,
+		"localCaCert": s.LocalCACert,
 	})
 }
 
-// firstKey is the key agents present: during a rotation (new,old) they move to the new one.
-func firstKey(keys pulumi.StringOutput) pulumi.StringOutput {
-	return keys.ApplyT(func(k string) string { return strings.TrimSpace(strings.Split(k, ",")[0]) }).(pulumi.StringOutput)
+// newLocalCA generates the local issuer's CA once and keeps it in the stack's state (the key as
+// a secret): without CERTCTL_CA_CERT_PATH every server process invents its own CA at start, so
+// replicas disagree and a restart orphans every certificate issued before it.
+func newLocalCA(ctx *pulumi.Context, name string, cfg *config.Config, ns pulumi.StringInput, opts ...pulumi.ResourceOption) (*corev1.Secret, pulumi.StringOutput, error) {
+	key, err := tls.NewPrivateKey(ctx, name, &tls.PrivateKeyArgs{Algorithm: pulumi.String("ECDSA"), EcdsaCurve: pulumi.String("P256")}, opts...)
+	if err != nil {
+		return nil, pulumi.StringOutput{}, err
+	}
+	cert, err := tls.NewSelfSignedCert(ctx, name, &tls.SelfSignedCertArgs{
+		PrivateKeyPem:       key.PrivateKeyPem,
+		IsCaCertificate:     pulumi.Bool(true),
+		AllowedUses:         pulumi.ToStringArray([]string{"cert_signing", "crl_signing", "digital_signature"}),
+		ValidityPeriodHours: pulumi.Int(localCAValidityHours),
+		Subject: &tls.SelfSignedCertSubjectArgs{
+			CommonName:   pulumi.String(cfg.Fullname() + " local CA"),
+			Organization: pulumi.String("certctl"),
+		},
+	}, opts...)
+	if err != nil {
+		return nil, pulumi.StringOutput{}, err
+	}
+	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
+		Metadata: objectMeta(cfg, ns, cfg.Names().LocalCA, componentServer, nil),
+		Type:     pulumi.String("kubernetes.io/tls"),
+		StringData: pulumi.StringMap{
+			"tls.crt": cert.CertPem,
+			"tls.key": pulumi.ToSecret(key.PrivateKeyPem).(pulumi.StringOutput),
+		},
+	}, opts...)
+	if err != nil {
+		return nil, pulumi.StringOutput{}, err
+	}
+	return secret, cert.CertPem, nil
 }
 
-// serverEnv is the server's environment in declaration order. POSTGRES_PASSWORD precedes
-// CERTCTL_DATABASE_URL because kubelet expands $(VAR) only from variables declared earlier.
-func serverEnv(cfg *config.Config, db Database, sec serverSecrets) []envEntry {
+// serverEnv is the server's environment in declaration order.
+func serverEnv(cfg *config.Config, db Database, creds Credentials) []envEntry {
 	s := cfg.Server
 	tls := s.TLS.MountPath
 	env := []envEntry{
@@ -187,11 +203,8 @@ func serverEnv(cfg *config.Config, db Database, sec serverSecrets) []envEntry {
 		plainEnv("CERTCTL_SERVER_PORT", strconv.Itoa(s.Port)),
 		plainEnv("CERTCTL_SERVER_TLS_CERT_PATH", tls+"/tls.crt"),
 		plainEnv("CERTCTL_SERVER_TLS_KEY_PATH", tls+"/tls.key"),
+		secretEnv("CERTCTL_DATABASE_URL", "database-url", db.URL),
 	}
-	if db.Password != nil {
-		env = append(env, secretRefEnv("POSTGRES_PASSWORD", db.Password.Name, db.Password.Key))
-	}
-	env = append(env, secretEnv("CERTCTL_DATABASE_URL", keyDatabaseURL, pulumi.ToSecret(db.URL).(pulumi.StringOutput)))
 	if postgresCASecret(cfg) != "" {
 		env = append(env, plainEnv("PGSSLROOTCERT", config.PostgresCAMountPath+"/ca.crt"))
 	}
@@ -200,18 +213,19 @@ func serverEnv(cfg *config.Config, db Database, sec serverSecrets) []envEntry {
 		plainEnv("CERTCTL_LOG_LEVEL", s.Logging.Level),
 		plainEnv("CERTCTL_LOG_FORMAT", s.Logging.Format),
 		plainEnv("CERTCTL_AUTH_TYPE", s.Auth.Type),
-	)
-	if s.Auth.Type == config.AuthAPIKey {
-		env = append(env, secretEnv("CERTCTL_AUTH_SECRET", keyAPIKey, sec.apiKey))
-		if s.Auth.NamedKeys.IsSet() {
-			env = append(env, secretEnv("CERTCTL_API_KEYS_NAMED", "api-keys-named", s.Auth.NamedKeys.Output()))
-		}
-	}
-	env = append(env,
-		secretEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", keyBootstrapToken, sec.bootstrapToken),
+		// v2.1.7 refuses to start without CERTCTL_AUTH_SECRET and ignores it once named keys
+		// exist; the admin keys (already in the named keys) fill it, and the postStart hook
+		// reads the admin key from it.
+		secretEnv("CERTCTL_AUTH_SECRET", "api-key", creds.AdminKeys),
+		secretEnv("CERTCTL_API_KEYS_NAMED", "api-keys-named", namedKeys(creds, s.Auth.NamedKeys)),
+		secretEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", keyBootstrapToken, creds.BootstrapToken),
+		secretEnv("CERTCTL_CONFIG_ENCRYPTION_KEY", "config-encryption-key", creds.EncryptionKey),
+		plainEnv("CERTCTL_CA_CERT_PATH", config.LocalCAMountPath+"/tls.crt"),
+		plainEnv("CERTCTL_CA_KEY_PATH", config.LocalCAMountPath+"/tls.key"),
 		plainEnv("CERTCTL_KEYGEN_MODE", s.Keygen.Mode),
 		plainEnv("CERTCTL_RATE_LIMIT_RPS", strconv.Itoa(s.RateLimiting.RPS)),
 		plainEnv("CERTCTL_RATE_LIMIT_BURST", strconv.Itoa(s.RateLimiting.Burst)),
+		plainEnv("CERTCTL_RATE_LIMIT_BACKEND", rateLimitBackend(s.Replicas)),
 	)
 	if s.CORS.Origins != "" {
 		env = append(env, plainEnv("CERTCTL_CORS_ORIGINS", s.CORS.Origins))
@@ -261,6 +275,15 @@ func serverEnv(cfg *config.Config, db Database, sec serverSecrets) []envEntry {
 	return append(env, notifierEnv(s.Notifiers)...)
 }
 
+// rateLimitBackend keeps the limits in Postgres when several replicas must share them; one
+// replica counts in memory (certctl's default).
+func rateLimitBackend(replicas int) string {
+	if replicas > 1 {
+		return "postgres"
+	}
+	return "memory"
+}
+
 func notifierEnv(n config.Notifiers) []envEntry {
 	var env []envEntry
 	if n.Slack.Enabled {
@@ -304,8 +327,8 @@ func serverDeploymentSpec(cfg *config.Config, env []envEntry, podAnnotations map
 	annotations := pulumi.ToStringMap(podAnnotations)
 	annotations["checksum/secret"] = secretSum
 
-	volumes := []corev1.VolumeArgs{emptyDirVolume("tmp", ""), secretVolume("tls", names.TLSSecret)}
-	mounts := []corev1.VolumeMountArgs{mount("tmp", "/tmp"), readOnlyMount("tls", s.TLS.MountPath)}
+	volumes := []corev1.VolumeArgs{emptyDirVolume("tmp", ""), secretVolume("tls", names.TLSSecret), secretVolume("local-ca", names.LocalCA)}
+	mounts := []corev1.VolumeMountArgs{mount("tmp", "/tmp"), readOnlyMount("tls", s.TLS.MountPath), readOnlyMount("local-ca", config.LocalCAMountPath)}
 	if ca := postgresCASecret(cfg); ca != "" {
 		volumes = append(volumes, secretVolume("postgresql-ca", ca))
 		mounts = append(mounts, readOnlyMount("postgresql-ca", config.PostgresCAMountPath))
@@ -317,9 +340,12 @@ func serverDeploymentSpec(cfg *config.Config, env []envEntry, podAnnotations map
 		Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
 			Name: pulumi.String(portNameHTTPS), ContainerPort: pulumi.Int(s.Port), Protocol: pulumi.String("TCP"),
 		}},
-		Env:             append(envVars(env, names.Server, names.Server), extraEnv(s.Env, s.ExtraEnv)...),
-		LivenessProbe:   httpsProbe("/health", s.LivenessProbe),
-		ReadinessProbe:  httpsProbe("/ready", s.ReadinessProbe),
+		Env:            append(envVars(env, names.Server, names.Server), extraEnv(s.Env, s.ExtraEnv)...),
+		LivenessProbe:  httpsProbe("/health", s.LivenessProbe),
+		ReadinessProbe: httpsProbe("/ready", s.ReadinessProbe),
+		Lifecycle: &corev1.LifecycleArgs{PostStart: &corev1.LifecycleHandlerArgs{
+			Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", accessScript()})},
+		}},
 		Resources:       resourceRequirements(s.Resources),
 		SecurityContext: containerSecurityContext(s.SecurityContext),
 		VolumeMounts:    volumeMountsInput(s.VolumeMounts, mounts...),
@@ -336,6 +362,7 @@ func serverDeploymentSpec(cfg *config.Config, env []envEntry, podAnnotations map
 				ServiceAccountName: pulumi.String(names.ServiceAccount),
 				// The server only talks to the Kubernetes API for the (preview) Secrets connector.
 				AutomountServiceAccountToken: pulumi.Bool(cfg.KubernetesSecrets.Enabled),
+				EnableServiceLinks:           pulumi.Bool(false),
 				SecurityContext:              podSecurityContext(s.SecurityContext),
 				ImagePullSecrets:             imagePullSecrets(cfg),
 				Containers:                   corev1.ContainerArray{container},

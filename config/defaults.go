@@ -5,8 +5,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// AppVersion is the certctl release the images default to (the chart's appVersion).
-const AppVersion = "2.1.0"
+// AppVersion is the certctl release the images default to: the tag the upstream release
+// workflow pushes, with its leading "v" (the chart's appVersion "2.1.0" names no published image).
+const AppVersion = "v2.1.7"
 
 // Defaults returns the upstream chart's values (chart 1.0.0 after Bundle 3 and Phase 4), plus
 // the hardening this program adds where the chart leaves a field unset (seccomp RuntimeDefault,
@@ -17,7 +18,7 @@ func Defaults() Config {
 		Namespace:   "certctl",
 		Server: Server{
 			Replicas:        1,
-			Image:           Image{Repository: "ghcr.io/certctl-io/certctl", PullPolicy: string(corev1.PullIfNotPresent)},
+			Image:           Image{Repository: "ghcr.io/certctl-io/certctl-server", PullPolicy: string(corev1.PullIfNotPresent)},
 			Port:            8443,
 			Resources:       resources("100m", "128Mi", "500m", "512Mi"),
 			SecurityContext: restricted(1000),
@@ -109,6 +110,11 @@ func Defaults() Config {
 const (
 	AuthAPIKey = "api-key"
 	AuthNone   = "none"
+
+	// Named API keys the program configures; config.namedKeys may not reuse these names.
+	AdminKeyName          = "admin"
+	AgentsKeyName         = "agents"
+	AgentBootstrapKeyName = "agent-bootstrap"
 
 	AgentDaemonSet  = "DaemonSet"
 	AgentDeployment = "Deployment"

@@ -15,7 +15,10 @@ func TestDefaultsMatchChart(t *testing.T) {
 
 	assert.Equal(t, "certctl", d.ReleaseName)
 	assert.Equal(t, 1, s.Replicas)
-	assert.Equal(t, "ghcr.io/certctl-io/certctl", s.Image.Repository)
+	// Not the chart's "ghcr.io/certctl-io/certctl": the release publishes certctl-server.
+	assert.Equal(t, "ghcr.io/certctl-io/certctl-server", s.Image.Repository)
+	assert.Equal(t, "ghcr.io/certctl-io/certctl-server:v2.1.7", s.Image.Ref())
+	assert.Equal(t, "ghcr.io/certctl-io/certctl-agent:v2.1.7", d.Agent.Image.Ref())
 	assert.Equal(t, 8443, s.Port)
 	assert.Equal(t, Resources{
 		Requests: map[string]string{"cpu": "100m", "memory": "128Mi"},
@@ -158,6 +161,7 @@ func TestNames(t *testing.T) {
 		Backup:         "prod-certctl-backup",
 		Migration:      "prod-certctl-migrate",
 		Metrics:        "prod-certctl-metrics",
+		LocalCA:        "prod-certctl-ca",
 	}, c.Names())
 
 	c.Server.TLS.CertManager.SecretName = "cm-tls"
@@ -166,13 +170,15 @@ func TestNames(t *testing.T) {
 	assert.Equal(t, "mine", c.Names().TLSSecret, "an existing Secret wins over the cert-manager one")
 	c.ServiceAccount.Name = "runner"
 	assert.Equal(t, "runner", c.Names().ServiceAccount)
+	c.Server.Issuer.Local.ExistingSecret = "corp-sub-ca"
+	assert.Equal(t, "corp-sub-ca", c.Names().LocalCA)
 	assert.Equal(t, "prod-certctl", c.Names().Fullname)
 }
 
 func TestImageRef(t *testing.T) {
 	assert.Equal(t, "ghcr.io/certctl-io/certctl:"+AppVersion, Image{Repository: "ghcr.io/certctl-io/certctl"}.Ref())
 	digest := "sha256:" + string(make64('a'))
-	assert.Equal(t, "postgres:16-alpine@"+digest, Image{Repository: "postgres", Tag: "16-alpine", Digest: digest}.Ref())
+	assert.Equal(t, "postgres@"+digest, Image{Repository: "postgres", Tag: "16-alpine", Digest: digest}.Ref(), "a digest pins the image; the tag is not sent")
 }
 
 func make64(b byte) []byte {

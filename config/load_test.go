@@ -195,6 +195,7 @@ func TestLoadDoesNotValidate(t *testing.T) {
 func TestSecretPaths(t *testing.T) {
 	assert.Equal(t, []string{
 		"server.auth.apiKey",
+		"server.auth.agentApiKey",
 		"server.auth.namedKeys",
 		"server.auth.agentBootstrapToken",
 		"server.smtp.password",
@@ -203,6 +204,7 @@ func TestSecretPaths(t *testing.T) {
 		"server.notifiers.teams.webhookUrl",
 		"server.notifiers.pagerduty.routingKey",
 		"server.notifiers.opsgenie.apiKey",
+		"server.configEncryptionKey",
 		"postgresql.auth.password",
 		"externalDatabase.url",
 	}, SecretPaths())

@@ -14,17 +14,20 @@ var serverEnvOwners = []envOwner{
 	{"CERTCTL_SERVER_TLS_KEY_PATH", "server.tls.mountPath"},
 	{"CERTCTL_DATABASE_URL", "externalDatabase.url"},
 	{"CERTCTL_DATABASE_MAX_CONNS", "server.databaseMaxConns"},
-	{"POSTGRES_PASSWORD", "postgresql.auth.password"},
 	{"PGSSLROOTCERT", "postgresql.tls.caSecretRef"},
 	{"CERTCTL_LOG_LEVEL", "server.logging.level"},
 	{"CERTCTL_LOG_FORMAT", "server.logging.format"},
 	{"CERTCTL_AUTH_TYPE", "server.auth.type"},
 	{"CERTCTL_AUTH_SECRET", "server.auth.apiKey"},
 	{"CERTCTL_API_KEYS_NAMED", "server.auth.namedKeys"},
+	{"CERTCTL_CONFIG_ENCRYPTION_KEY", "server.configEncryptionKey"},
+	{"CERTCTL_CA_CERT_PATH", "server.issuer.local.existingSecret"},
+	{"CERTCTL_CA_KEY_PATH", "server.issuer.local.existingSecret"},
 	{"CERTCTL_AGENT_BOOTSTRAP_TOKEN", "server.auth.agentBootstrapToken"},
 	{"CERTCTL_KEYGEN_MODE", "server.keygen.mode"},
 	{"CERTCTL_RATE_LIMIT_RPS", "server.rateLimiting.rps"},
 	{"CERTCTL_RATE_LIMIT_BURST", "server.rateLimiting.burst"},
+	{"CERTCTL_RATE_LIMIT_BACKEND", "server.replicas"},
 	{"CERTCTL_CORS_ORIGINS", "server.cors.origins"},
 	{"CERTCTL_NETWORK_SCAN_ENABLED", "server.networkScan.enabled"},
 	{"CERTCTL_NETWORK_SCAN_INTERVAL", "server.networkScan.interval"},
@@ -62,7 +65,8 @@ var serverEnvOwners = []envOwner{
 
 var agentEnvOwners = []envOwner{
 	{"CERTCTL_SERVER_URL", ""},
-	{"CERTCTL_API_KEY", "server.auth.apiKey"},
+	{"CERTCTL_API_KEY", "server.auth.agentApiKey"},
+	{"CERTCTL_AGENT_ID", ""},
 	{"CERTCTL_AGENT_BOOTSTRAP_TOKEN", "server.auth.agentBootstrapToken"},
 	{"CERTCTL_AGENT_NAME", "agent.name"},
 	{"CERTCTL_KEY_DIR", "agent.keyDir"},
@@ -79,11 +83,14 @@ var AgentManagedEnv = envNames(agentEnvOwners)
 
 // ReservedVolumeNames are the volume names the program uses in its own pods; server.volumes
 // may not take them.
-var ReservedVolumeNames = []string{"tmp", "tls", "postgresql-ca", "keys", "data", "run"}
+var ReservedVolumeNames = []string{"tmp", "tls", "postgresql-ca", "local-ca", "keys", "identity", "data", "run"}
 
 // PostgresCAMountPath is where the postgresql.tls.caSecretRef Secret is mounted (PGSSLROOTCERT
 // points at ca.crt inside it).
 const PostgresCAMountPath = "/etc/postgresql-ca"
+
+// LocalCAMountPath is where the local issuer's CA Secret is mounted in the server.
+const LocalCAMountPath = "/etc/certctl/ca"
 
 func envNames(owners []envOwner) []string {
 	names := make([]string, len(owners))

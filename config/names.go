@@ -41,6 +41,7 @@ type Names struct {
 	Backup         string // CronJob, PVC, ServiceAccount
 	Migration      string // Job
 	Metrics        string // generated scrape-key Secret
+	LocalCA        string // Secret with the local issuer's CA
 }
 
 func (c Config) Names() Names {
@@ -56,6 +57,7 @@ func (c Config) Names() Names {
 		Backup:         f + "-backup",
 		Migration:      f + "-migrate",
 		Metrics:        f + "-metrics",
+		LocalCA:        f + "-ca",
 	}
 	switch {
 	case c.Server.TLS.ExistingSecret != "":
@@ -63,21 +65,24 @@ func (c Config) Names() Names {
 	case c.Server.TLS.CertManager.SecretName != "":
 		n.TLSSecret = c.Server.TLS.CertManager.SecretName
 	}
+	if c.Server.Issuer.Local.ExistingSecret != "" {
+		n.LocalCA = c.Server.Issuer.Local.ExistingSecret
+	}
 	if c.ServiceAccount.Name != "" {
 		n.ServiceAccount = c.ServiceAccount.Name
 	}
 	return n
 }
 
-// Ref renders repository:tag[@digest], the tag defaulting to AppVersion.
+// Ref renders repository@digest when a digest pins the image, else repository:tag with the
+// tag defaulting to AppVersion.
 func (i Image) Ref() string {
+	if i.Digest != "" {
+		return i.Repository + "@" + i.Digest
+	}
 	tag := i.Tag
 	if tag == "" {
 		tag = AppVersion
 	}
-	ref := i.Repository + ":" + tag
-	if i.Digest != "" {
-		ref += "@" + i.Digest
-	}
-	return ref
+	return i.Repository + ":" + tag
 }

@@ -115,6 +115,9 @@ type Server struct {
 	ExtraEnv     []corev1.EnvVar      `json:"extraEnv"`
 	Volumes      []corev1.Volume      `json:"volumes"`
 	VolumeMounts []corev1.VolumeMount `json:"volumeMounts"`
+	// ConfigEncryptionKey encrypts issuer and target credentials at rest
+	// (CERTCTL_CONFIG_ENCRYPTION_KEY, at least 32 bytes); generated when empty.
+	ConfigEncryptionKey Secret `json:"configEncryptionKey"`
 	// DatabaseMaxConns sizes the server's connection pool (CERTCTL_DATABASE_MAX_CONNS).
 	DatabaseMaxConns int `json:"databaseMaxConns"`
 	// Affinity takes the chart's top-level nodeAffinity / podAffinity / podAntiAffinity, all applied.
@@ -155,14 +158,17 @@ type Service struct {
 }
 
 type Auth struct {
-	// Type is "api-key" or "none".
+	// Type is "api-key", the only mode certctl v2.1.7 runs in a pod (see Validate).
 	Type string `json:"type"`
-	// APIKey is a comma-separated key list (new,old during a rotation: agents use the first);
-	// generated when empty.
+	// APIKey is the admin key list, comma-separated, newest first (new,old during a rotation);
+	// each entry becomes the admin named key "admin". Generated when empty.
 	APIKey Secret `json:"apiKey"`
-	// NamedKeys is CERTCTL_API_KEYS_NAMED: "name:key[,name:key:admin]".
+	// AgentAPIKey is the key every agent presents; the server narrows it to the r-agent role.
+	// Generated when empty.
+	AgentAPIKey Secret `json:"agentApiKey"`
+	// NamedKeys are extra CERTCTL_API_KEYS_NAMED entries: "name:key[,name:key:admin]".
 	NamedKeys Secret `json:"namedKeys"`
-	// AgentBootstrapToken is the pre-shared registration secret; generated when empty.
+	// AgentBootstrapToken registers agents; generated when empty.
 	AgentBootstrapToken Secret `json:"agentBootstrapToken"`
 }
 
@@ -222,6 +228,10 @@ type Issuer struct {
 
 type LocalIssuer struct {
 	Enabled bool `json:"enabled"`
+	// ExistingSecret names a kubernetes.io/tls Secret holding the local issuer's CA (tls.crt
+	// with CA:TRUE and keyCertSign, tls.key). Empty: the program generates a CA once and keeps it
+	// in its state, so every replica and every restart issues from the same CA.
+	ExistingSecret string `json:"existingSecret"`
 }
 
 type ACMEIssuer struct {

@@ -203,40 +203,79 @@ func validateServerTLS(p *problems, c Config) {
 
 func validateAuth(p *problems, c Config) {
 	a := c.Server.Auth
-	if a.Type != AuthAPIKey && a.Type != AuthNone {
-		p.addf("server.auth.type", `use "api-key", or "none" behind an authenticating gateway for jwt or OIDC`,
-			"%q is not supported: certctl has no in-process JWT, OIDC, mTLS or SAML", a.Type)
+	switch a.Type {
+	case AuthAPIKey:
+	case AuthNone:
+		p.add("server.auth.type", `"none" cannot run in a pod: certctl v2.1.7 accepts it on a non-loopback address only with CERTCTL_DEMO_MODE_ACK and a CERTCTL_DEMO_MODE_ACK_TS at most 24 hours old, so any pod started or restarted a day after the acknowledgement refuses to boot`,
+			`use "api-key"; for single sign-on, put an authenticating gateway (an OIDC proxy) in front of the server`)
+	default:
+		p.addf("server.auth.type", `use "api-key" (the only mode certctl runs in a pod), with an authenticating gateway in front for JWT or OIDC`,
+			"%q is not supported", a.Type)
 	}
-	if a.Type == AuthNone {
-		for _, k := range []struct {
-			key string
-			s   Secret
-		}{{"server.auth.apiKey", a.APIKey}, {"server.auth.namedKeys", a.NamedKeys}} {
-			if k.s.IsSet() {
-				p.add(k.key, "is set while server.auth.type is none, so no request would be checked against it",
-					"remove "+k.key+" or set server.auth.type=api-key")
-			}
+
+	// Every key becomes a CERTCTL_API_KEYS_NAMED entry "name:key[:admin]", so a key cannot hold
+	// ',' or ':' or blanks, and one key cannot belong to two names (the server would match either).
+	owners := map[string]string{}
+	claim := func(key, k string) {
+		if k == "" || strings.TrimFunc(k, isKeyChar) != "" {
+			p.add(key, "a key is empty or contains ',', ':', whitespace or another character outside letters, digits and - . _ ~",
+				"use letters, digits and - . _ ~ only (or leave it unset to have one generated)")
+			return
 		}
+		if other, dup := owners[k]; dup {
+			p.addf(key, "give every credential its own value", "a key is also used by %s", other)
+			return
+		}
+		owners[k] = key
 	}
 	if a.APIKey.IsSet() {
-		for i, k := range strings.Split(a.APIKey.reveal(), ",") {
-			if k == "" || strings.ContainsFunc(k, unicode.IsSpace) {
-				p.addf("server.auth.apiKey", "give comma-separated keys without blanks (new,old during a rotation: agents use the first)",
-					"entry %d is empty or contains whitespace", i+1)
-			}
+		for _, k := range strings.Split(a.APIKey.reveal(), ",") {
+			claim("server.auth.apiKey", k)
 		}
+	}
+	if a.AgentAPIKey.IsSet() {
+		claim("server.auth.agentApiKey", a.AgentAPIKey.reveal())
+	}
+	if a.AgentBootstrapToken.IsSet() {
+		claim("server.auth.agentBootstrapToken", a.AgentBootstrapToken.reveal())
 	}
 	if a.NamedKeys.IsSet() {
-		for i, e := range strings.Split(a.NamedKeys.reveal(), ",") {
-			parts := strings.Split(e, ":")
-			ok := (len(parts) == 2 || len(parts) == 3 && parts[2] == "admin") &&
-				parts[0] != "" && parts[1] != "" && !strings.ContainsFunc(e, unicode.IsSpace)
-			if !ok {
-				p.addf("server.auth.namedKeys", `give comma-separated "name:key" or "name:key:admin" entries without blanks`,
-					"entry %d is not name:key[:admin]", i+1)
-			}
-		}
+		validateNamedKeys(p, a.NamedKeys.reveal(), claim)
 	}
+	if k := c.Server.ConfigEncryptionKey; k.IsSet() && len(k.reveal()) < 32 {
+		p.add("server.configEncryptionKey", "is shorter than the 32 bytes certctl requires", "use at least 32 random characters (or leave it unset to have one generated)")
+	}
+}
+
+// validateNamedKeys checks server.auth.namedKeys the way certctl parses CERTCTL_API_KEYS_NAMED.
+func validateNamedKeys(p *problems, list string, claim func(key, k string)) {
+	const key = "server.auth.namedKeys"
+	reserved := []string{AdminKeyName, AgentsKeyName, AgentBootstrapKeyName}
+	for i, e := range strings.Split(list, ",") {
+		parts := strings.Split(e, ":")
+		if !(len(parts) == 2 || len(parts) == 3 && parts[2] == "admin") || !isKeyName(parts[0]) {
+			p.addf(key, `give comma-separated "name:key" or "name:key:admin" entries, names of letters, digits, '_' and '-'`,
+				"entry %d is not name:key[:admin]", i+1)
+			continue
+		}
+		if slices.Contains(reserved, parts[0]) {
+			p.addf(key, "rename the entry (reserved: "+strings.Join(reserved, ", ")+")", "entry %d uses the name %q, which the program gives its own key", i+1, parts[0])
+		}
+		claim(key, parts[1])
+	}
+}
+
+// isKeyChar is what a key may hold: it travels inside comma- and colon-separated lists, env
+// vars and HTTP headers unescaped.
+func isKeyChar(r rune) bool {
+	return r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-._~", r))
+}
+
+// isKeyName is certctl's rule for a named key's name: [A-Za-z0-9_-]+.
+func isKeyName(s string) bool {
+	return s != "" && strings.TrimFunc(s, func(r rune) bool {
+		return r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-')
+	}) == ""
 }
 
 func validateServerFeatures(p *problems, c Config) {
@@ -304,6 +343,7 @@ func isOrigin(s string) bool {
 
 func validateIssuers(p *problems, c Config) {
 	is := c.Server.Issuer
+	checkOptionalName(p, "server.issuer.local.existingSecret", is.Local.ExistingSecret, dnsSubdomain)
 	for _, x := range []struct {
 		key string
 		on  bool
@@ -400,7 +440,8 @@ func validateServerExtras(p *problems, c Config) {
 			p.addf(k+".name", "rename it (reserved: "+strings.Join(ReservedVolumeNames, ", ")+")", "%q is a volume name the program uses", v.Name)
 		}
 	}
-	mounted := map[string]string{"/tmp": "the program's tmp volume", path.Clean(s.TLS.MountPath): "server.tls.mountPath", PostgresCAMountPath: "the program's postgresql-ca volume"}
+	mounted := map[string]string{"/tmp": "the program's tmp volume", path.Clean(s.TLS.MountPath): "server.tls.mountPath", PostgresCAMountPath: "the program's postgresql-ca volume",
+		LocalCAMountPath: "the program's local-ca volume"}
 	for i, m := range s.VolumeMounts {
 		k := index("server.volumeMounts", i)
 		if _, ok := volumes[m.Name]; !ok {
@@ -433,10 +474,6 @@ func validatePostgres(p *problems, c Config) {
 		checkURL(p, "externalDatabase.url", ext.reveal(), true, "postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full", "postgres", "postgresql")
 	}
 	unusedSecret(p, "postgresql.auth.password", pg.Auth.Password, pg.Enabled, "postgresql.enabled")
-	if pw := pg.Auth.Password.reveal(); pw != "" && strings.TrimFunc(pw, isURLUnreserved) != "" {
-		p.add("postgresql.auth.password", "contains characters that are not URL-safe, and the password is substituted unescaped into the server's database URL",
-			"use only letters, digits and - . _ ~ (or leave it unset to have one generated)")
-	}
 
 	modeOK := oneOf(p, "postgresql.tls.mode", pg.TLS.Mode, "disable", "require", "verify-ca", "verify-full")
 	if modeOK && (pg.TLS.Mode == "verify-ca" || pg.TLS.Mode == "verify-full") && pg.TLS.CASecretRef == "" {
@@ -727,9 +764,4 @@ func refuseNotBuilt(p *problems, c Config) {
 			p.add(f.key, "is not built in this version of the program yet (see the README, \"Not built yet\")", "set it to false")
 		}
 	}
-}
-
-// isURLUnreserved reports RFC 3986 unreserved characters, which need no escaping in a URL.
-func isURLUnreserved(r rune) bool {
-	return r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r))
 }

@@ -107,7 +107,8 @@ func refusals() []refusal {
 			c.Server.TLS.CertManager.Enabled = true
 		}, "server.tls.certManager.issuerRef.name", "Issuer"},
 		{"cert-manager issuer kind", func(c *Config) { c.Server.TLS.CertManager.IssuerRef.Kind = "Cluster" }, "server.tls.certManager.issuerRef.kind", "ClusterIssuer"},
-		{"auth type jwt", func(c *Config) { c.Server.Auth.Type = "jwt" }, "server.auth.type", "none"},
+		{"auth type jwt", func(c *Config) { c.Server.Auth.Type = "jwt" }, "server.auth.type", "gateway"},
+		{"auth none expires in a day", func(c *Config) { c.Server.Auth.Type = AuthNone }, "server.auth.type", "24 hours"},
 		{"auth type mentions OIDC gateway", func(c *Config) { c.Server.Auth.Type = "oidc" }, "server.auth.type", "OIDC"},
 		{"postgres off without external URL", func(c *Config) { c.PostgreSQL.Enabled = false }, "externalDatabase.url", "postgresql.enabled"},
 		{"ingress cert-manager without issuer", func(c *Config) { c.Ingress.CertManager.Enabled = true }, "ingress.certManager.issuerRef.name", ""},
@@ -235,7 +236,6 @@ func refusals() []refusal {
 		{"postgres tls mode", func(c *Config) { c.PostgreSQL.TLS.Mode = "prefer" }, "postgresql.tls.mode", ""},
 		{"verify-full without CA", func(c *Config) { c.PostgreSQL.TLS.Mode = "verify-full" }, "postgresql.tls.caSecretRef", "verify-full"},
 		{"verify-ca without CA", func(c *Config) { c.PostgreSQL.TLS.Mode = "verify-ca" }, "postgresql.tls.caSecretRef", ""},
-		{"postgres password that breaks the URL", func(c *Config) { c.PostgreSQL.Auth.Password = NewSecret("p@ss/word") }, "postgresql.auth.password", "URL-safe"},
 		{"bundled TLS without a server certificate", func(c *Config) { c.PostgreSQL.TLS.Mode = "require" }, "postgresql.tls.certSecretRef", "serves no TLS"},
 		{"server certificate for an external database", func(c *Config) {
 			useExternalDB(c)
@@ -356,16 +356,22 @@ func refusals() []refusal {
 			useExternalDB(c)
 			c.PostgreSQL.Auth.Password = NewSecret("pw")
 		}, "postgresql.auth.password", "postgresql.enabled"},
-		{"auth none with api key", func(c *Config) {
-			c.Server.Auth.Type = AuthNone
-			c.Server.Auth.APIKey = NewSecret("k1")
-		}, "server.auth.apiKey", "none"},
-		{"auth none with named keys", func(c *Config) {
-			c.Server.Auth.Type = AuthNone
-			c.Server.Auth.NamedKeys = NewSecret("ci:k1")
-		}, "server.auth.namedKeys", ""},
-		{"api key empty entry", func(c *Config) { c.Server.Auth.APIKey = NewSecret("old,,new") }, "server.auth.apiKey", "entry 2"},
-		{"api key with whitespace", func(c *Config) { c.Server.Auth.APIKey = NewSecret("old, new") }, "server.auth.apiKey", "entry 2"},
+		{"api key empty entry", func(c *Config) { c.Server.Auth.APIKey = NewSecret("old,,new") }, "server.auth.apiKey", "empty"},
+		{"api key with whitespace", func(c *Config) { c.Server.Auth.APIKey = NewSecret("old, new") }, "server.auth.apiKey", "whitespace"},
+		{"api key with a colon", func(c *Config) { c.Server.Auth.APIKey = NewSecret("a:b") }, "server.auth.apiKey", "':'"},
+		{"agent key with a quote", func(c *Config) { c.Server.Auth.AgentAPIKey = NewSecret(`k"1`) }, "server.auth.agentApiKey", "letters, digits"},
+		{"agent key equals the admin key", func(c *Config) {
+			c.Server.Auth.APIKey = NewSecret("same-key")
+			c.Server.Auth.AgentAPIKey = NewSecret("same-key")
+		}, "server.auth.agentApiKey", "server.auth.apiKey"},
+		{"bootstrap token reused by a named key", func(c *Config) {
+			c.Server.Auth.AgentBootstrapToken = NewSecret("tok-1")
+			c.Server.Auth.NamedKeys = NewSecret("ci:tok-1")
+		}, "server.auth.namedKeys", "server.auth.agentBootstrapToken"},
+		{"named key takes a reserved name", func(c *Config) { c.Server.Auth.NamedKeys = NewSecret("agents:k9") }, "server.auth.namedKeys", "reserved"},
+		{"named key name charset", func(c *Config) { c.Server.Auth.NamedKeys = NewSecret("ci.bot:k9") }, "server.auth.namedKeys", "entry 1"},
+		{"short encryption key", func(c *Config) { c.Server.ConfigEncryptionKey = NewSecret("too-short") }, "server.configEncryptionKey", "32 bytes"},
+		{"local CA secret name", func(c *Config) { c.Server.Issuer.Local.ExistingSecret = "Bad_Name" }, "server.issuer.local.existingSecret", ""},
 		{"named key without key", func(c *Config) { c.Server.Auth.NamedKeys = NewSecret("ci:k1,alice") }, "server.auth.namedKeys", "entry 2"},
 		{"named key bad role", func(c *Config) { c.Server.Auth.NamedKeys = NewSecret("ci:k1:root") }, "server.auth.namedKeys", ""},
 		{"cors origin with path", func(c *Config) { c.Server.CORS.Origins = "https://a.example.com/app" }, "server.cors.origins", ""},
@@ -546,8 +552,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"external database", useExternalDB},
 		{"agent Deployment without a name", func(c *Config) { c.Agent.Kind, c.Agent.Replicas = AgentDeployment, 3 }},
 		{"agent Deployment with a fixed name", func(c *Config) { c.Agent.Kind, c.Agent.Name = AgentDeployment, "edge-agent" }},
-		{"monitoring with auth none and a bearer token Secret", func(c *Config) {
-			c.Server.Auth.Type = AuthNone
+		{"monitoring with a bearer token Secret", func(c *Config) {
 			c.Monitoring.Enabled = true
 			c.Monitoring.ServiceMonitor.Enabled = true
 			c.Monitoring.PrometheusRules.Enabled = true
@@ -763,9 +768,10 @@ func TestEveryManagedEnvVarIsRefused(t *testing.T) {
 func TestManagedLists(t *testing.T) {
 	assert.ElementsMatch(t, []string{
 		"CERTCTL_SERVER_HOST", "CERTCTL_SERVER_PORT", "CERTCTL_SERVER_TLS_CERT_PATH", "CERTCTL_SERVER_TLS_KEY_PATH",
-		"CERTCTL_DATABASE_URL", "CERTCTL_DATABASE_MAX_CONNS", "POSTGRES_PASSWORD", "PGSSLROOTCERT",
+		"CERTCTL_DATABASE_URL", "CERTCTL_DATABASE_MAX_CONNS", "PGSSLROOTCERT",
 		"CERTCTL_LOG_LEVEL", "CERTCTL_LOG_FORMAT", "CERTCTL_AUTH_TYPE", "CERTCTL_AUTH_SECRET", "CERTCTL_API_KEYS_NAMED",
-		"CERTCTL_AGENT_BOOTSTRAP_TOKEN", "CERTCTL_KEYGEN_MODE", "CERTCTL_RATE_LIMIT_RPS", "CERTCTL_RATE_LIMIT_BURST",
+		"CERTCTL_AGENT_BOOTSTRAP_TOKEN", "CERTCTL_CONFIG_ENCRYPTION_KEY", "CERTCTL_CA_CERT_PATH", "CERTCTL_CA_KEY_PATH",
+		"CERTCTL_KEYGEN_MODE", "CERTCTL_RATE_LIMIT_RPS", "CERTCTL_RATE_LIMIT_BURST", "CERTCTL_RATE_LIMIT_BACKEND",
 		"CERTCTL_CORS_ORIGINS", "CERTCTL_NETWORK_SCAN_ENABLED", "CERTCTL_NETWORK_SCAN_INTERVAL",
 		"CERTCTL_EST_ENABLED", "CERTCTL_EST_ISSUER_ID", "CERTCTL_EST_PROFILE_ID",
 		"CERTCTL_SMTP_HOST", "CERTCTL_SMTP_PORT", "CERTCTL_SMTP_USERNAME", "CERTCTL_SMTP_PASSWORD",
@@ -779,7 +785,7 @@ func TestManagedLists(t *testing.T) {
 		"CERTCTL_PAGERDUTY_ROUTING_KEY", "CERTCTL_PAGERDUTY_SEVERITY", "CERTCTL_OPSGENIE_API_KEY", "CERTCTL_OPSGENIE_PRIORITY",
 	}, ServerManagedEnv)
 	assert.ElementsMatch(t, []string{
-		"CERTCTL_SERVER_URL", "CERTCTL_API_KEY", "CERTCTL_AGENT_BOOTSTRAP_TOKEN", "CERTCTL_AGENT_NAME",
+		"CERTCTL_SERVER_URL", "CERTCTL_API_KEY", "CERTCTL_AGENT_ID", "CERTCTL_AGENT_BOOTSTRAP_TOKEN", "CERTCTL_AGENT_NAME",
 		"CERTCTL_KEY_DIR", "CERTCTL_SERVER_CA_BUNDLE_PATH", "CERTCTL_DISCOVERY_DIRS",
 	}, AgentManagedEnv)
 

@@ -78,13 +78,15 @@ func outputs(cfg *config.Config, c *components.Certctl) pulumi.Map {
 		"serverUrl":           c.ServerURL,
 		"serverSecretName":    c.ServerSecretName,
 		"tlsSecretName":       c.TLSSecretName,
+		"apiKey":              c.APIKey,
+		"agentApiKey":         c.AgentAPIKey,
 		"agentBootstrapToken": c.BootstrapToken,
+	}
+	if cfg.Server.Issuer.Local.ExistingSecret == "" {
+		out["localCaCert"] = c.LocalCACert
 	}
 	if cfg.PostgreSQL.Enabled {
 		out["postgresSecretName"] = c.PostgresSecretName
-	}
-	if cfg.Server.Auth.Type == config.AuthAPIKey {
-		out["apiKey"] = c.APIKey
 	}
 	out["nextSteps"] = pulumi.Sprintf(
 		"kubectl -n %[1]s rollout status deployment/%[2]s\n"+

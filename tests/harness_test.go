@@ -48,6 +48,9 @@ type Render struct {
 type recorder struct {
 	mu        sync.Mutex
 	resources []Resource
+	// realKeys makes the pulumi-tls mocks return a real key and certificate (what the provider
+	// would compute) instead of stable placeholders: the live suite runs the server with them.
+	realKeys bool
 }
 
 // generatedValue is what the mock's RandomPassword "generates": fixed, so goldens are stable.
@@ -71,9 +74,25 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	r.mu.Unlock()
 
 	state := args.Inputs.Copy()
-	if args.TypeToken == "random:index/randomPassword:RandomPassword" {
-		// The real engine marks result secret (AdditionalSecretOutputs); the mock must say so itself.
+	// The real engine marks these outputs secret (AdditionalSecretOutputs); the mock must say so itself.
+	switch args.TypeToken {
+	case "random:index/randomPassword:RandomPassword":
 		state["result"] = resource.MakeSecret(resource.NewStringProperty(generatedValue(args.Name)))
+	case "tls:index/privateKey:PrivateKey":
+		pem := generatedValue(args.Name)
+		if r.realKeys {
+			pem = newECKeyPEM()
+		}
+		state["privateKeyPem"] = resource.MakeSecret(resource.NewStringProperty(pem))
+	case "tls:index/selfSignedCert:SelfSignedCert":
+		pem := generatedValue(args.Name)
+		if r.realKeys {
+			var err error
+			if pem, err = selfSignedCertPEM(args.Inputs); err != nil {
+				return "", nil, err
+			}
+		}
+		state["certPem"] = resource.NewStringProperty(pem)
 	}
 	return args.Name + "-id", state, nil
 }
@@ -186,10 +205,20 @@ func run(t testing.TB, sc stackConfig) (*Render, error) {
 	return runBody(t, sc, program.Deploy)
 }
 
+// runWithRealKeys runs the program with real generated keys and certificates, for the live suite.
+func runWithRealKeys(t testing.TB, sc stackConfig) (*Render, error) {
+	t.Helper()
+	return runWith(t, sc, program.Deploy, &recorder{realKeys: true})
+}
+
 // runBody executes any body that returns outputs (a single component, say) under the mocks.
 func runBody(t testing.TB, sc stackConfig, body func(*pulumi.Context) (pulumi.Map, error)) (*Render, error) {
 	t.Helper()
-	rec := &recorder{}
+	return runWith(t, sc, body, &recorder{})
+}
+
+func runWith(t testing.TB, sc stackConfig, body func(*pulumi.Context) (pulumi.Map, error), rec *recorder) (*Render, error) {
+	t.Helper()
 	outputs := map[string]Output{}
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		outs, err := body(ctx)

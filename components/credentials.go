@@ -1,0 +1,62 @@
+package components
+
+import (
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/certctl-io/certctl-pulumi/config"
+)
+
+// Credentials are the deployment's secrets, generated once (in Certctl) unless the user gives
+// them, and wired to the components that use them. Every value is a Pulumi secret.
+type Credentials struct {
+	// AdminKeys is the admin key list, newest first ("new,old" during a rotation).
+	AdminKeys pulumi.StringOutput
+	// AgentKey is the key every agent presents; the server narrows it to the r-agent role.
+	AgentKey pulumi.StringOutput
+	// BootstrapToken registers agents. certctl v2.1.7 wants the registration bearer to be both
+	// this token and a key holding agent.edit, so it is also a named key (see accessScript).
+	BootstrapToken pulumi.StringOutput
+	// EncryptionKey encrypts issuer and target credentials at rest.
+	EncryptionKey pulumi.StringOutput
+}
+
+func newCredentials(ctx *pulumi.Context, name string, s config.Server, opts ...pulumi.ResourceOption) (Credentials, error) {
+	var c Credentials
+	for _, x := range []struct {
+		out    *pulumi.StringOutput
+		suffix string
+		given  config.Secret
+	}{
+		{&c.AdminKeys, "-api-key", s.Auth.APIKey},
+		{&c.AgentKey, "-agent-api-key", s.Auth.AgentAPIKey},
+		{&c.BootstrapToken, "-bootstrap-token", s.Auth.AgentBootstrapToken},
+		{&c.EncryptionKey, "-config-encryption-key", s.ConfigEncryptionKey},
+	} {
+		v, err := givenOrGenerated(ctx, name+x.suffix, x.given, opts...)
+		if err != nil {
+			return Credentials{}, err
+		}
+		*x.out = v
+	}
+	return c, nil
+}
+
+// namedKeys is CERTCTL_API_KEYS_NAMED: every admin key under one admin name (certctl accepts one
+// name with several keys, which is how a rotation keeps the old key valid), the agents' key, the
+// bootstrap token, then the user's own entries. The server grants r-viewer to every non-admin
+// name at boot; accessScript narrows the agents' and the bootstrap token's names after that.
+func namedKeys(c Credentials, user config.Secret) pulumi.StringOutput {
+	return pulumi.All(c.AdminKeys, c.AgentKey, c.BootstrapToken, user.Output()).ApplyT(func(v []any) string {
+		var entries []string
+		for _, k := range strings.Split(v[0].(string), ",") {
+			entries = append(entries, config.AdminKeyName+":"+k+":admin")
+		}
+		entries = append(entries, config.AgentsKeyName+":"+v[1].(string), config.AgentBootstrapKeyName+":"+v[2].(string))
+		if u := v[3].(string); u != "" {
+			entries = append(entries, u)
+		}
+		return strings.Join(entries, ",")
+	}).(pulumi.StringOutput)
+}

@@ -30,47 +30,47 @@ base="https://127.0.0.1:${CERTCTL_SERVER_PORT}"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 call() { # METHOD PATH [curl args...]: prints the HTTP status; the body goes to $out
-	m=$1 p=$2
-	shift 2
-	printf 'header = "Authorization: Bearer %s"\n' "${CERTCTL_AUTH_SECRET%%,*}" |
-		curl -sS -k --config - -o "$out" -w '%{http_code}' -X "$m" -H 'Content-Type: application/json' "$@" "$base/api/v1$p" || true
+  m=$1 p=$2
+  shift 2
+  printf 'header = "Authorization: Bearer %s"\n' "${CERTCTL_AUTH_SECRET%%,*}" |
+    curl -sS -k --config - -o "$out" -w '%{http_code}' -X "$m" -H 'Content-Type: application/json' "$@" "$base/api/v1$p" || true
 }
 expect() { # WHAT STATUS...: stop unless the last answer ($status) is one of the statuses
-	what=$1
-	shift
-	for s in "$@"; do [ "$status" = "$s" ] && return 0; done
-	echo "certctl access: $what answered $status: $(cat "$out")" >&2
-	exit 1
+  what=$1
+  shift
+  for s in "$@"; do [ "$status" = "$s" ] && return 0; done
+  echo "certctl access: $what answered $status: $(cat "$out")" >&2
+  exit 1
 }
 registrar_id() {
-	status=$(call GET /auth/roles)
-	expect "listing roles" 200
-	tr '{' '\n' <"$out" | grep -F '"name":"@REGISTRAR@"' | sed -n 's/^"id":"\([^"]*\)".*/\1/p' | head -n 1
+  status=$(call GET /auth/roles)
+  expect "listing roles" 200
+  tr '{' '\n' <"$out" | grep -F '"name":"@REGISTRAR@"' | sed -n 's/^"id":"\([^"]*\)".*/\1/p' | head -n 1
 }
 
 i=0
 until [ "$(curl -sk -o /dev/null -w '%{http_code}' "$base/ready" || true)" = 200 ]; do
-	i=$((i + 1))
-	if [ "$i" -gt 300 ]; then echo "certctl access: the server was not ready after 300s" >&2; exit 1; fi
-	sleep 1
+  i=$((i + 1))
+  if [ "$i" -gt 300 ]; then echo "certctl access: the server was not ready after 300s" >&2; exit 1; fi
+  sleep 1
 done
 
 id=$(registrar_id)
 if [ -z "$id" ]; then
-	status=$(call POST /auth/roles --data '{"name":"@REGISTRAR@","description":"Registers certctl agents: the agent bootstrap token"}')
-	expect "creating role @REGISTRAR@" 201 409 # 409: another replica created it first
-	id=$(registrar_id)
+  status=$(call POST /auth/roles --data '{"name":"@REGISTRAR@","description":"Registers certctl agents: the agent bootstrap token"}')
+  expect "creating role @REGISTRAR@" 201 409 # 409: another replica created it first
+  id=$(registrar_id)
 fi
 if [ -z "$id" ]; then echo "certctl access: role @REGISTRAR@ not found after creating it" >&2; exit 1; fi
 for perm in agent.edit agent.read; do
-	status=$(call POST "/auth/roles/$id/permissions" --data "{\"permission\":\"$perm\"}")
-	expect "adding $perm to @REGISTRAR@" 204
+  status=$(call POST "/auth/roles/$id/permissions" --data "{\"permission\":\"$perm\"}")
+  expect "adding $perm to @REGISTRAR@" 204
 done
 narrow() { # ACTOR ROLE: grant ROLE, then revoke the r-viewer the server granted at boot
-	status=$(call POST "/auth/keys/$1/roles" --data "{\"role_id\":\"$2\"}")
-	expect "granting $2 to $1" 204
-	status=$(call DELETE "/auth/keys/$1/roles/r-viewer")
-	expect "revoking r-viewer from $1" 204 404
+  status=$(call POST "/auth/keys/$1/roles" --data "{\"role_id\":\"$2\"}")
+  expect "granting $2 to $1" 204
+  status=$(call DELETE "/auth/keys/$1/roles/r-viewer")
+  expect "revoking r-viewer from $1" 204 404
 }
 narrow @BOOTSTRAP@ "$id"
 narrow @AGENTS@ r-agent
@@ -88,40 +88,40 @@ api="${CERTCTL_SERVER_URL}/api/v1/agents"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 call() { # METHOD URL [curl args...]: prints the HTTP status (000: no answer); the body goes to $out
-	m=$1 u=$2
-	shift 2
-	printf 'header = "Authorization: Bearer %s"\n' "$CERTCTL_AGENT_BOOTSTRAP_TOKEN" |
-		curl -sS --cacert "$CERTCTL_SERVER_CA_BUNDLE_PATH" --config - -o "$out" -w '%{http_code}' -X "$m" "$@" "$u" || true
+  m=$1 u=$2
+  shift 2
+  printf 'header = "Authorization: Bearer %s"\n' "$CERTCTL_AGENT_BOOTSTRAP_TOKEN" |
+    curl -sS --cacert "$CERTCTL_SERVER_CA_BUNDLE_PATH" --config - -o "$out" -w '%{http_code}' -X "$m" "$@" "$u" || true
 }
 find_id() { # the ID registered under this name, page by page
-	page=1
-	while :; do
-		[ "$(call GET "$api?page=$page&per_page=500")" = 200 ] || return 1
-		id=$(tr '{' '\n' <"$out" | grep -F "\"name\":\"$CERTCTL_AGENT_NAME\"," | sed -n 's/^"id":"\([^"]*\)".*/\1/p' | head -n 1)
-		if [ -n "$id" ]; then echo "$id"; return 0; fi
-		total=$(sed -n 's/.*"total":\([0-9]*\).*/\1/p' "$out")
-		[ "$((page * 500))" -lt "${total:-0}" ] || return 1
-		page=$((page + 1))
-	done
+  page=1
+  while :; do
+    [ "$(call GET "$api?page=$page&per_page=500")" = 200 ] || return 1
+    id=$(tr '{' '\n' <"$out" | grep -F "\"name\":\"$CERTCTL_AGENT_NAME\"," | sed -n 's/^"id":"\([^"]*\)".*/\1/p' | head -n 1)
+    if [ -n "$id" ]; then echo "$id"; return 0; fi
+    total=$(sed -n 's/.*"total":\([0-9]*\).*/\1/p' "$out")
+    [ "$((page * 500))" -lt "${total:-0}" ] || return 1
+    page=$((page + 1))
+  done
 }
 
 body="{\"name\":\"$CERTCTL_AGENT_NAME\",\"hostname\":\"$CERTCTL_AGENT_NAME\"}"
 i=0
 id=""
 while [ -z "$id" ]; do
-	status=$(call POST "$api" -H 'Content-Type: application/json' --data "$body")
-	case $status in
-	201) id=$(sed -n 's/^{"id":"\([^"]*\)".*/\1/p' "$out") ;;
-	409) id=$(find_id) || id="" ;;
-	esac
-	if [ -z "$id" ]; then
-		i=$((i + 1))
-		if [ "$i" -gt 150 ]; then
-			echo "registering agent $CERTCTL_AGENT_NAME: last answer $status: $(cat "$out") (a 409 whose name is not listed is a retired agent: restore or rename it)" >&2
-			exit 1
-		fi
-		sleep 2
-	fi
+  status=$(call POST "$api" -H 'Content-Type: application/json' --data "$body")
+  case $status in
+  201) id=$(sed -n 's/^{"id":"\([^"]*\)".*/\1/p' "$out") ;;
+  409) id=$(find_id) || id="" ;;
+  esac
+  if [ -z "$id" ]; then
+    i=$((i + 1))
+    if [ "$i" -gt 150 ]; then
+      echo "registering agent $CERTCTL_AGENT_NAME: last answer $status: $(cat "$out") (a 409 whose name is not listed is a retired agent: restore or rename it)" >&2
+      exit 1
+    fi
+    sleep 2
+  fi
 done
 printf '%s\n' "$id" >"@ID@.tmp"
 mv "@ID@.tmp" "@ID@"

@@ -85,7 +85,7 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		}
 		state["privateKeyPem"] = resource.MakeSecret(resource.NewStringProperty(pem))
 	case "tls:index/selfSignedCert:SelfSignedCert":
-		pem := generatedValue(args.Name)
+		pem := "CERTIFICATE-" + args.Name // public: not a GENERATED- (secret) value
 		if r.realKeys {
 			var err error
 			if pem, err = selfSignedCertPEM(args.Inputs); err != nil {

@@ -24,10 +24,13 @@ func base() map[string]any {
 	return map[string]any{"server": map[string]any{"tls": map[string]any{"existingSecret": "certctl-tls"}}}
 }
 
-// defaultObjects is the chart's default render: 12 objects (seed 000, truth table).
+// defaultObjects is the chart's default render, 12 objects (seed 000, truth table), plus the
+// Secret holding the local issuer's CA, which the chart never creates (each server process then
+// invents its own).
 var defaultObjects = []string{
 	"ClusterRole/certctl", "ClusterRoleBinding/certctl", "ServiceAccount/certctl",
 	"ConfigMap/certctl-server", "Secret/certctl-server", "Deployment/certctl-server", "Service/certctl-server",
+	"Secret/certctl-ca",
 	"Secret/certctl-postgres", "Service/certctl-postgres", "StatefulSet/certctl-postgres",
 	"ConfigMap/certctl-agent", "DaemonSet/certctl-agent",
 }
@@ -77,12 +80,6 @@ func modes() []mode {
 			objects: with(defaultObjects, "Ingress/certctl"),
 			// cert-manager's ingress-shim writes the Ingress TLS Secret from the issuer annotation.
 			userProvided: []string{"Secret/certctl-tls", "Secret/certctl-ingress-tls"},
-		},
-		{
-			name:         "auth-none",
-			config:       map[string]any{"server": map[string]any{"auth": map[string]any{"type": "none"}}},
-			objects:      defaultObjects,
-			userProvided: []string{"Secret/certctl-tls"},
 		},
 		{
 			name: "ha",

@@ -73,7 +73,7 @@ func TestSecretsStaySecret(t *testing.T) {
 					assert.Empty(t, unmarkedSecrets(resource.NewStringProperty(s), "output "+name, tc.values))
 				}
 			}
-			for _, name := range []string{"apiKey", "agentBootstrapToken"} {
+			for _, name := range []string{"apiKey", "agentApiKey", "agentBootstrapToken"} {
 				require.Contains(t, tc.render.Outputs, name)
 				assert.True(t, tc.render.Outputs[name].Secret, "output %s must be secret", name)
 			}
@@ -87,9 +87,9 @@ func TestSecretsStaySecret(t *testing.T) {
 			}
 		})
 	}
-	assert.Equal(t, "user-api-key-1,user-api-key-0", r.Outputs["apiKey"].Value)
-	assert.Equal(t, "user-api-key-1", path(r.Object(t, "Secret", "certctl-server").Manifest(), "stringData", "agent-api-key"),
-		"agents present the first key of a rotation list")
+	assert.Equal(t, "user-api-key-1", r.Outputs["apiKey"].Value, "the output is the newest admin key of a rotation list")
+	named := path(r.Object(t, "Secret", "certctl-server").Manifest(), "stringData", "api-keys-named")
+	assert.Contains(t, named, "admin:user-api-key-1:admin,admin:user-api-key-0:admin,", "both keys of a rotation stay admin keys")
 }
 
 // Generated secrets never change by themselves: a change of this program's generation
@@ -97,7 +97,7 @@ func TestSecretsStaySecret(t *testing.T) {
 func TestGeneratedSecretsAreStable(t *testing.T) {
 	r := renderMode(t, "default")
 	pws := r.ByType("random:index/randomPassword:RandomPassword")
-	require.Len(t, pws, 3)
+	require.Len(t, pws, 5)
 	for _, pw := range pws {
 		assert.ElementsMatch(t, []string{"length", "special"}, pw.IgnoreChanges, pw.Name)
 		assert.Equal(t, false, pw.Inputs["special"].BoolValue(), "%s: alphanumeric is safe in URLs and key lists", pw.Name)

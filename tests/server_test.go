@@ -39,7 +39,7 @@ func TestServerDeploymentDefaultMode(t *testing.T) {
 	pod := path(d, "spec", "template", "spec")
 	c := path(pod, "containers", 0)
 
-	assert.Equal(t, "ghcr.io/certctl-io/certctl:2.1.0", path(c, "image"))
+	assert.Equal(t, "ghcr.io/certctl-io/certctl-server:v2.1.7", path(c, "image"))
 	assert.Equal(t, "IfNotPresent", path(c, "imagePullPolicy"))
 	assert.EqualValues(t, 1, path(d, "spec", "replicas"))
 	assert.Equal(t, []any{map[string]any{"name": "https", "containerPort": 8443.0, "protocol": "TCP"}}, path(c, "ports"))
@@ -64,47 +64,62 @@ func TestServerDeploymentDefaultMode(t *testing.T) {
 			"CERTCTL_SERVER_PORT":           "configMap:certctl-server/server-port",
 			"CERTCTL_SERVER_TLS_CERT_PATH":  "configMap:certctl-server/server-tls-cert-path",
 			"CERTCTL_SERVER_TLS_KEY_PATH":   "configMap:certctl-server/server-tls-key-path",
-			"POSTGRES_PASSWORD":             "secret:certctl-postgres/password",
 			"CERTCTL_DATABASE_URL":          "secret:certctl-server/database-url",
 			"CERTCTL_DATABASE_MAX_CONNS":    "configMap:certctl-server/database-max-conns",
 			"CERTCTL_LOG_LEVEL":             "configMap:certctl-server/log-level",
 			"CERTCTL_LOG_FORMAT":            "configMap:certctl-server/log-format",
 			"CERTCTL_AUTH_TYPE":             "configMap:certctl-server/auth-type",
 			"CERTCTL_AUTH_SECRET":           "secret:certctl-server/api-key",
+			"CERTCTL_API_KEYS_NAMED":        "secret:certctl-server/api-keys-named",
 			"CERTCTL_AGENT_BOOTSTRAP_TOKEN": "secret:certctl-server/bootstrap-token",
+			"CERTCTL_CONFIG_ENCRYPTION_KEY": "secret:certctl-server/config-encryption-key",
+			"CERTCTL_CA_CERT_PATH":          "configMap:certctl-server/ca-cert-path",
+			"CERTCTL_CA_KEY_PATH":           "configMap:certctl-server/ca-key-path",
 			"CERTCTL_KEYGEN_MODE":           "configMap:certctl-server/keygen-mode",
 			"CERTCTL_RATE_LIMIT_RPS":        "configMap:certctl-server/rate-limit-rps",
 			"CERTCTL_RATE_LIMIT_BURST":      "configMap:certctl-server/rate-limit-burst",
+			"CERTCTL_RATE_LIMIT_BACKEND":    "configMap:certctl-server/rate-limit-backend",
 		}
 		assert.Equal(t, want, src)
-		assert.Less(t, indexOf(order, "POSTGRES_PASSWORD"), indexOf(order, "CERTCTL_DATABASE_URL"),
-			"kubelet expands $(POSTGRES_PASSWORD) only from variables declared earlier")
+		assert.NotContains(t, order, "POSTGRES_PASSWORD", "the URL carries the password; v2.1.7 never substitutes $(POSTGRES_PASSWORD)")
 
 		cm := r.Object(t, "ConfigMap", "certctl-server").Manifest()
 		assert.Equal(t, map[string]any{
 			"server-host": "0.0.0.0", "server-port": "8443",
 			"server-tls-cert-path": "/etc/certctl/tls/tls.crt", "server-tls-key-path": "/etc/certctl/tls/tls.key",
 			"database-max-conns": "25", "log-level": "info", "log-format": "json", "auth-type": "api-key",
-			"keygen-mode": "agent", "rate-limit-rps": "100", "rate-limit-burst": "200",
+			"keygen-mode": "agent", "rate-limit-rps": "100", "rate-limit-burst": "200", "rate-limit-backend": "memory",
+			"ca-cert-path": "/etc/certctl/ca/tls.crt", "ca-key-path": "/etc/certctl/ca/tls.key",
 		}, path(cm, "data"))
 
 		secret := r.Object(t, "Secret", "certctl-server").Manifest()
-		assert.Equal(t, "postgres://certctl:$(POSTGRES_PASSWORD)@certctl-postgres:5432/certctl?sslmode=disable",
+		pgPassword := generatedValue("certctl-postgres-password")
+		assert.Equal(t, "postgres://certctl:"+pgPassword+"@certctl-postgres:5432/certctl?sslmode=disable",
 			path(secret, "stringData", "database-url"))
-		assert.Equal(t, generatedValue("certctl-server-api-key"), path(secret, "stringData", "api-key"))
-		assert.Equal(t, generatedValue("certctl-server-api-key"), path(secret, "stringData", "agent-api-key"))
-		assert.Equal(t, generatedValue("certctl-server-bootstrap-token"), path(secret, "stringData", "bootstrap-token"))
+		assert.True(t, r.Object(t, "Secret", "certctl-server").secretAt("stringData", "database-url"))
+		admin, agents, token := generatedValue("certctl-api-key"), generatedValue("certctl-agent-api-key"), generatedValue("certctl-bootstrap-token")
+		assert.Equal(t, admin, path(secret, "stringData", "api-key"))
+		assert.Equal(t, "admin:"+admin+":admin,agents:"+agents+",agent-bootstrap:"+token, path(secret, "stringData", "api-keys-named"),
+			"the admin key is an admin named key; the agents' key and the bootstrap token are named keys the postStart hook narrows")
+		assert.Equal(t, agents, path(secret, "stringData", "agent-api-key"))
+		assert.Equal(t, token, path(secret, "stringData", "bootstrap-token"))
+		assert.Equal(t, generatedValue("certctl-config-encryption-key"), path(secret, "stringData", "config-encryption-key"))
 	})
 
 	t.Run("volumes", func(t *testing.T) {
 		assert.Equal(t, []any{
 			map[string]any{"name": "tmp", "emptyDir": map[string]any{}},
 			map[string]any{"name": "tls", "secret": map[string]any{"secretName": "certctl-tls", "defaultMode": 256.0}},
+			map[string]any{"name": "local-ca", "secret": map[string]any{"secretName": "certctl-ca", "defaultMode": 256.0}},
 		}, path(pod, "volumes"))
 		assert.Equal(t, []any{
 			map[string]any{"name": "tmp", "mountPath": "/tmp"},
 			map[string]any{"name": "tls", "mountPath": "/etc/certctl/tls", "readOnly": true},
+			map[string]any{"name": "local-ca", "mountPath": "/etc/certctl/ca", "readOnly": true},
 		}, path(c, "volumeMounts"))
+		ca := r.Object(t, "Secret", "certctl-ca")
+		assert.Equal(t, "kubernetes.io/tls", path(ca.Manifest(), "type"))
+		assert.True(t, ca.secretAt("stringData", "tls.key"), "the CA key stays a Pulumi secret")
 	})
 
 	t.Run("security contexts at their own scope", func(t *testing.T) {
@@ -130,7 +145,7 @@ func TestServerDeploymentDefaultMode(t *testing.T) {
 			assert.Equal(t, v, podLabels[k])
 		}
 		assert.Equal(t, "pulumi", podLabels["app.kubernetes.io/managed-by"])
-		assert.Equal(t, "2.1.0", podLabels["app.kubernetes.io/version"])
+		assert.Equal(t, "v2.1.7", podLabels["app.kubernetes.io/version"])
 		assert.Equal(t, selector, path(r.Object(t, "Service", "certctl-server").Manifest(), "spec", "selector"))
 	})
 

@@ -46,13 +46,14 @@ func modes() []mode {
 		},
 		{
 			name: "external-db",
+			// A managed database with a private CA, as in production: the server verifies it.
 			config: map[string]any{
-				"postgresql":       map[string]any{"enabled": false},
+				"postgresql":       map[string]any{"enabled": false, "tls": map[string]any{"mode": "verify-full", "caSecretRef": "external-db-ca"}},
 				"externalDatabase": map[string]any{"url": externalURL},
 			},
 			secret:       []string{"externalDatabase"},
 			objects:      without(defaultObjects, "Secret/certctl-postgres", "Service/certctl-postgres", "StatefulSet/certctl-postgres"),
-			userProvided: []string{"Secret/certctl-tls"},
+			userProvided: []string{"Secret/certctl-tls", "Secret/external-db-ca"},
 		},
 		{
 			name: "cert-manager",

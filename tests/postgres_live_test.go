@@ -25,7 +25,7 @@ import (
 // TestBundledPostgresLive runs what the program renders for the bundled Postgres against a real
 // PostgreSQL server: the container's arguments (TLS, postgresqlConfig), its readiness probe,
 // the TLS key file as kubelet presents it (root-owned, 0440, group = fsGroup), and the server's
-// database URL with $(POSTGRES_PASSWORD) expanded the way kubelet does, under sslmode=verify-full.
+// database URL as rendered, under sslmode=verify-full.
 // .ci/run installs PostgreSQL; without it the test is skipped locally and fails under CI.
 func TestBundledPostgresLive(t *testing.T) {
 	bin := postgresBinDir(t)
@@ -73,9 +73,10 @@ func TestBundledPostgresLive(t *testing.T) {
 	owner.run(t, filepath.Join(bin, "psql"), "-h", run, "-p", port, "-U", pgSecret["username"].(string), "-d", "postgres",
 		"-c", "CREATE DATABASE "+pgSecret["database"].(string))
 
-	// kubelet expands $(POSTGRES_PASSWORD); the Service name resolves to the pod, here loopback
-	// (hostaddr keeps the name for verify-full).
-	url := strings.ReplaceAll(serverSecret["database-url"].(string), "$(POSTGRES_PASSWORD)", password)
+	// The URL is complete as rendered (nothing for kubelet to expand); the Service name resolves
+	// to the pod, here loopback (hostaddr keeps the name for verify-full).
+	url := serverSecret["database-url"].(string)
+	require.NotContains(t, url, "$(", "kubelet never expands a value read from a Secret")
 	url = strings.Replace(url, ":5432/", ":"+port+"/", 1) + "&hostaddr=127.0.0.1"
 	require.Contains(t, url, "sslmode=verify-full")
 	psql := exec.Command(filepath.Join(bin, "psql"), url, "-tAc", "SELECT ssl, current_setting('max_connections') FROM pg_stat_ssl WHERE pid = pg_backend_pid()")

@@ -109,7 +109,9 @@ type buildError struct {
 	err  error
 }
 
-func (e *buildError) Error() string { return e.step[0] + " " + e.step[1] + ": " + e.err.Error() + "\n" + e.out }
+func (e *buildError) Error() string {
+	return e.step[0] + " " + e.step[1] + ": " + e.err.Error() + "\n" + e.out
+}
 
 func fileSHA256(p string) (string, error) {
 	f, err := os.Open(p)

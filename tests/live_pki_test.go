@@ -17,11 +17,11 @@ import (
 // testPKI is a throwaway CA standing in for whoever issues the cluster's certificates: the user
 // (an existing TLS Secret) or cert-manager (a Certificate's Secret).
 type testPKI struct {
-	t      testing.TB
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
+	t       testing.TB
+	cert    *x509.Certificate
+	key     *ecdsa.PrivateKey
 	certPEM string
-	serial int64
+	serial  int64
 }
 
 func newTestPKI(t testing.TB) *testPKI {

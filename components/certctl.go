@@ -49,7 +49,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	if err != nil {
 		return nil, err
 	}
-	creds, err := newCredentials(ctx, name, cfg.Server, child)
+	creds, err := newCredentials(ctx, c, name, cfg.Server)
 	if err != nil {
 		return nil, err
 	}

@@ -22,18 +22,27 @@ type Credentials struct {
 	EncryptionKey pulumi.StringOutput
 }
 
-func newCredentials(ctx *pulumi.Context, name string, s config.Server, opts ...pulumi.ResourceOption) (Credentials, error) {
+// newCredentials generates the credentials the user did not give, as children of owner (the
+// Certctl component named name).
+func newCredentials(ctx *pulumi.Context, owner pulumi.Resource, name string, s config.Server) (Credentials, error) {
 	var c Credentials
 	for _, x := range []struct {
 		out    *pulumi.StringOutput
 		suffix string
 		given  config.Secret
+		// movedFrom is the generated value's name when CertctlServer generated it (before
+		// v2.1.7 support): the alias keeps an upgraded stack's value instead of a new one.
+		movedFrom string
 	}{
-		{&c.AdminKeys, "-api-key", s.Auth.APIKey},
-		{&c.AgentKey, "-agent-api-key", s.Auth.AgentAPIKey},
-		{&c.BootstrapToken, "-bootstrap-token", s.Auth.AgentBootstrapToken},
-		{&c.EncryptionKey, "-config-encryption-key", s.ConfigEncryptionKey},
+		{&c.AdminKeys, "-api-key", s.Auth.APIKey, "-server-api-key"},
+		{&c.AgentKey, "-agent-api-key", s.Auth.AgentAPIKey, ""},
+		{&c.BootstrapToken, "-bootstrap-token", s.Auth.AgentBootstrapToken, "-server-bootstrap-token"},
+		{&c.EncryptionKey, "-config-encryption-key", s.ConfigEncryptionKey, ""},
 	} {
+		opts := []pulumi.ResourceOption{pulumi.Parent(owner)}
+		if x.movedFrom != "" {
+			opts = append(opts, movedFromServer(ctx, owner, name, name+x.movedFrom))
+		}
 		v, err := givenOrGenerated(ctx, name+x.suffix, x.given, opts...)
 		if err != nil {
 			return Credentials{}, err
@@ -41,6 +50,14 @@ func newCredentials(ctx *pulumi.Context, name string, s config.Server, opts ...p
 		*x.out = v
 	}
 	return c, nil
+}
+
+// movedFromServer aliases a resource to oldName under the CertctlServer component of owner.
+func movedFromServer(ctx *pulumi.Context, owner pulumi.Resource, name, oldName string) pulumi.ResourceOption {
+	ownerURN := owner.URN().ApplyT(func(u pulumi.URN) string { return string(u) }).(pulumi.StringOutput)
+	server := pulumi.CreateURN(pulumi.String(name+"-server"), pulumi.String(typeCertctlServer), ownerURN,
+		pulumi.String(ctx.Project()), pulumi.String(ctx.Stack()))
+	return pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(oldName), ParentURN: server}})
 }
 
 // namedKeys is CERTCTL_API_KEYS_NAMED: every admin key under one admin name (certctl accepts one

@@ -117,7 +117,7 @@ while [ -z "$id" ]; do
   if [ -z "$id" ]; then
     i=$((i + 1))
     if [ "$i" -gt 150 ]; then
-      echo "registering agent $CERTCTL_AGENT_NAME: last answer $status: $(cat "$out") (a 409 whose name is not listed is a retired agent: restore or rename it)" >&2
+      echo "registering agent $CERTCTL_AGENT_NAME: last answer $status: $(cat "$out") (a 409 for a name the agent list does not show is a retired agent: a retired name cannot register again)" >&2
       exit 1
     fi
     sleep 2

@@ -29,6 +29,8 @@ const (
 	localCAValidityHours = 87600
 )
 
+const typeCertctlServer = "certctl:index:CertctlServer"
+
 // Database is how the server reaches PostgreSQL.
 type Database struct {
 	// URL becomes CERTCTL_DATABASE_URL, password included (a Pulumi secret).
@@ -59,7 +61,7 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 		return nil, fmt.Errorf("certctl server %q: Config is required", name)
 	}
 	s := &CertctlServer{}
-	if err := ctx.RegisterComponentResource("certctl:index:CertctlServer", name, s, opts...); err != nil {
+	if err := ctx.RegisterComponentResource(typeCertctlServer, name, s, opts...); err != nil {
 		return nil, err
 	}
 	cfg, ns, names := args.Config, args.Namespace, args.Config.Names()

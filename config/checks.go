@@ -168,7 +168,7 @@ func checkImage(p *problems, key string, img Image) {
 	repo := img.Repository
 	switch {
 	case strings.TrimSpace(repo) == "":
-		p.add(key+".repository", "is empty", `set it to an image repository such as "ghcr.io/certctl-io/certctl"`)
+		p.add(key+".repository", "is empty", `set it to an image repository such as "ghcr.io/certctl-io/certctl-server"`)
 	case strings.ContainsAny(repo, " \t@") || strings.Contains(repo[strings.LastIndex(repo, "/")+1:], ":"):
 		p.addf(key+".repository", "put the tag in "+key+".tag and the digest in "+key+".digest",
 			"%q is not a bare repository", repo)

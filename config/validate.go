@@ -544,9 +544,8 @@ func validateAgent(p *problems, c Config) {
 		p.addf("agent.name", "remove agent.name or set agent.replicas=1",
 			"is fixed while agent.replicas is %d, so the replicas would register under one name", a.Replicas)
 	}
-	if strings.ContainsFunc(a.Name, func(r rune) bool { return unicode.IsSpace(r) || r == ',' }) {
-		p.addf("agent.name", "use a name without blanks or commas", "%q contains blanks or commas", a.Name)
-	}
+	// Like node and pod names, the other identities an agent registers under.
+	checkOptionalName(p, "agent.name", a.Name, dnsSubdomain)
 	checkImage(p, "agent.image", a.Image)
 	checkResources(p, "agent.resources", a.Resources)
 	checkSecurityContext(p, "agent.securityContext", a.SecurityContext)

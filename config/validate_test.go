@@ -445,6 +445,7 @@ func refusals() []refusal {
 
 		// Agent.
 		{"agent name on a DaemonSet", func(c *Config) { c.Agent.Name = "edge" }, "agent.name", "DaemonSet"},
+		{"agent name not a DNS name", func(c *Config) { c.Agent.Kind, c.Agent.Name = AgentDeployment, `edge"1` }, "agent.name", ""},
 		{"agent name shared by replicas", func(c *Config) {
 			c.Agent.Kind, c.Agent.Replicas, c.Agent.Name = AgentDeployment, 2, "edge"
 		}, "agent.name", "replicas"},

@@ -28,6 +28,9 @@ type Resource struct {
 	// Resource options the program set that users rely on.
 	RetainOnDelete bool
 	IgnoreChanges  []string
+	// Aliases are the former URNs the resource answers to; an alias spec is recorded as
+	// "<former name> under <former parent URN>".
+	Aliases []string
 }
 
 // Output is one stack output after resolution.
@@ -68,6 +71,14 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		res.Parent = args.RegisterRPC.GetParent()
 		res.RetainOnDelete = args.RegisterRPC.GetRetainOnDelete()
 		res.IgnoreChanges = args.RegisterRPC.GetIgnoreChanges()
+		res.Aliases = args.RegisterRPC.GetAliasURNs()
+		for _, a := range args.RegisterRPC.GetAliases() {
+			if urn := a.GetUrn(); urn != "" {
+				res.Aliases = append(res.Aliases, urn)
+			} else {
+				res.Aliases = append(res.Aliases, a.GetSpec().GetName()+" under "+a.GetSpec().GetParentUrn())
+			}
+		}
 	}
 	r.mu.Lock()
 	r.resources = append(r.resources, res)

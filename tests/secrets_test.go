@@ -104,3 +104,25 @@ func TestGeneratedSecretsAreStable(t *testing.T) {
 		assert.GreaterOrEqual(t, pw.Inputs["length"].NumberValue(), 32.0, pw.Name)
 	}
 }
+
+// Before the credentials moved to Certctl, CertctlServer generated the admin key and the
+// bootstrap token: an upgraded stack must keep them, not generate new ones.
+func TestMovedCredentialsKeepTheirValues(t *testing.T) {
+	r := renderMode(t, "default")
+	for name, old := range map[string]string{
+		"certctl-api-key":         "certctl-server-api-key",
+		"certctl-bootstrap-token": "certctl-server-bootstrap-token",
+	} {
+		var found bool
+		for _, pw := range r.ByType("random:index/randomPassword:RandomPassword") {
+			if pw.Name != name {
+				continue
+			}
+			found = true
+			// The engine resolves the spec to <parent's type chain>$<own type>::<name>: the former URN.
+			want := old + " under urn:pulumi:test::certctl::certctl:index:Certctl$certctl:index:CertctlServer::certctl-server"
+			assert.Contains(t, pw.Aliases, want, "%s must alias its former name and parent", name)
+		}
+		assert.True(t, found, name)
+	}
+}

@@ -27,9 +27,6 @@ type service struct {
 	ip netip.Addr
 }
 
-// headless reports a Service without a cluster IP: kubelet gives it no environment variables.
-func (s *service) headless() bool { return s.Spec.ClusterIP == corev1.ClusterIPNone }
-
 // store holds the namespace's Secrets, ConfigMaps and Services as the API server would return them.
 type store struct {
 	namespace  string

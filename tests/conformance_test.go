@@ -72,11 +72,12 @@ func TestConformanceCatchesDefects(t *testing.T) {
 	assert.NotEmpty(t, noUserSecret, "the existing TLS Secret is only exempt when declared user-provided")
 }
 
-func deepCopy(t *testing.T, objs []conformance.Object) []conformance.Object {
+// deepCopy copies a JSON-shaped value.
+func deepCopy[T any](t testing.TB, v T) T {
 	t.Helper()
-	b, err := json.Marshal(objs)
+	b, err := json.Marshal(v)
 	require.NoError(t, err)
-	var out []conformance.Object
+	var out T
 	require.NoError(t, json.Unmarshal(b, &out))
 	return out
 }

@@ -242,6 +242,9 @@ func (p *Pod) writeHosts() error {
 	return os.WriteFile(p.hostsPath(), []byte(p.cluster.hostsFile(p.hostname(), p.ip)), 0o644)
 }
 
+// Name is the pod's name.
+func (p *Pod) Name() string { return p.pod.Name }
+
 // Ready is the pod's Ready condition: every container running and passing its readiness probe,
 // and the pod not terminating. Only ready pods are Service endpoints.
 func (p *Pod) Ready() bool {

@@ -1,0 +1,503 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/certctl-io/certctl-pulumi/tests/kubelet"
+)
+
+// liveModes are the modes the released certctl v2.1.7 binaries run in, as rendered.
+var liveModes = []string{"default", "external-db", "db-tls", "cert-manager", "agent-deployment", "ha"}
+
+// TestLive runs every live mode's pods the way a cluster would (tests/kubelet: kubelet's env,
+// volumes, users, probes and hooks; Services through a kube-proxy), with the server and agent
+// built from the v2.1.7 source and a real PostgreSQL, and checks what a user relies on: the
+// server becomes ready, the admin key writes, every agent registers, heartbeats and holds the
+// agent role only, the local issuer uses the program's CA, and a second rollout on the migrated
+// database works.
+func TestLive(t *testing.T) {
+	bins := certctlBinaries(t)
+	pgBin := postgresBinDir(t)
+	for _, name := range liveModes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			newLiveDeployment(t, name, bins, pgBin).check(t)
+		})
+	}
+}
+
+const (
+	liveNamespace = "certctl"
+	serverImage   = "ghcr.io/certctl-io/certctl-server:v2.1.7"
+	agentImage    = "ghcr.io/certctl-io/certctl-agent:v2.1.7"
+	postgresImage = "postgres:16-alpine"
+	serverBase    = "https://certctl-server:8443"
+	liveTimeout   = 90 * time.Second
+)
+
+// liveDeployment is one mode's render running on a kubelet.Cluster.
+type liveDeployment struct {
+	mode    mode
+	render  *Render
+	cluster *kubelet.Cluster
+	api     *http.Client
+	servers []*kubelet.Pod
+	agents  map[string]*kubelet.Pod // by the agent name they register under
+	// rollouts counts server rollouts, for unique pod names.
+	rollouts int
+}
+
+func newLiveDeployment(t *testing.T, name string, bins certctlBuild, pgBin string) *liveDeployment {
+	m := modeNamed(t, name)
+	r, err := runWithRealKeys(t, m.stack(t))
+	require.NoError(t, err)
+	pki := newTestPKI(t)
+
+	var objects []map[string]any
+	for _, o := range r.KubernetesObjects() {
+		objects = append(objects, o.Manifest())
+	}
+	objects = append(objects, userProvidedSecrets(t, m, pki)...)
+	objects = append(objects, certManagerSecrets(r, pki)...)
+	d := &liveDeployment{mode: m, render: r, agents: map[string]*kubelet.Pod{}}
+	d.cluster = kubelet.New(t, kubelet.Options{
+		Namespace: liveNamespace,
+		Objects:   objects,
+		Images:    liveImages(t, bins, pgBin),
+	})
+	d.api = &http.Client{
+		Timeout: 15 * time.Second,
+		Transport: &http.Transport{
+			DialContext:     d.cluster.DialContext,
+			TLSClientConfig: &tls.Config{RootCAs: pki.pool()},
+		},
+	}
+
+	if name == "external-db" {
+		d.startExternalDatabase(t, pki)
+	}
+	if sts, ok := d.object("StatefulSet", "certctl-postgres"); ok {
+		pg := d.cluster.StartPod("certctl-postgres-0", withClaims(t, sts, "certctl-postgres-0"), kubelet.PodOptions{})
+		pg.WaitReady(liveTimeout)
+	}
+	d.rollServers(t)
+	d.startAgents(t)
+	return d
+}
+
+// object is a rendered object's manifest.
+func (d *liveDeployment) object(kind, name string) (map[string]any, bool) {
+	for _, o := range d.render.KubernetesObjects() {
+		if o.Kind() == kind && o.ObjectName() == name {
+			return o.Manifest(), true
+		}
+	}
+	return nil, false
+}
+
+// rollServers replaces every server pod with new ones from the rendered Deployment, as a
+// rollout would (all at once here: the harder case for the database).
+func (d *liveDeployment) rollServers(t *testing.T) {
+	for _, p := range d.servers {
+		p.Stop()
+	}
+	dep, _ := d.object("Deployment", "certctl-server")
+	replicas := int(path(dep, "spec", "replicas").(float64))
+	d.servers = nil
+	for i := range replicas {
+		name := fmt.Sprintf("certctl-server-r%d-%d", d.rollouts, i)
+		d.servers = append(d.servers, d.cluster.StartPod(name, path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{}))
+	}
+	for _, p := range d.servers {
+		p.WaitReady(liveTimeout)
+	}
+	d.rollouts++
+}
+
+// startAgents runs the rendered agent workload: a DaemonSet on two nodes, or a Deployment's
+// replicas, each registering under its own identity.
+func (d *liveDeployment) startAgents(t *testing.T) {
+	if ds, ok := d.object("DaemonSet", "certctl-agent"); ok {
+		for _, node := range []string{"node-a", "node-b"} {
+			d.agents[node] = d.cluster.StartPod("certctl-agent-"+node, path(ds, "spec", "template").(map[string]any), kubelet.PodOptions{NodeName: node})
+		}
+	}
+	if dep, ok := d.object("Deployment", "certctl-agent"); ok {
+		for i := range int(path(dep, "spec", "replicas").(float64)) {
+			name := fmt.Sprintf("certctl-agent-%d", i)
+			d.agents[name] = d.cluster.StartPod(name, path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{})
+		}
+	}
+	require.NotEmpty(t, d.agents)
+}
+
+func (d *liveDeployment) check(t *testing.T) {
+	admin := d.render.Outputs["apiKey"].Value.(string)
+	agentsKey := d.render.Outputs["agentApiKey"].Value.(string)
+	token := d.render.Outputs["agentBootstrapToken"].Value.(string)
+
+	t.Run("server ready through the Service", func(t *testing.T) {
+		for _, p := range []string{"/health", "/ready"} {
+			status, body := d.call(t, "GET", p, "", nil)
+			assert.Equal(t, http.StatusOK, status, "%s: %s", p, body)
+		}
+	})
+	t.Run("admin key writes", func(t *testing.T) {
+		status, body := d.call(t, "POST", "/api/v1/agent-groups", admin, map[string]any{"name": "live-" + d.mode.name})
+		require.Equal(t, http.StatusCreated, status, "%s", body)
+		var group struct{ ID string }
+		require.NoError(t, json.Unmarshal(body, &group))
+		status, body = d.call(t, "DELETE", "/api/v1/agent-groups/"+group.ID, admin, nil)
+		assert.Contains(t, []int{http.StatusOK, http.StatusNoContent}, status, "%s", body)
+	})
+	t.Run("agents online with the agent role only", func(t *testing.T) {
+		ids := d.waitAgentsOnline(t, admin)
+		assert.Equal(t, []string{"r-agent"}, d.roles(t, agentsKey), "the agents' key holds r-agent and nothing else")
+		status, _ := d.call(t, "GET", "/api/v1/agents", agentsKey, nil)
+		assert.Equal(t, http.StatusForbidden, status, "the agents' key cannot list agents")
+		for name, id := range ids {
+			status, body := d.call(t, "GET", "/api/v1/agents/"+id+"/work", agentsKey, nil)
+			assert.Equal(t, http.StatusOK, status, "agent %s polls for work: %s", name, body)
+		}
+		d.checkBootstrapToken(t, token)
+	})
+	t.Run("local issuer signs with the program's CA", func(t *testing.T) {
+		d.checkLocalCA(t)
+	})
+	t.Run("a restarted agent keeps its identity", func(t *testing.T) {
+		before := d.waitAgentsOnline(t, admin)
+		for name, p := range d.agents {
+			template, opts := d.agentTemplate(name)
+			p.Stop()
+			d.agents[name] = d.cluster.StartPod(p.Name()+"-again", template, opts)
+			break
+		}
+		after := d.waitAgentsOnline(t, admin)
+		if d.mode.name == "agent-deployment" {
+			assert.Len(t, after, len(before)+1, "a Deployment's new pod is a new agent")
+		} else {
+			assert.Equal(t, before, after, "a DaemonSet's agent registers once per node")
+		}
+	})
+	t.Run("second rollout on the migrated database", func(t *testing.T) {
+		d.rollServers(t)
+		status, body := d.call(t, "GET", "/ready", "", nil)
+		assert.Equal(t, http.StatusOK, status, "%s", body)
+		// Every boot grants r-viewer to non-admin keys again; the postStart hook narrows them again.
+		assert.Equal(t, []string{"r-agent"}, d.roles(t, agentsKey))
+		d.checkBootstrapToken(t, token)
+		d.waitAgentsOnline(t, admin)
+		d.checkLocalCA(t)
+	})
+	if t.Failed() {
+		d.dumpLogs(t)
+	}
+}
+
+// agentTemplate is the rendered pod template an agent pod was started from, and its placement.
+func (d *liveDeployment) agentTemplate(name string) (map[string]any, kubelet.PodOptions) {
+	if ds, ok := d.object("DaemonSet", "certctl-agent"); ok {
+		return path(ds, "spec", "template").(map[string]any), kubelet.PodOptions{NodeName: name}
+	}
+	dep, _ := d.object("Deployment", "certctl-agent")
+	return path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{}
+}
+
+// waitAgentsOnline waits until every running agent is listed online with the metadata only
+// its heartbeat sends, and returns the agents' IDs by name.
+func (d *liveDeployment) waitAgentsOnline(t *testing.T, admin string) map[string]string {
+	t.Helper()
+	var last string
+	deadline := time.Now().Add(liveTimeout)
+	for time.Now().Before(deadline) {
+		status, body := d.call(t, "GET", "/api/v1/agents?per_page=500", admin, nil)
+		require.Equal(t, http.StatusOK, status, "%s", body)
+		var list struct {
+			Data []struct {
+				ID, Name, Status, OS string
+			}
+		}
+		require.NoError(t, json.Unmarshal(body, &list))
+		ids, online := map[string]string{}, 0
+		for _, a := range list.Data {
+			ids[a.Name] = a.ID
+			if _, running := d.agentRunning(a.Name); running && a.Status == "Online" && a.OS != "" {
+				online++
+			}
+		}
+		if online == len(d.agents) {
+			return ids
+		}
+		last = string(body)
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("agents %v not all online with a heartbeat; last list: %s", d.agentNames(), last)
+	return nil
+}
+
+// agentRunning reports whether name is the identity of a running agent pod: its node for a
+// DaemonSet, its pod name for a Deployment.
+func (d *liveDeployment) agentRunning(name string) (*kubelet.Pod, bool) {
+	for identity, p := range d.agents {
+		if identity == name || p.Name() == name {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+func (d *liveDeployment) agentNames() []string {
+	var names []string
+	for n := range d.agents {
+		names = append(names, n)
+	}
+	return names
+}
+
+// roles are the role IDs the key's name holds.
+func (d *liveDeployment) roles(t *testing.T, key string) []string {
+	return d.me(t, key).Roles
+}
+
+// checkBootstrapToken: the token holds one role, with exactly what registering needs.
+func (d *liveDeployment) checkBootstrapToken(t *testing.T, token string) {
+	t.Helper()
+	me := d.me(t, token)
+	assert.Len(t, me.Roles, 1, "the bootstrap token holds agent-registrar only: %v", me.Roles)
+	var perms []string
+	for _, p := range me.EffectivePermissions {
+		perms = append(perms, p.Permission+"@"+p.ScopeType)
+	}
+	assert.ElementsMatch(t, []string{"agent.edit@global", "agent.read@global"}, perms)
+}
+
+type authMe struct {
+	Roles                []string
+	EffectivePermissions []struct {
+		Permission string
+		ScopeType  string `json:"scope_type"`
+	} `json:"effective_permissions"`
+}
+
+func (d *liveDeployment) me(t *testing.T, key string) authMe {
+	t.Helper()
+	status, body := d.call(t, "GET", "/api/v1/auth/me", key, nil)
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	var me authMe
+	require.NoError(t, json.Unmarshal(body, &me))
+	return me
+}
+
+// checkLocalCA fetches each server replica's CRL for the local issuer: each must be signed by
+// the CA the program generated (stack output localCaCert), not by a CA of the process's own.
+func (d *liveDeployment) checkLocalCA(t *testing.T) {
+	t.Helper()
+	block, _ := pem.Decode([]byte(d.render.Outputs["localCaCert"].Value.(string)))
+	require.NotNil(t, block)
+	ca, err := x509.ParseCertificate(block.Bytes)
+	require.NoError(t, err)
+	for _, p := range d.servers {
+		der, err := p.Exec("server", "curl", "-sSfk", "https://127.0.0.1:8443/.well-known/pki/crl/iss-local")
+		require.NoError(t, err, "%s: %s", p.Name(), der)
+		crl, err := x509.ParseRevocationList([]byte(der))
+		require.NoError(t, err, "%s", p.Name())
+		assert.NoError(t, crl.CheckSignatureFrom(ca), "%s: the CRL must be signed by the program's CA", p.Name())
+	}
+}
+
+// call sends one API request through the server Service, verifying its certificate.
+func (d *liveDeployment) call(t *testing.T, method, p, key string, body any) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, serverBase+p, rd)
+	require.NoError(t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := d.api.Do(req)
+	require.NoError(t, err, "%s %s", method, p)
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, out
+}
+
+func (d *liveDeployment) dumpLogs(t *testing.T) {
+	for _, p := range append(append([]*kubelet.Pod{}, d.servers...), mapValues(d.agents)...) {
+		t.Logf("--- %s\n%s", p.Name(), p.Logs())
+	}
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	var out []V
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// liveImages are the images the rendered pods name, made of what they contain: the certctl
+// images' binaries at /app with WORKDIR /app (../shared/certctl/README.md), and a postgres image
+// whose entrypoint initialises an empty data directory as the official one does.
+func liveImages(t *testing.T, bins certctlBuild, pgBin string) map[string]kubelet.Image {
+	dir := t.TempDir()
+	entrypoint := filepath.Join(dir, "docker-entrypoint.sh")
+	require.NoError(t, os.WriteFile(entrypoint, []byte(postgresEntrypoint), 0o755))
+	// The official image's entrypoint gives an arbitrary uid a passwd entry (nss_wrapper) for
+	// initdb; the image's own passwd does that here.
+	hostPasswd, err := os.ReadFile("/etc/passwd")
+	require.NoError(t, err)
+	passwd := filepath.Join(dir, "passwd")
+	require.NoError(t, os.WriteFile(passwd, append(hostPasswd, "pgimage:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh\n"...), 0o644))
+	alpinePath := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	return map[string]kubelet.Image{
+		serverImage: {
+			Entrypoint: []string{"/app/server"}, WorkingDir: "/app", User: "1000:1000",
+			Env:   map[string]string{"PATH": alpinePath},
+			Files: map[string]string{"/app/server": bins.Server, "/app/migrations": bins.Migrations},
+		},
+		agentImage: {
+			Entrypoint: []string{"/app/agent"}, WorkingDir: "/app", User: "1000:1000",
+			Env:   map[string]string{"PATH": alpinePath},
+			Files: map[string]string{"/app/agent": bins.Agent},
+		},
+		postgresImage: {
+			Entrypoint: []string{"docker-entrypoint.sh"}, Cmd: []string{"postgres"},
+			Env:   map[string]string{"PATH": "/usr/local/bin:" + pgBin + ":" + alpinePath, "PGDATA": "/var/lib/postgresql/data"},
+			Files: map[string]string{"/usr/local/bin/docker-entrypoint.sh": entrypoint, "/etc/passwd": passwd},
+		},
+	}
+}
+
+// postgresEntrypoint does what the postgres image's docker-entrypoint.sh does for a container
+// that starts as a non-root user on an empty PGDATA: initdb with POSTGRES_USER and
+// POSTGRES_PASSWORD, password auth for every TCP client, POSTGRES_DB created; then the server.
+const postgresEntrypoint = `#!/bin/sh
+set -eu
+if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+  pwfile=$(mktemp)
+  printf '%s' "$POSTGRES_PASSWORD" >"$pwfile"
+  initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 ${POSTGRES_INITDB_ARGS:-}
+  rm -f "$pwfile"
+  echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
+  echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start
+  psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d postgres -c "CREATE DATABASE \"$POSTGRES_DB\""
+  pg_ctl -D "$PGDATA" -m fast -w stop
+fi
+exec "$@"
+`
+
+// withClaims turns a StatefulSet's volumeClaimTemplates into the pod's claims
+// (<template>-<pod>), as the StatefulSet controller does.
+func withClaims(t *testing.T, sts map[string]any, pod string) map[string]any {
+	template := deepCopy(t, path(sts, "spec", "template").(map[string]any))
+	spec := template["spec"].(map[string]any)
+	volumes, _ := spec["volumes"].([]any)
+	for _, c := range path(sts, "spec", "volumeClaimTemplates").([]any) {
+		name := path(c, "metadata", "name").(string)
+		volumes = append(volumes, map[string]any{"name": name, "persistentVolumeClaim": map[string]any{"claimName": name + "-" + pod}})
+	}
+	spec["volumes"] = volumes
+	return template
+}
+
+// userProvidedSecrets are the Secrets a mode expects the user to have created, issued by the
+// test CA for the names the pods dial.
+func userProvidedSecrets(t *testing.T, m mode, pki *testPKI) []map[string]any {
+	serverNames := []string{"certctl-server", "certctl-server.certctl.svc", "certctl-server.certctl.svc.cluster.local"}
+	var out []map[string]any
+	for _, obj := range m.userProvided {
+		name := strings.TrimPrefix(obj, "Secret/")
+		switch {
+		case name == "certctl-tls":
+			out = append(out, pki.tlsSecret(name, serverNames...))
+		case name == "certctl-postgres-tls":
+			out = append(out, pki.tlsSecret(name, "certctl-postgres"))
+		case strings.HasSuffix(name, "-ca"):
+			out = append(out, pki.caSecret(name))
+		default:
+			t.Fatalf("live suite: no recipe for the user-provided %s", obj)
+		}
+	}
+	return out
+}
+
+// certManagerSecrets are what cert-manager writes for each rendered Certificate: a TLS Secret
+// for its dnsNames, with the issuing CA as ca.crt.
+func certManagerSecrets(r *Render, pki *testPKI) []map[string]any {
+	var out []map[string]any
+	for _, c := range r.KubernetesObjects() {
+		if c.Kind() != "Certificate" {
+			continue
+		}
+		spec := path(c.Manifest(), "spec")
+		out = append(out, pki.tlsSecret(path(spec, "secretName").(string), stringsOf(path(spec, "dnsNames"))...))
+	}
+	return out
+}
+
+// startExternalDatabase runs the "managed database" of the external-db mode: a PostgreSQL with
+// TLS from the test CA, reached by the name in externalDatabase.url.
+func (d *liveDeployment) startExternalDatabase(t *testing.T, pki *testPKI) {
+	labels := map[string]any{"app": "external-db"}
+	d.cluster.AddObject(pki.tlsSecret("external-db-tls", "db.example.com"))
+	d.cluster.AddObject(map[string]any{
+		"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": "external-db", "namespace": liveNamespace},
+		"spec":     map[string]any{"selector": labels, "ports": []any{map[string]any{"port": 5432, "targetPort": 5432}}},
+	})
+	d.cluster.AddAlias("db.example.com", "external-db")
+	env := []any{}
+	for k, v := range map[string]string{"POSTGRES_USER": "certctl", "POSTGRES_PASSWORD": "s3cr3t-db-pass", "POSTGRES_DB": "certctl", "PGDATA": "/var/lib/postgresql/data/pgdata"} {
+		env = append(env, map[string]any{"name": k, "value": v})
+	}
+	pod := d.cluster.StartPod("external-db-0", map[string]any{
+		"metadata": map[string]any{"labels": labels},
+		"spec": map[string]any{
+			"securityContext": map[string]any{"runAsUser": 999, "runAsGroup": 999, "fsGroup": 999, "runAsNonRoot": true},
+			"containers": []any{map[string]any{
+				"name": "postgres", "image": postgresImage,
+				"args":  []any{"postgres", "-c", "ssl=on", "-c", "ssl_cert_file=/etc/postgresql-tls/tls.crt", "-c", "ssl_key_file=/etc/postgresql-tls/tls.key"},
+				"env":   env,
+				"ports": []any{map[string]any{"containerPort": 5432}},
+				"volumeMounts": []any{
+					map[string]any{"name": "data", "mountPath": "/var/lib/postgresql/data"},
+					map[string]any{"name": "run", "mountPath": "/var/run/postgresql"},
+					map[string]any{"name": "tmp", "mountPath": "/tmp"},
+					map[string]any{"name": "tls", "mountPath": "/etc/postgresql-tls", "readOnly": true},
+				},
+				"readinessProbe": map[string]any{"exec": map[string]any{"command": []any{"pg_isready", "-h", "127.0.0.1"}}},
+			}},
+			"volumes": []any{
+				map[string]any{"name": "data", "emptyDir": map[string]any{}},
+				map[string]any{"name": "run", "emptyDir": map[string]any{}},
+				map[string]any{"name": "tmp", "emptyDir": map[string]any{}},
+				map[string]any{"name": "tls", "secret": map[string]any{"secretName": "external-db-tls", "defaultMode": 0o400}},
+			},
+		},
+	}, kubelet.PodOptions{})
+	pod.WaitReady(liveTimeout)
+}

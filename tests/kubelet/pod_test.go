@@ -464,6 +464,11 @@ func TestStaleSandboxesAreSwept(t *testing.T) {
 	require.NoError(t, orphan.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- orphan.Wait() }()
+	// `ip netns exec` enters the sandbox after it starts: sweep once the orphan is inside.
+	require.Eventually(t, func() bool {
+		out, err := runTool(nil, "ip", "netns", "pids", name)
+		return err == nil && strings.TrimSpace(string(out)) != ""
+	}, 5*time.Second, 20*time.Millisecond, "the orphan never entered its sandbox")
 
 	sweepStale()
 	select {

@@ -9,9 +9,11 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +60,9 @@ type liveDeployment struct {
 	cluster *kubelet.Cluster
 	api     *http.Client
 	servers []*kubelet.Pod
-	agents  map[string]*kubelet.Pod // by the agent name they register under
+	// agents are the running agent pods by the identity they register under: the node for a
+	// DaemonSet, the pod name for a Deployment.
+	agents map[string]*kubelet.Pod
 	// rollouts counts server rollouts, for unique pod names.
 	rollouts int
 }
@@ -182,10 +186,16 @@ func (d *liveDeployment) check(t *testing.T) {
 	})
 	t.Run("a restarted agent keeps its identity", func(t *testing.T) {
 		before := d.waitAgentsOnline(t, admin)
-		for name, p := range d.agents {
-			template, opts := d.agentTemplate(name)
+		for identity, p := range d.agents {
+			template, opts := d.agentTemplate(identity)
 			p.Stop()
-			d.agents[name] = d.cluster.StartPod(p.Name()+"-again", template, opts)
+			delete(d.agents, identity)
+			again := d.cluster.StartPod(p.Name()+"-again", template, opts)
+			if opts.NodeName != "" {
+				d.agents[opts.NodeName] = again
+			} else {
+				d.agents[again.Name()] = again
+			}
 			break
 		}
 		after := d.waitAgentsOnline(t, admin)
@@ -211,16 +221,16 @@ func (d *liveDeployment) check(t *testing.T) {
 }
 
 // agentTemplate is the rendered pod template an agent pod was started from, and its placement.
-func (d *liveDeployment) agentTemplate(name string) (map[string]any, kubelet.PodOptions) {
+func (d *liveDeployment) agentTemplate(identity string) (map[string]any, kubelet.PodOptions) {
 	if ds, ok := d.object("DaemonSet", "certctl-agent"); ok {
-		return path(ds, "spec", "template").(map[string]any), kubelet.PodOptions{NodeName: name}
+		return path(ds, "spec", "template").(map[string]any), kubelet.PodOptions{NodeName: identity}
 	}
 	dep, _ := d.object("Deployment", "certctl-agent")
 	return path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{}
 }
 
 // waitAgentsOnline waits until every running agent is listed online with the metadata only
-// its heartbeat sends, and returns the agents' IDs by name.
+// its heartbeat sends, and returns the IDs of all listed agents by name.
 func (d *liveDeployment) waitAgentsOnline(t *testing.T, admin string) map[string]string {
 	t.Helper()
 	var last string
@@ -237,7 +247,7 @@ func (d *liveDeployment) waitAgentsOnline(t *testing.T, admin string) map[string
 		ids, online := map[string]string{}, 0
 		for _, a := range list.Data {
 			ids[a.Name] = a.ID
-			if _, running := d.agentRunning(a.Name); running && a.Status == "Online" && a.OS != "" {
+			if _, running := d.agents[a.Name]; running && a.Status == "Online" && a.OS != "" {
 				online++
 			}
 		}
@@ -247,27 +257,8 @@ func (d *liveDeployment) waitAgentsOnline(t *testing.T, admin string) map[string
 		last = string(body)
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Fatalf("agents %v not all online with a heartbeat; last list: %s", d.agentNames(), last)
+	t.Fatalf("agents %v not all online with a heartbeat; last list: %s", slices.Sorted(maps.Keys(d.agents)), last)
 	return nil
-}
-
-// agentRunning reports whether name is the identity of a running agent pod: its node for a
-// DaemonSet, its pod name for a Deployment.
-func (d *liveDeployment) agentRunning(name string) (*kubelet.Pod, bool) {
-	for identity, p := range d.agents {
-		if identity == name || p.Name() == name {
-			return p, true
-		}
-	}
-	return nil, false
-}
-
-func (d *liveDeployment) agentNames() []string {
-	var names []string
-	for n := range d.agents {
-		names = append(names, n)
-	}
-	return names
 }
 
 // roles are the role IDs the key's name holds.

@@ -2,7 +2,6 @@ package components
 
 import (
 	"fmt"
-	"strconv"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -16,11 +15,14 @@ import (
 const keyDirSizeLimit = "1Gi"
 
 type AgentArgs struct {
-	Config    *config.Config
-	Namespace pulumi.StringInput
-	// Credentials are the server Secret values the agent reads; their digest rolls the agents
-	// when a key is rotated.
-	Credentials pulumi.StringMap
+	Release Release
+	// Name is the workload's and ConfigMap's name.
+	Name   string
+	Agent  config.Agent
+	Server ServerEndpoint
+	// Credentials: the agents' key and the bootstrap token (read from Server.Secret); their
+	// digest rolls the agents when either changes.
+	Credentials Credentials
 }
 
 // Agent runs certctl-agent on every node (DaemonSet) or as a fixed set of replicas (Deployment).
@@ -32,33 +34,33 @@ type Agent struct {
 }
 
 func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.ResourceOption) (*Agent, error) {
-	if args == nil || args.Config == nil {
-		return nil, fmt.Errorf("agent %q: Config is required", name)
+	if args == nil || args.Name == "" || args.Server.URL == "" {
+		return nil, fmt.Errorf("agent %q: Name and Server are required", name)
 	}
 	a := &Agent{}
 	if err := ctx.RegisterComponentResource("certctl:index:Agent", name, a, opts...); err != nil {
 		return nil, err
 	}
-	cfg, ns, names := args.Config, args.Namespace, args.Config.Names()
 	child := pulumi.Parent(a)
 
 	// One ConfigMap serves both containers.
-	settings := configData(append(agentEnv(cfg, true), agentEnv(cfg, false)...))
+	settings := configData(append(agentEnv(args, true), agentEnv(args, false)...))
 	cm, err := corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{
-		Metadata: objectMeta(cfg, ns, names.Agent, componentAgent, nil),
+		Metadata: args.Release.objectMeta(args.Name, componentAgent, nil),
 		Data:     pulumi.ToStringMap(settings),
 	}, child)
 	if err != nil {
 		return nil, err
 	}
-	meta := objectMeta(cfg, ns, names.Agent, componentAgent, nil)
-	template := agentPodTemplate(cfg, checksum(settings), secretChecksum(args.Credentials))
-	selector := &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentAgent))}
+	meta := args.Release.objectMeta(args.Name, componentAgent, nil)
+	credentials := pulumi.StringMap{keyAgentAPIKey: args.Credentials.AgentKey, keyBootstrapToken: args.Credentials.BootstrapToken}
+	template := agentPodTemplate(args, checksum(settings), secretChecksum(credentials))
+	selector := args.Release.selector(componentAgent)
 	deps := pulumi.DependsOn([]pulumi.Resource{cm})
 	var workload pulumi.StringOutput
-	if cfg.Agent.Kind == config.AgentDeployment {
+	if args.Agent.Kind == config.AgentDeployment {
 		d, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{Metadata: meta, Spec: &appsv1.DeploymentSpecArgs{
-			Replicas: pulumi.Int(cfg.Agent.Replicas), Selector: selector, Template: template,
+			Replicas: pulumi.Int(args.Agent.Replicas), Selector: selector, Template: template,
 		}}, child, deps)
 		if err != nil {
 			return nil, err
@@ -74,7 +76,7 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 		workload = d.Metadata.Name().Elem()
 	}
 	a.WorkloadName = workload
-	a.Kind = pulumi.String(cfg.Agent.Kind).ToStringOutput()
+	a.Kind = pulumi.String(args.Agent.Kind).ToStringOutput()
 	return a, ctx.RegisterResourceOutputs(a, pulumi.Map{"workloadName": a.WorkloadName, "kind": a.Kind})
 }
 
@@ -87,20 +89,19 @@ const (
 // agentEnv is the environment of the agent container (agent) or of the registering init
 // container (register): both name the server and the agent; only the agent holds the agents'
 // key, only the init container the bootstrap token.
-func agentEnv(cfg *config.Config, register bool) []envEntry {
-	names := cfg.Names()
+func agentEnv(a *AgentArgs, register bool) []envEntry {
 	env := []envEntry{
-		plainEnv("CERTCTL_SERVER_URL", fmt.Sprintf("https://%s:%s", names.Server, strconv.Itoa(cfg.Server.Service.Port))),
-		plainEnv("CERTCTL_SERVER_CA_BUNDLE_PATH", cfg.Server.TLS.MountPath+"/ca.crt"),
-		agentNameEnv(cfg.Agent),
+		plainEnv("CERTCTL_SERVER_URL", a.Server.URL),
+		plainEnv("CERTCTL_SERVER_CA_BUNDLE_PATH", a.Server.TLSMountPath+"/ca.crt"),
+		agentNameEnv(a.Agent),
 	}
 	if register {
-		return append(env, secretRefEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", SecretKeyRef{Name: names.Server, Key: keyBootstrapToken}))
+		return append(env, secretRefEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", SecretKeyRef{Name: a.Server.Secret, Key: keyBootstrapToken}))
 	}
 	env = append(env,
-		secretRefEnv("CERTCTL_API_KEY", SecretKeyRef{Name: names.Server, Key: keyAgentAPIKey}),
-		plainEnv("CERTCTL_KEY_DIR", cfg.Agent.KeyDir))
-	return appendIfSet(env, "CERTCTL_DISCOVERY_DIRS", cfg.Agent.DiscoveryDirs)
+		secretRefEnv("CERTCTL_API_KEY", SecretKeyRef{Name: a.Server.Secret, Key: keyAgentAPIKey}),
+		plainEnv("CERTCTL_KEY_DIR", a.Agent.KeyDir))
+	return appendIfSet(env, "CERTCTL_DISCOVERY_DIRS", a.Agent.DiscoveryDirs)
 }
 
 // agentNameEnv is the agent's stable identity: the node for a DaemonSet (one agent per node, the
@@ -116,21 +117,21 @@ func agentNameEnv(a config.Agent) envEntry {
 	}
 }
 
-func agentPodTemplate(cfg *config.Config, settingsSum string, credentialSum pulumi.StringOutput) *corev1.PodTemplateSpecArgs {
-	ag, names := cfg.Agent, cfg.Names()
+func agentPodTemplate(a *AgentArgs, settingsSum string, credentialSum pulumi.StringOutput) *corev1.PodTemplateSpecArgs {
+	ag := a.Agent
 	// Agents verify the server with the CA only; the server's key stays out of their pods.
 	register := corev1.ContainerArgs{
 		Name:            pulumi.String("register"),
 		Image:           pulumi.String(ag.Image.Ref()),
 		ImagePullPolicy: pulumi.String(ag.Image.PullPolicy),
 		Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", registerScript(agentIDFile)}),
-		Env:             envVars(agentEnv(cfg, true), names.Agent, names.Server),
+		Env:             envVars(agentEnv(a, true), a.Name, a.Server.Secret),
 		Resources:       resourceRequirements(ag.Resources),
 		SecurityContext: containerSecurityContext(ag.SecurityContext),
 		VolumeMounts: corev1.VolumeMountArray{
 			mount("identity", agentIdentityPath),
 			mount("tmp", "/tmp"),
-			readOnlyMount("tls", cfg.Server.TLS.MountPath),
+			readOnlyMount("tls", a.Server.TLSMountPath),
 		},
 	}
 	agent := corev1.ContainerArgs{
@@ -138,19 +139,19 @@ func agentPodTemplate(cfg *config.Config, settingsSum string, credentialSum pulu
 		Image:           pulumi.String(ag.Image.Ref()),
 		ImagePullPolicy: pulumi.String(ag.Image.PullPolicy),
 		Command:         pulumi.ToStringArray(agentCommand(agentIDFile)),
-		Env:             append(envVars(agentEnv(cfg, false), names.Agent, names.Server), extraEnv(ag.Env, ag.ExtraEnv)...),
+		Env:             append(envVars(agentEnv(a, false), a.Name, a.Server.Secret), extraEnv(ag.Env, ag.ExtraEnv)...),
 		Resources:       resourceRequirements(ag.Resources),
 		SecurityContext: containerSecurityContext(ag.SecurityContext),
 		VolumeMounts: corev1.VolumeMountArray{
 			mount("keys", ag.KeyDir),
 			readOnlyMount("identity", agentIdentityPath),
 			mount("tmp", "/tmp"),
-			readOnlyMount("tls", cfg.Server.TLS.MountPath),
+			readOnlyMount("tls", a.Server.TLSMountPath),
 		},
 	}
 	return &corev1.PodTemplateSpecArgs{
 		Metadata: &metav1.ObjectMetaArgs{
-			Labels: pulumi.ToStringMap(labels(cfg, componentAgent)),
+			Labels: pulumi.ToStringMap(a.Release.labels(componentAgent)),
 			Annotations: pulumi.StringMap{
 				"checksum/config": pulumi.String(settingsSum),
 				"checksum/secret": credentialSum,
@@ -160,14 +161,14 @@ func agentPodTemplate(cfg *config.Config, settingsSum string, credentialSum pulu
 			AutomountServiceAccountToken: pulumi.Bool(false),
 			EnableServiceLinks:           pulumi.Bool(false),
 			SecurityContext:              podSecurityContext(ag.SecurityContext),
-			ImagePullSecrets:             imagePullSecrets(cfg),
+			ImagePullSecrets:             a.Release.imagePullSecrets(),
 			InitContainers:               corev1.ContainerArray{register},
 			Containers:                   corev1.ContainerArray{agent},
 			Volumes: volumesInput(nil,
 				emptyDirVolume("keys", keyDirSizeLimit),
 				emptyDirVolume("identity", ""),
 				emptyDirVolume("tmp", ""),
-				secretVolume("tls", names.TLSSecret, "ca.crt")),
+				secretVolume("tls", a.Server.TLSSecret, "ca.crt")),
 			NodeSelector: optStringMap(ag.NodeSelector),
 			Tolerations:  tolerationsInput(ag.Tolerations),
 			Affinity:     affinityInput(ag.Affinity),

@@ -1,27 +1,24 @@
 package components
 
 import (
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/util/intstr"
-
-	"github.com/certctl-io/certctl-pulumi/config"
 )
 
 // wantPodDisruptionBudget: as in the chart, only with more than one replica; a budget on a
 // single replica would block every node drain.
-func wantPodDisruptionBudget(cfg *config.Config) bool {
-	return cfg.PodDisruptionBudget.Enabled && cfg.Server.Replicas > 1
+func wantPodDisruptionBudget(a *CertctlServerArgs) bool {
+	return a.PodDisruptionBudget.Enabled && a.Server.Replicas > 1
 }
 
-func podDisruptionBudgetArgs(cfg *config.Config, ns pulumi.StringInput) *policyv1.PodDisruptionBudgetArgs {
-	pdb := cfg.PodDisruptionBudget
+func podDisruptionBudgetArgs(a *CertctlServerArgs) *policyv1.PodDisruptionBudgetArgs {
+	pdb := a.PodDisruptionBudget
 	return &policyv1.PodDisruptionBudgetArgs{
-		Metadata: objectMeta(cfg, ns, cfg.Names().Server, componentServer, nil),
+		Metadata: a.Release.objectMeta(a.Names.Server, componentServer, nil),
 		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
-			Selector:       &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentServer))},
+			Selector:       a.Release.selector(componentServer),
 			MinAvailable:   intOrString(pdb.MinAvailable),
 			MaxUnavailable: intOrString(pdb.MaxUnavailable),
 		},
@@ -42,19 +39,19 @@ func intOrString(v *intstr.IntOrString) pulumi.Input {
 // serverNetworkPolicyArgs lets agents reach the server and the server reach DNS and the bundled
 // Postgres; everything else (ingress controllers, Prometheus, an external database, ACME CAs,
 // SMTP) is the user's extraIngress / extraEgress, as in the chart.
-func serverNetworkPolicyArgs(cfg *config.Config, ns pulumi.StringInput) *networkingv1.NetworkPolicyArgs {
-	np := cfg.NetworkPolicy
+func serverNetworkPolicyArgs(a *CertctlServerArgs) *networkingv1.NetworkPolicyArgs {
+	np := a.NetworkPolicy
 	ingress := networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
-		From:  networkingv1.NetworkPolicyPeerArray{podPeer(cfg, componentAgent)},
+		From:  networkingv1.NetworkPolicyPeerArray{podPeer(a.Release, componentAgent)},
 		Ports: tcpPorts(portNameHTTPS),
 	}}
 	for _, r := range userInputs[networkingv1.NetworkPolicyIngressRule, networkingv1.NetworkPolicyIngressRuleOutput](np.ExtraIngress) {
 		ingress = append(ingress, r)
 	}
 	egress := networkingv1.NetworkPolicyEgressRuleArray{dnsEgress()}
-	if cfg.PostgreSQL.Enabled {
+	if a.Database.Bundled {
 		egress = append(egress, networkingv1.NetworkPolicyEgressRuleArgs{
-			To:    networkingv1.NetworkPolicyPeerArray{podPeer(cfg, componentPostgres)},
+			To:    networkingv1.NetworkPolicyPeerArray{podPeer(a.Release, componentPostgres)},
 			Ports: tcpPorts(portNamePostgres),
 		})
 	}
@@ -62,9 +59,9 @@ func serverNetworkPolicyArgs(cfg *config.Config, ns pulumi.StringInput) *network
 		egress = append(egress, r)
 	}
 	return &networkingv1.NetworkPolicyArgs{
-		Metadata: objectMeta(cfg, ns, cfg.Names().Server, componentServer, nil),
+		Metadata: a.Release.objectMeta(a.Names.Server, componentServer, nil),
 		Spec: &networkingv1.NetworkPolicySpecArgs{
-			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentServer))},
+			PodSelector: a.Release.selector(componentServer),
 			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
 			Ingress:     ingress,
 			Egress:      egress,
@@ -74,24 +71,22 @@ func serverNetworkPolicyArgs(cfg *config.Config, ns pulumi.StringInput) *network
 
 // postgresNetworkPolicyArgs admits only the server to the bundled database, and lets it talk to
 // nobody: Postgres initiates no connections.
-func postgresNetworkPolicyArgs(cfg *config.Config, ns pulumi.StringInput) *networkingv1.NetworkPolicyArgs {
+func postgresNetworkPolicyArgs(a *BundledPostgresArgs) *networkingv1.NetworkPolicyArgs {
 	return &networkingv1.NetworkPolicyArgs{
-		Metadata: objectMeta(cfg, ns, cfg.Names().Postgres, componentPostgres, nil),
+		Metadata: a.Release.objectMeta(a.Name, componentPostgres, nil),
 		Spec: &networkingv1.NetworkPolicySpecArgs{
-			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentPostgres))},
+			PodSelector: a.Release.selector(componentPostgres),
 			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
 			Ingress: networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
-				From:  networkingv1.NetworkPolicyPeerArray{podPeer(cfg, componentServer)},
+				From:  networkingv1.NetworkPolicyPeerArray{podPeer(a.Release, componentServer)},
 				Ports: tcpPorts(portNamePostgres),
 			}},
 		},
 	}
 }
 
-func podPeer(cfg *config.Config, component string) networkingv1.NetworkPolicyPeerArgs {
-	return networkingv1.NetworkPolicyPeerArgs{
-		PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, component))},
-	}
+func podPeer(r Release, component string) networkingv1.NetworkPolicyPeerArgs {
+	return networkingv1.NetworkPolicyPeerArgs{PodSelector: r.selector(component)}
 }
 
 func tcpPorts(name string) networkingv1.NetworkPolicyPortArray {

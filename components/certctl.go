@@ -54,9 +54,12 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 		return nil, err
 	}
 
-	var db Database
+	release, names := newRelease(cfg, ns), cfg.Names()
+	db := Database{CASecret: postgresCASecret(cfg.PostgreSQL.TLS), Bundled: cfg.PostgreSQL.Enabled}
 	if cfg.PostgreSQL.Enabled {
-		pg, err := NewBundledPostgres(ctx, name+"-postgres", &BundledPostgresArgs{Config: cfg, Namespace: ns}, child)
+		pg, err := NewBundledPostgres(ctx, name+"-postgres", &BundledPostgresArgs{
+			Release: release, Name: names.Postgres, PostgreSQL: cfg.PostgreSQL, NetworkPolicy: cfg.NetworkPolicy.Enabled,
+		}, child)
 		if err != nil {
 			return nil, err
 		}
@@ -66,14 +69,20 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 		db.URL = cfg.ExternalDatabase.URL.Output()
 	}
 
-	server, err := NewCertctlServer(ctx, name+"-server", &CertctlServerArgs{Config: cfg, Namespace: ns, Database: db, Credentials: creds}, child)
+	server, err := NewCertctlServer(ctx, name+"-server", &CertctlServerArgs{
+		Release: release, Names: names, Server: cfg.Server,
+		ServiceAccount: cfg.ServiceAccount, RBAC: cfg.RBAC, KubernetesSecrets: cfg.KubernetesSecrets,
+		Ingress: cfg.Ingress, PodDisruptionBudget: cfg.PodDisruptionBudget, NetworkPolicy: cfg.NetworkPolicy,
+		MigrationsViaHook: cfg.Migrations.ViaHook,
+		Database:          db, Credentials: creds,
+	}, child)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Agent.Enabled {
-		agentCreds := pulumi.StringMap{keyAgentAPIKey: creds.AgentKey, keyBootstrapToken: creds.BootstrapToken}
-		if _, err := NewAgent(ctx, name+"-agent", &AgentArgs{Config: cfg, Namespace: ns, Credentials: agentCreds},
-			child, pulumi.DependsOn([]pulumi.Resource{server})); err != nil {
+		if _, err := NewAgent(ctx, name+"-agent", &AgentArgs{
+			Release: release, Name: names.Agent, Agent: cfg.Agent, Server: server.Endpoint, Credentials: creds,
+		}, child, pulumi.DependsOn([]pulumi.Resource{server})); err != nil {
 			return nil, err
 		}
 	}
@@ -94,6 +103,15 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	})
 }
 
+// postgresCASecret is the Secret whose ca.crt the server verifies the database with, when the
+// TLS mode verifies at all.
+func postgresCASecret(tls config.PostgresTLS) string {
+	if tls.Mode == "disable" {
+		return ""
+	}
+	return tls.CASecretRef
+}
+
 // firstKey is the newest key of a "new,old" rotation list.
 func firstKey(keys pulumi.StringOutput) pulumi.StringOutput {
 	return keys.ApplyT(func(k string) string { return strings.Split(k, ",")[0] }).(pulumi.StringOutput)
@@ -107,7 +125,7 @@ func namespace(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pul
 		return pulumi.String(cfg.Namespace), nil
 	}
 	keepData := cfg.PostgreSQL.Enabled && !cfg.PostgreSQL.Storage.DeleteOnDestroy
-	meta := clusterMeta(cfg, cfg.Namespace, "", nil)
+	meta := newRelease(cfg, nil).clusterMeta(cfg.Namespace, "", nil)
 	// Every pod here meets "restricted"; enforcing it keeps anything added later to that bar.
 	meta.Labels.(pulumi.StringMap)["pod-security.kubernetes.io/enforce"] = pulumi.String("restricted")
 	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{Metadata: meta}, append(opts, pulumi.RetainOnDelete(keepData))...)

@@ -31,12 +31,13 @@ func TestChecksumIsOrderFreeButContentBound(t *testing.T) {
 func TestLabelsKeepSelectorsImmutable(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.CommonLabels = map[string]string{"team": "pki", "app.kubernetes.io/component": "hijack"}
-	l := labels(&cfg, componentServer)
+	r := newRelease(&cfg, nil)
+	l := r.labels(componentServer)
 	assert.Equal(t, "pki", l["team"])
-	for k, v := range selectorLabels(&cfg, componentServer) {
+	for k, v := range r.selectorLabels(componentServer) {
 		assert.Equal(t, v, l[k], "common labels must not override selector label %s", k)
 	}
-	assert.NotContains(t, selectorLabels(&cfg, componentServer), labelVersion, "a selector cannot change on upgrade")
+	assert.NotContains(t, r.selectorLabels(componentServer), labelVersion, "a selector cannot change on upgrade")
 }
 
 func TestDatabaseURLEscapesThePassword(t *testing.T) {
@@ -72,8 +73,8 @@ func TestAgentNameSource(t *testing.T) {
 }
 
 func TestAgentCredentialsStaySeparate(t *testing.T) {
-	cfg := config.Defaults()
-	register, agent := agentEnv(&cfg, true), agentEnv(&cfg, false)
+	a := &AgentArgs{Agent: config.Defaults().Agent, Server: ServerEndpoint{URL: "https://certctl-server:8443", Secret: "certctl-server"}}
+	register, agent := agentEnv(a, true), agentEnv(a, false)
 	assert.NotNil(t, agentEntry(register, "CERTCTL_AGENT_BOOTSTRAP_TOKEN").secretRef)
 	assert.Nil(t, agentEntry(register, "CERTCTL_API_KEY").secretRef, "the init container registers with the bootstrap token only")
 	assert.NotNil(t, agentEntry(agent, "CERTCTL_API_KEY").secretRef)

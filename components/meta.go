@@ -8,8 +8,10 @@ import (
 	"maps"
 	"slices"
 
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	k8scorev1 "k8s.io/api/core/v1"
 
 	"github.com/certctl-io/certctl-pulumi/config"
 )
@@ -31,10 +33,31 @@ const (
 	labelPartOf    = "app.kubernetes.io/part-of"
 )
 
+// Release is what every object's metadata derives from: the release's naming and labelling
+// settings and its namespace. Certctl builds it once and hands it to every component.
+type Release struct {
+	AppName  string // app.kubernetes.io/name
+	Instance string // app.kubernetes.io/instance: the release name
+	// CommonLabels and CommonAnnotations go on every object; the program's own labels win.
+	CommonLabels      map[string]string
+	CommonAnnotations map[string]string
+	PullSecrets       []k8scorev1.LocalObjectReference
+	// Namespace orders every namespaced object after the Namespace when the program owns it.
+	Namespace pulumi.StringInput
+}
+
+func newRelease(cfg *config.Config, ns pulumi.StringInput) Release {
+	return Release{
+		AppName: cfg.AppName(), Instance: cfg.ReleaseName,
+		CommonLabels: cfg.CommonLabels, CommonAnnotations: cfg.CommonAnnotations,
+		PullSecrets: cfg.ImagePullSecrets, Namespace: ns,
+	}
+}
+
 // selectorLabels is the immutable subset: a Deployment or StatefulSet selector can never change,
 // so it must not include anything that moves with an upgrade (version) or user taste (common labels).
-func selectorLabels(cfg *config.Config, component string) map[string]string {
-	l := map[string]string{labelName: cfg.AppName(), labelInstance: cfg.ReleaseName}
+func (r Release) selectorLabels(component string) map[string]string {
+	l := map[string]string{labelName: r.AppName, labelInstance: r.Instance}
 	if component != "" {
 		l[labelComponent] = component
 	}
@@ -42,12 +65,12 @@ func selectorLabels(cfg *config.Config, component string) map[string]string {
 }
 
 // labels is the full set every object carries: common labels first so ours win.
-func labels(cfg *config.Config, component string) map[string]string {
-	l := maps.Clone(cfg.CommonLabels)
+func (r Release) labels(component string) map[string]string {
+	l := maps.Clone(r.CommonLabels)
 	if l == nil {
 		l = map[string]string{}
 	}
-	maps.Copy(l, selectorLabels(cfg, component))
+	maps.Copy(l, r.selectorLabels(component))
 	l[labelVersion] = config.AppVersion
 	l[labelManagedBy] = "pulumi"
 	l[labelPartOf] = "certctl"
@@ -55,22 +78,35 @@ func labels(cfg *config.Config, component string) map[string]string {
 }
 
 // objectMeta is the metadata of a namespaced object; extra annotations override common ones.
-func objectMeta(cfg *config.Config, ns pulumi.StringInput, name, component string, extra map[string]string) *metav1.ObjectMetaArgs {
-	m := clusterMeta(cfg, name, component, extra)
-	m.Namespace = ns
+func (r Release) objectMeta(name, component string, extra map[string]string) *metav1.ObjectMetaArgs {
+	m := r.clusterMeta(name, component, extra)
+	m.Namespace = r.Namespace
 	return m
 }
 
 // clusterMeta is the metadata of a cluster-scoped object.
-func clusterMeta(cfg *config.Config, name, component string, extra map[string]string) *metav1.ObjectMetaArgs {
+func (r Release) clusterMeta(name, component string, extra map[string]string) *metav1.ObjectMetaArgs {
 	m := &metav1.ObjectMetaArgs{
 		Name:   pulumi.String(name),
-		Labels: pulumi.ToStringMap(labels(cfg, component)),
+		Labels: pulumi.ToStringMap(r.labels(component)),
 	}
-	if ann := mergeMaps(cfg.CommonAnnotations, extra); len(ann) > 0 {
+	if ann := mergeMaps(r.CommonAnnotations, extra); len(ann) > 0 {
 		m.Annotations = pulumi.ToStringMap(ann)
 	}
 	return m
+}
+
+// selector selects a component's pods.
+func (r Release) selector(component string) *metav1.LabelSelectorArgs {
+	return &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(r.selectorLabels(component))}
+}
+
+func (r Release) imagePullSecrets() corev1.LocalObjectReferenceArray {
+	var refs corev1.LocalObjectReferenceArray
+	for _, s := range r.PullSecrets {
+		refs = append(refs, corev1.LocalObjectReferenceArgs{Name: pulumi.String(s.Name)})
+	}
+	return refs
 }
 
 func mergeMaps(base, over map[string]string) map[string]string {

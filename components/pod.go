@@ -74,14 +74,6 @@ func readOnlyMount(name, path string) corev1.VolumeMountArgs {
 	return m
 }
 
-func imagePullSecrets(cfg *config.Config) corev1.LocalObjectReferenceArray {
-	var refs corev1.LocalObjectReferenceArray
-	for _, s := range cfg.ImagePullSecrets {
-		refs = append(refs, corev1.LocalObjectReferenceArgs{Name: pulumi.String(s.Name)})
-	}
-	return refs
-}
-
 // fromAPI converts a k8s.io/api value (how users write extra volumes, affinity, tolerations)
 // into the SDK's plain type of the same shape: both follow the API's field names. Validation
 // has already decoded the value strictly, so a failure here is a programming error.

@@ -58,8 +58,12 @@ func (c Connection) url(password, sslmode string) string {
 }
 
 type BundledPostgresArgs struct {
-	Config    *config.Config
-	Namespace pulumi.StringInput
+	Release Release
+	// Name is the StatefulSet's, headless Service's and Secret's name.
+	Name       string
+	PostgreSQL config.PostgreSQL
+	// NetworkPolicy admits only the server to the database (networkPolicy.enabled).
+	NetworkPolicy bool
 }
 
 // BundledPostgres is the in-cluster PostgreSQL: one StatefulSet replica on a retained volume.
@@ -82,15 +86,14 @@ type BundledPostgres struct {
 }
 
 func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresArgs, opts ...pulumi.ResourceOption) (*BundledPostgres, error) {
-	if args == nil || args.Config == nil {
-		return nil, fmt.Errorf("bundled postgres %q: Config is required", name)
+	if args == nil || args.Name == "" {
+		return nil, fmt.Errorf("bundled postgres %q: Name is required", name)
 	}
 	p := &BundledPostgres{}
 	if err := ctx.RegisterComponentResource("certctl:index:BundledPostgres", name, p, opts...); err != nil {
 		return nil, err
 	}
-	cfg, ns, names := args.Config, args.Namespace, args.Config.Names()
-	pg := cfg.PostgreSQL
+	pg := args.PostgreSQL
 	child := pulumi.Parent(p)
 
 	// The password binds once, at initdb (see docs/runbooks/postgres-password.md).
@@ -99,7 +102,7 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 		return nil, err
 	}
 	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
-		Metadata: objectMeta(cfg, ns, names.Postgres, componentPostgres, nil),
+		Metadata: args.Release.objectMeta(args.Name, componentPostgres, nil),
 		Type:     pulumi.String("Opaque"),
 		StringData: pulumi.StringMap{
 			"username":          pulumi.ToSecret(pulumi.String(pg.Auth.Username)).(pulumi.StringOutput),
@@ -110,24 +113,24 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 	if err != nil {
 		return nil, err
 	}
-	svc, err := corev1.NewService(ctx, name, postgresServiceArgs(cfg, ns), child)
+	svc, err := corev1.NewService(ctx, name, postgresServiceArgs(args), child)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := appsv1.NewStatefulSet(ctx, name, &appsv1.StatefulSetArgs{
-		Metadata: objectMeta(cfg, ns, names.Postgres, componentPostgres, nil),
-		Spec:     postgresStatefulSetSpec(cfg),
+		Metadata: args.Release.objectMeta(args.Name, componentPostgres, nil),
+		Spec:     postgresStatefulSetSpec(args),
 	}, child, pulumi.DependsOn([]pulumi.Resource{secret, svc})); err != nil {
 		return nil, err
 	}
 
-	if cfg.NetworkPolicy.Enabled {
-		if _, err := networkingv1.NewNetworkPolicy(ctx, name, postgresNetworkPolicyArgs(cfg, ns), child); err != nil {
+	if args.NetworkPolicy {
+		if _, err := networkingv1.NewNetworkPolicy(ctx, name, postgresNetworkPolicyArgs(args), child); err != nil {
 			return nil, err
 		}
 	}
 
-	p.Host = pulumi.Sprintf("%s.%s.svc.cluster.local", svc.Metadata.Name().Elem(), ns)
+	p.Host = pulumi.Sprintf("%s.%s.svc.cluster.local", svc.Metadata.Name().Elem(), args.Release.Namespace)
 	p.Port = pulumi.Int(pg.Service.Port).ToIntOutput()
 	p.Database = pulumi.String(pg.Auth.Database).ToStringOutput()
 	p.Username = pulumi.String(pg.Auth.Username).ToStringOutput()
@@ -135,8 +138,8 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 	p.PasswordKey = pulumi.String(keyPostgresPassword).ToStringOutput()
 	p.Password = password
 	p.Connection = Connection{
-		Host: names.Postgres, Port: pg.Service.Port, Database: pg.Auth.Database, Username: pg.Auth.Username,
-		Password: password, PasswordRef: SecretKeyRef{Name: names.Postgres, Key: keyPostgresPassword},
+		Host: args.Name, Port: pg.Service.Port, Database: pg.Auth.Database, Username: pg.Auth.Username,
+		Password: password, PasswordRef: SecretKeyRef{Name: args.Name, Key: keyPostgresPassword},
 	}
 	return p, ctx.RegisterResourceOutputs(p, pulumi.Map{
 		"host": p.Host, "port": p.Port, "database": p.Database, "username": p.Username,
@@ -145,14 +148,14 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 }
 
 // postgresServiceArgs is the headless Service that gives the StatefulSet pod its stable DNS name.
-func postgresServiceArgs(cfg *config.Config, ns pulumi.StringInput) *corev1.ServiceArgs {
+func postgresServiceArgs(a *BundledPostgresArgs) *corev1.ServiceArgs {
 	return &corev1.ServiceArgs{
-		Metadata: objectMeta(cfg, ns, cfg.Names().Postgres, componentPostgres, nil),
+		Metadata: a.Release.objectMeta(a.Name, componentPostgres, nil),
 		Spec: &corev1.ServiceSpecArgs{
 			ClusterIP: pulumi.String("None"),
-			Selector:  pulumi.ToStringMap(selectorLabels(cfg, componentPostgres)),
+			Selector:  pulumi.ToStringMap(a.Release.selectorLabels(componentPostgres)),
 			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
-				Name: pulumi.String(portNamePostgres), Port: pulumi.Int(cfg.PostgreSQL.Service.Port),
+				Name: pulumi.String(portNamePostgres), Port: pulumi.Int(a.PostgreSQL.Service.Port),
 				TargetPort: pulumi.String(portNamePostgres), Protocol: pulumi.String("TCP"),
 			}},
 		},
@@ -176,12 +179,12 @@ func postgresCommandArgs(pg config.PostgreSQL) []string {
 	return args
 }
 
-func postgresStatefulSetSpec(cfg *config.Config) *appsv1.StatefulSetSpecArgs {
-	pg, names := cfg.PostgreSQL, cfg.Names()
+func postgresStatefulSetSpec(a *BundledPostgresArgs) *appsv1.StatefulSetSpecArgs {
+	pg := a.PostgreSQL
 	ready := []string{"pg_isready", "-U", pg.Auth.Username, "-d", pg.Auth.Database, "-h", "127.0.0.1", "-p", fmt.Sprint(pg.Service.Port)}
 	fromSecret := func(env, key string) corev1.EnvVarArgs {
 		return corev1.EnvVarArgs{Name: pulumi.String(env), ValueFrom: &corev1.EnvVarSourceArgs{
-			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(names.Postgres), Key: pulumi.String(key)},
+			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(a.Name), Key: pulumi.String(key)},
 		}}
 	}
 	// With a read-only root the image still needs its socket dir and /tmp (nss_wrapper
@@ -214,7 +217,7 @@ func postgresStatefulSetSpec(cfg *config.Config) *appsv1.StatefulSetSpecArgs {
 		VolumeMounts:    mounts,
 	}
 	claim := corev1.PersistentVolumeClaimTypeArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("data"), Labels: pulumi.ToStringMap(selectorLabels(cfg, componentPostgres))},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("data"), Labels: pulumi.ToStringMap(a.Release.selectorLabels(componentPostgres))},
 		Spec: &corev1.PersistentVolumeClaimSpecArgs{
 			AccessModes:      pulumi.ToStringArray([]string{"ReadWriteOnce"}),
 			StorageClassName: optString(pg.Storage.StorageClass),
@@ -225,8 +228,8 @@ func postgresStatefulSetSpec(cfg *config.Config) *appsv1.StatefulSetSpecArgs {
 	}
 	return &appsv1.StatefulSetSpecArgs{
 		Replicas:    pulumi.Int(1),
-		ServiceName: pulumi.String(names.Postgres),
-		Selector:    &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentPostgres))},
+		ServiceName: pulumi.String(a.Name),
+		Selector:    a.Release.selector(componentPostgres),
 		// OnDelete: a spec change never restarts the database by itself; the operator deletes the pod.
 		UpdateStrategy:      &appsv1.StatefulSetUpdateStrategyArgs{Type: pulumi.String("OnDelete")},
 		PodManagementPolicy: pulumi.String("OrderedReady"),
@@ -235,11 +238,11 @@ func postgresStatefulSetSpec(cfg *config.Config) *appsv1.StatefulSetSpecArgs {
 			WhenScaled:  pulumi.String("Retain"),
 		},
 		Template: &corev1.PodTemplateSpecArgs{
-			Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(labels(cfg, componentPostgres))},
+			Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(a.Release.labels(componentPostgres))},
 			Spec: &corev1.PodSpecArgs{
 				AutomountServiceAccountToken: pulumi.Bool(false),
 				SecurityContext:              podSecurityContext(pg.SecurityContext),
-				ImagePullSecrets:             imagePullSecrets(cfg),
+				ImagePullSecrets:             a.Release.imagePullSecrets(),
 				Containers:                   corev1.ContainerArray{container},
 				Volumes:                      volumesInput(nil, volumes...),
 			},

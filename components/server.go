@@ -35,13 +35,39 @@ const typeCertctlServer = "certctl:index:CertctlServer"
 type Database struct {
 	// URL becomes CERTCTL_DATABASE_URL, password included (a Pulumi secret).
 	URL pulumi.StringOutput
+	// CASecret, when set, holds the ca.crt the server verifies the database with (PGSSLROOTCERT).
+	CASecret string
+	// Bundled: the database is the in-cluster Postgres, which the server NetworkPolicy admits.
+	Bundled bool
+}
+
+// ServerEndpoint is how clients inside the namespace reach and trust the server, and where the
+// agents' credentials are.
+type ServerEndpoint struct {
+	// URL is https://<service>:<port>.
+	URL string
+	// TLSSecret holds the CA clients verify the server with (key ca.crt); the server mounts it at
+	// TLSMountPath, and so do the agents.
+	TLSSecret    string
+	TLSMountPath string
+	// Secret is the server Secret holding the agents' key and the bootstrap token.
+	Secret string
 }
 
 type CertctlServerArgs struct {
-	Config      *config.Config
-	Namespace   pulumi.StringInput
-	Database    Database
-	Credentials Credentials
+	Release Release
+	Names   config.Names
+	Server  config.Server
+	// The chart's top-level sections that configure the server's objects.
+	ServiceAccount      config.ServiceAccount
+	RBAC                config.RBAC
+	KubernetesSecrets   config.KubernetesSecrets
+	Ingress             config.Ingress
+	PodDisruptionBudget config.PodDisruptionBudget
+	NetworkPolicy       config.NetworkPolicy
+	MigrationsViaHook   bool
+	Database            Database
+	Credentials         Credentials
 }
 
 // CertctlServer is the API server: identity and RBAC, settings, secrets, workload, exposure.
@@ -54,38 +80,41 @@ type CertctlServer struct {
 	URL           pulumi.StringOutput `pulumi:"url"`
 	// LocalCACert is the local issuer's CA certificate (PEM), when the program generated it.
 	LocalCACert pulumi.StringOutput `pulumi:"localCaCert"`
+
+	// Endpoint is how agents reach the server.
+	Endpoint ServerEndpoint
 }
 
 func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs, opts ...pulumi.ResourceOption) (*CertctlServer, error) {
-	if args == nil || args.Config == nil {
-		return nil, fmt.Errorf("certctl server %q: Config is required", name)
+	if args == nil || args.Names.Server == "" {
+		return nil, fmt.Errorf("certctl server %q: Names are required", name)
 	}
 	s := &CertctlServer{}
 	if err := ctx.RegisterComponentResource(typeCertctlServer, name, s, opts...); err != nil {
 		return nil, err
 	}
-	cfg, ns, names := args.Config, args.Namespace, args.Config.Names()
+	a, names := args, args.Names
 	child := pulumi.Parent(s)
 
-	if cfg.ServiceAccount.Create {
-		if _, err := corev1.NewServiceAccount(ctx, name, serviceAccountArgs(cfg, ns), child); err != nil {
+	if a.ServiceAccount.Create {
+		if _, err := corev1.NewServiceAccount(ctx, name, serviceAccountArgs(a), child); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.RBAC.Create {
-		role, err := rbacv1.NewClusterRole(ctx, name, clusterRoleArgs(cfg), child)
+	if a.RBAC.Create {
+		role, err := rbacv1.NewClusterRole(ctx, name, clusterRoleArgs(a), child)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := rbacv1.NewClusterRoleBinding(ctx, name, clusterRoleBindingArgs(cfg, ns), child, pulumi.DependsOn([]pulumi.Resource{role})); err != nil {
+		if _, err := rbacv1.NewClusterRoleBinding(ctx, name, clusterRoleBindingArgs(a), child, pulumi.DependsOn([]pulumi.Resource{role})); err != nil {
 			return nil, err
 		}
 	}
 
-	env := serverEnv(cfg, args.Database, args.Credentials)
+	env := serverEnv(a)
 	settings := configData(env)
 	cm, err := corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{
-		Metadata: objectMeta(cfg, ns, names.Server, componentServer, nil),
+		Metadata: a.Release.objectMeta(names.Server, componentServer, nil),
 		Data:     pulumi.ToStringMap(settings),
 	}, child)
 	if err != nil {
@@ -95,7 +124,7 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	// Agents read their key and the bootstrap token from here.
 	secretValues[keyAgentAPIKey] = args.Credentials.AgentKey
 	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
-		Metadata:   objectMeta(cfg, ns, names.Server, componentServer, nil),
+		Metadata:   a.Release.objectMeta(names.Server, componentServer, nil),
 		Type:       pulumi.String("Opaque"),
 		StringData: secretValues,
 	}, child)
@@ -106,8 +135,8 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	deps := []pulumi.Resource{cm, secret}
 	// A new CA must restart the server (it reads the files at boot), like a new secret.
 	rollOn := maps.Clone(secretValues)
-	if cfg.Server.Issuer.Local.ExistingSecret == "" {
-		caSecret, caCert, err := newLocalCA(ctx, name+"-ca", cfg, ns, child)
+	if a.Server.Issuer.Local.ExistingSecret == "" {
+		caSecret, caCert, err := newLocalCA(ctx, name+"-ca", a.Release, names, child)
 		if err != nil {
 			return nil, err
 		}
@@ -115,38 +144,38 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 		rollOn["local-ca.crt"] = caCert
 		s.LocalCACert = caCert
 	}
-	if cfg.Server.TLS.CertManager.Enabled {
-		cert, err := apiextensions.NewCustomResource(ctx, name+"-tls", certificateArgs(cfg, ns), child)
+	if a.Server.TLS.CertManager.Enabled {
+		cert, err := apiextensions.NewCustomResource(ctx, name+"-tls", certificateArgs(a), child)
 		if err != nil {
 			return nil, err
 		}
 		deps = append(deps, cert)
 	}
 
-	podAnnotations := mergeMaps(cfg.Server.PodAnnotations, map[string]string{"checksum/config": checksum(settings)})
+	podAnnotations := mergeMaps(a.Server.PodAnnotations, map[string]string{"checksum/config": checksum(settings)})
 	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
-		Metadata: objectMeta(cfg, ns, names.Server, componentServer, nil),
-		Spec:     serverDeploymentSpec(cfg, env, podAnnotations, secretChecksum(rollOn)),
+		Metadata: a.Release.objectMeta(names.Server, componentServer, nil),
+		Spec:     serverDeploymentSpec(a, env, podAnnotations, secretChecksum(rollOn)),
 	}, child, pulumi.DependsOn(deps))
 	if err != nil {
 		return nil, err
 	}
-	svc, err := corev1.NewService(ctx, name, serverServiceArgs(cfg, ns), child, pulumi.DependsOn([]pulumi.Resource{deployment}))
+	svc, err := corev1.NewService(ctx, name, serverServiceArgs(a), child, pulumi.DependsOn([]pulumi.Resource{deployment}))
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Ingress.Enabled {
-		if _, err := networkingv1.NewIngress(ctx, name, ingressArgs(cfg, ns), child, pulumi.DependsOn([]pulumi.Resource{svc})); err != nil {
+	if a.Ingress.Enabled {
+		if _, err := networkingv1.NewIngress(ctx, name, ingressArgs(a), child, pulumi.DependsOn([]pulumi.Resource{svc})); err != nil {
 			return nil, err
 		}
 	}
-	if wantPodDisruptionBudget(cfg) {
-		if _, err := policyv1.NewPodDisruptionBudget(ctx, name, podDisruptionBudgetArgs(cfg, ns), child); err != nil {
+	if wantPodDisruptionBudget(a) {
+		if _, err := policyv1.NewPodDisruptionBudget(ctx, name, podDisruptionBudgetArgs(a), child); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.NetworkPolicy.Enabled {
-		if _, err := networkingv1.NewNetworkPolicy(ctx, name, serverNetworkPolicyArgs(cfg, ns), child); err != nil {
+	if a.NetworkPolicy.Enabled {
+		if _, err := networkingv1.NewNetworkPolicy(ctx, name, serverNetworkPolicyArgs(a), child); err != nil {
 			return nil, err
 		}
 	}
@@ -154,7 +183,12 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	s.ServiceName = svc.Metadata.Name().Elem()
 	s.SecretName = secret.Metadata.Name().Elem()
 	s.TLSSecretName = pulumi.String(names.TLSSecret).ToStringOutput()
-	s.URL = pulumi.Sprintf("https://%s.%s.svc.cluster.local:%d", s.ServiceName, ns, cfg.Server.Service.Port)
+	s.URL = pulumi.Sprintf("https://%s.%s.svc.cluster.local:%d", s.ServiceName, a.Release.Namespace, a.Server.Service.Port)
+	s.Endpoint = ServerEndpoint{
+		URL:       fmt.Sprintf("https://%s:%d", names.Server, a.Server.Service.Port),
+		TLSSecret: names.TLSSecret, TLSMountPath: a.Server.TLS.MountPath,
+		Secret: names.Server,
+	}
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"serviceName": s.ServiceName, "secretName": s.SecretName, "tlsSecretName": s.TLSSecretName, "url": s.URL,
 		"localCaCert": s.LocalCACert,
@@ -164,7 +198,7 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 // newLocalCA generates the local issuer's CA once and keeps it in the stack's state (the key as
 // a secret): without CERTCTL_CA_CERT_PATH every server process invents its own CA at start, so
 // replicas disagree and a restart orphans every certificate issued before it.
-func newLocalCA(ctx *pulumi.Context, name string, cfg *config.Config, ns pulumi.StringInput, opts ...pulumi.ResourceOption) (*corev1.Secret, pulumi.StringOutput, error) {
+func newLocalCA(ctx *pulumi.Context, name string, r Release, names config.Names, opts ...pulumi.ResourceOption) (*corev1.Secret, pulumi.StringOutput, error) {
 	key, err := tls.NewPrivateKey(ctx, name, &tls.PrivateKeyArgs{Algorithm: pulumi.String("ECDSA"), EcdsaCurve: pulumi.String("P256")}, opts...)
 	if err != nil {
 		return nil, pulumi.StringOutput{}, err
@@ -175,7 +209,7 @@ func newLocalCA(ctx *pulumi.Context, name string, cfg *config.Config, ns pulumi.
 		AllowedUses:         pulumi.ToStringArray([]string{"cert_signing", "crl_signing", "digital_signature"}),
 		ValidityPeriodHours: pulumi.Int(localCAValidityHours),
 		Subject: &tls.SelfSignedCertSubjectArgs{
-			CommonName:   pulumi.String(cfg.Fullname() + " local CA"),
+			CommonName:   pulumi.String(names.Fullname + " local CA"),
 			Organization: pulumi.String("certctl"),
 		},
 	}, opts...)
@@ -183,7 +217,7 @@ func newLocalCA(ctx *pulumi.Context, name string, cfg *config.Config, ns pulumi.
 		return nil, pulumi.StringOutput{}, err
 	}
 	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
-		Metadata: objectMeta(cfg, ns, cfg.Names().LocalCA, componentServer, nil),
+		Metadata: r.objectMeta(names.LocalCA, componentServer, nil),
 		Type:     pulumi.String("kubernetes.io/tls"),
 		StringData: pulumi.StringMap{
 			"tls.crt": cert.CertPem,
@@ -197,8 +231,8 @@ func newLocalCA(ctx *pulumi.Context, name string, cfg *config.Config, ns pulumi.
 }
 
 // serverEnv is the server's environment in declaration order.
-func serverEnv(cfg *config.Config, db Database, creds Credentials) []envEntry {
-	s := cfg.Server
+func serverEnv(a *CertctlServerArgs) []envEntry {
+	s, db, creds := a.Server, a.Database, a.Credentials
 	tls := s.TLS.MountPath
 	env := []envEntry{
 		plainEnv("CERTCTL_SERVER_HOST", "0.0.0.0"),
@@ -207,7 +241,7 @@ func serverEnv(cfg *config.Config, db Database, creds Credentials) []envEntry {
 		plainEnv("CERTCTL_SERVER_TLS_KEY_PATH", tls+"/tls.key"),
 		secretEnv("CERTCTL_DATABASE_URL", "database-url", db.URL),
 	}
-	if postgresCASecret(cfg) != "" {
+	if db.CASecret != "" {
 		env = append(env, plainEnv("PGSSLROOTCERT", config.PostgresCAMountPath+"/ca.crt"))
 	}
 	env = append(env,
@@ -271,7 +305,7 @@ func serverEnv(cfg *config.Config, db Database, creds Credentials) []envEntry {
 			env = append(env, secretEnv("CERTCTL_ACME_EAB_HMAC", "acme-eab-hmac", acme.EABHmac.Output()))
 		}
 	}
-	if cfg.Migrations.ViaHook {
+	if a.MigrationsViaHook {
 		env = append(env, plainEnv("CERTCTL_MIGRATIONS_VIA_HOOK", "true"))
 	}
 	return append(env, notifierEnv(s.Notifiers)...)
@@ -316,22 +350,14 @@ func appendIfSet(env []envEntry, name, value string) []envEntry {
 	return append(env, plainEnv(name, value))
 }
 
-// postgresCASecret is the CA Secret the server verifies Postgres with, if TLS verification is on.
-func postgresCASecret(cfg *config.Config) string {
-	if cfg.PostgreSQL.TLS.Mode == "disable" {
-		return ""
-	}
-	return cfg.PostgreSQL.TLS.CASecretRef
-}
-
-func serverDeploymentSpec(cfg *config.Config, env []envEntry, podAnnotations map[string]string, secretSum pulumi.StringOutput) *appsv1.DeploymentSpecArgs {
-	s, names := cfg.Server, cfg.Names()
+func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, podAnnotations map[string]string, secretSum pulumi.StringOutput) *appsv1.DeploymentSpecArgs {
+	s, names := a.Server, a.Names
 	annotations := pulumi.ToStringMap(podAnnotations)
 	annotations["checksum/secret"] = secretSum
 
 	volumes := []corev1.VolumeArgs{emptyDirVolume("tmp", ""), secretVolume("tls", names.TLSSecret), secretVolume("local-ca", names.LocalCA)}
 	mounts := []corev1.VolumeMountArgs{mount("tmp", "/tmp"), readOnlyMount("tls", s.TLS.MountPath), readOnlyMount("local-ca", config.LocalCAMountPath)}
-	if ca := postgresCASecret(cfg); ca != "" {
+	if ca := a.Database.CASecret; ca != "" {
 		volumes = append(volumes, secretVolume("postgresql-ca", ca))
 		mounts = append(mounts, readOnlyMount("postgresql-ca", config.PostgresCAMountPath))
 	}
@@ -354,19 +380,19 @@ func serverDeploymentSpec(cfg *config.Config, env []envEntry, podAnnotations map
 	}
 	return &appsv1.DeploymentSpecArgs{
 		Replicas: pulumi.Int(s.Replicas),
-		Selector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(selectorLabels(cfg, componentServer))},
+		Selector: a.Release.selector(componentServer),
 		Template: &corev1.PodTemplateSpecArgs{
 			Metadata: &metav1.ObjectMetaArgs{
-				Labels:      pulumi.ToStringMap(labels(cfg, componentServer)),
+				Labels:      pulumi.ToStringMap(a.Release.labels(componentServer)),
 				Annotations: annotations,
 			},
 			Spec: &corev1.PodSpecArgs{
 				ServiceAccountName: pulumi.String(names.ServiceAccount),
 				// The server only talks to the Kubernetes API for the (preview) Secrets connector.
-				AutomountServiceAccountToken: pulumi.Bool(cfg.KubernetesSecrets.Enabled),
+				AutomountServiceAccountToken: pulumi.Bool(a.KubernetesSecrets.Enabled),
 				EnableServiceLinks:           pulumi.Bool(false),
 				SecurityContext:              podSecurityContext(s.SecurityContext),
-				ImagePullSecrets:             imagePullSecrets(cfg),
+				ImagePullSecrets:             a.Release.imagePullSecrets(),
 				Containers:                   corev1.ContainerArray{container},
 				Volumes:                      volumesInput(s.Volumes, volumes...),
 				Affinity:                     affinityInput(s.Affinity),
@@ -377,13 +403,13 @@ func serverDeploymentSpec(cfg *config.Config, env []envEntry, podAnnotations map
 	}
 }
 
-func serverServiceArgs(cfg *config.Config, ns pulumi.StringInput) *corev1.ServiceArgs {
-	s := cfg.Server
+func serverServiceArgs(a *CertctlServerArgs) *corev1.ServiceArgs {
+	s := a.Server
 	return &corev1.ServiceArgs{
-		Metadata: objectMeta(cfg, ns, cfg.Names().Server, componentServer, s.Service.Annotations),
+		Metadata: a.Release.objectMeta(a.Names.Server, componentServer, s.Service.Annotations),
 		Spec: &corev1.ServiceSpecArgs{
 			Type:     pulumi.String(s.Service.Type),
-			Selector: pulumi.ToStringMap(selectorLabels(cfg, componentServer)),
+			Selector: pulumi.ToStringMap(a.Release.selectorLabels(componentServer)),
 			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
 				Name: pulumi.String(portNameHTTPS), Port: pulumi.Int(s.Service.Port),
 				TargetPort: pulumi.String(portNameHTTPS), Protocol: pulumi.String("TCP"),
@@ -392,47 +418,47 @@ func serverServiceArgs(cfg *config.Config, ns pulumi.StringInput) *corev1.Servic
 	}
 }
 
-func serviceAccountArgs(cfg *config.Config, ns pulumi.StringInput) *corev1.ServiceAccountArgs {
+func serviceAccountArgs(a *CertctlServerArgs) *corev1.ServiceAccountArgs {
 	return &corev1.ServiceAccountArgs{
-		Metadata:                     objectMeta(cfg, ns, cfg.Names().ServiceAccount, componentServer, cfg.ServiceAccount.Annotations),
-		AutomountServiceAccountToken: pulumi.Bool(cfg.KubernetesSecrets.Enabled),
+		Metadata:                     a.Release.objectMeta(a.Names.ServiceAccount, componentServer, a.ServiceAccount.Annotations),
+		AutomountServiceAccountToken: pulumi.Bool(a.KubernetesSecrets.Enabled),
 	}
 }
 
 // clusterRoleArgs has no rules unless the preview Kubernetes Secrets connector is enabled.
-func clusterRoleArgs(cfg *config.Config) *rbacv1.ClusterRoleArgs {
+func clusterRoleArgs(a *CertctlServerArgs) *rbacv1.ClusterRoleArgs {
 	rules := rbacv1.PolicyRuleArray{}
-	if cfg.KubernetesSecrets.Enabled {
+	if a.KubernetesSecrets.Enabled {
 		rules = append(rules, rbacv1.PolicyRuleArgs{
 			ApiGroups: pulumi.ToStringArray([]string{""}),
 			Resources: pulumi.ToStringArray([]string{"secrets"}),
 			Verbs:     pulumi.ToStringArray([]string{"get", "list", "create", "update", "patch"}),
 		})
 	}
-	return &rbacv1.ClusterRoleArgs{Metadata: clusterMeta(cfg, clusterScopedName(cfg), componentServer, nil), Rules: rules}
+	return &rbacv1.ClusterRoleArgs{Metadata: a.Release.clusterMeta(clusterScopedName(a.Names), componentServer, nil), Rules: rules}
 }
 
-func clusterRoleBindingArgs(cfg *config.Config, ns pulumi.StringInput) *rbacv1.ClusterRoleBindingArgs {
-	name := clusterScopedName(cfg)
+func clusterRoleBindingArgs(a *CertctlServerArgs) *rbacv1.ClusterRoleBindingArgs {
+	name := clusterScopedName(a.Names)
 	return &rbacv1.ClusterRoleBindingArgs{
-		Metadata: clusterMeta(cfg, name, componentServer, nil),
+		Metadata: a.Release.clusterMeta(name, componentServer, nil),
 		RoleRef: &rbacv1.RoleRefArgs{
 			ApiGroup: pulumi.String("rbac.authorization.k8s.io"), Kind: pulumi.String("ClusterRole"), Name: pulumi.String(name),
 		},
 		Subjects: rbacv1.SubjectArray{rbacv1.SubjectArgs{
-			Kind: pulumi.String("ServiceAccount"), Name: pulumi.String(cfg.Names().ServiceAccount), Namespace: ns,
+			Kind: pulumi.String("ServiceAccount"), Name: pulumi.String(a.Names.ServiceAccount), Namespace: a.Release.Namespace,
 		}},
 	}
 }
 
 // clusterScopedName is the fullname, as in the chart. Two releases with the same fullname in
 // different namespaces would share it; validation cannot see other stacks, so the README says so.
-func clusterScopedName(cfg *config.Config) string { return cfg.Names().Fullname }
+func clusterScopedName(n config.Names) string { return n.Fullname }
 
 // certificateArgs builds the cert-manager Certificate. The Service's in-cluster names are always
 // added to dnsNames: agents dial https://<fullname>-server:<port> and must be able to verify it.
-func certificateArgs(cfg *config.Config, ns pulumi.StringInput) *apiextensions.CustomResourceArgs {
-	cm, names := cfg.Server.TLS.CertManager, cfg.Names()
+func certificateArgs(a *CertctlServerArgs) *apiextensions.CustomResourceArgs {
+	cm, names, ns := a.Server.TLS.CertManager, a.Names, a.Release.Namespace
 	dnsNames := pulumi.StringArray{}
 	seen := map[string]bool{}
 	add := func(n pulumi.StringInput, key string) {
@@ -455,7 +481,7 @@ func certificateArgs(cfg *config.Config, ns pulumi.StringInput) *apiextensions.C
 		ApiVersion: pulumi.String("cert-manager.io/v1"),
 		Kind:       pulumi.String("Certificate"),
 		// Await issuance: the server mounts the Secret this Certificate writes.
-		Metadata: objectMeta(cfg, ns, names.Certificate, componentServer, map[string]string{"pulumi.com/waitFor": "condition=Ready"}),
+		Metadata: a.Release.objectMeta(names.Certificate, componentServer, map[string]string{"pulumi.com/waitFor": "condition=Ready"}),
 		OtherFields: map[string]any{"spec": pulumi.Map{
 			"secretName":  pulumi.String(names.TLSSecret),
 			"commonName":  pulumi.String(cm.CommonName),
@@ -471,8 +497,8 @@ func certificateArgs(cfg *config.Config, ns pulumi.StringInput) *apiextensions.C
 	}
 }
 
-func ingressArgs(cfg *config.Config, ns pulumi.StringInput) *networkingv1.IngressArgs {
-	in, names := cfg.Ingress, cfg.Names()
+func ingressArgs(a *CertctlServerArgs) *networkingv1.IngressArgs {
+	in, names := a.Ingress, a.Names
 	annotations := map[string]string{}
 	if in.ClassName == "nginx" {
 		// The backend speaks HTTPS only; ingress-nginx would otherwise proxy plain HTTP to it.
@@ -504,7 +530,7 @@ func ingressArgs(cfg *config.Config, ns pulumi.StringInput) *networkingv1.Ingres
 		tls = append(tls, networkingv1.IngressTLSArgs{SecretName: optString(t.SecretName), Hosts: optStrings(t.Hosts)})
 	}
 	return &networkingv1.IngressArgs{
-		Metadata: objectMeta(cfg, ns, names.Fullname, componentServer, mergeMaps(annotations, in.Annotations)),
+		Metadata: a.Release.objectMeta(names.Fullname, componentServer, mergeMaps(annotations, in.Annotations)),
 		Spec: &networkingv1.IngressSpecArgs{
 			IngressClassName: optString(in.ClassName),
 			Rules:            rules,

@@ -270,7 +270,10 @@ func TestBundledPostgresOutputs(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Namespace = "certctl-dev"
 	r, err := runBody(t, withConfig(t, nil), func(ctx *pulumi.Context) (pulumi.Map, error) {
-		pg, err := components.NewBundledPostgres(ctx, "pg", &components.BundledPostgresArgs{Config: &cfg, Namespace: pulumi.String(cfg.Namespace)})
+		pg, err := components.NewBundledPostgres(ctx, "pg", &components.BundledPostgresArgs{
+			Release: components.Release{AppName: "certctl", Instance: "certctl", Namespace: pulumi.String(cfg.Namespace)},
+			Name:    cfg.Names().Postgres, PostgreSQL: cfg.PostgreSQL,
+		})
 		if err != nil {
 			return nil, err
 		}

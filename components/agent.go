@@ -44,7 +44,7 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 	child := pulumi.Parent(a)
 
 	// One ConfigMap serves both containers.
-	settings := configData(append(agentEnv(args, true), agentEnv(args, false)...))
+	settings := configData(active(append(agentEnv(args, true), agentEnv(args, false)...)))
 	cm, err := corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{
 		Metadata: args.Release.objectMeta(args.Name, componentAgent, nil),
 		Data:     pulumi.ToStringMap(settings),
@@ -93,15 +93,17 @@ func agentEnv(a *AgentArgs, register bool) []envEntry {
 	env := []envEntry{
 		plainEnv("CERTCTL_SERVER_URL", a.Server.URL),
 		plainEnv("CERTCTL_SERVER_CA_BUNDLE_PATH", a.Server.TLSMountPath+"/ca.crt"),
-		agentNameEnv(a.Agent),
+		agentNameEnv(a.Agent).setBy("agent.name"),
 	}
 	if register {
-		return append(env, secretRefEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", SecretKeyRef{Name: a.Server.Secret, Key: keyBootstrapToken}))
+		return append(env, secretRefEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", SecretKeyRef{Name: a.Server.Secret, Key: keyBootstrapToken}).setBy("server.auth.agentBootstrapToken"))
 	}
 	env = append(env,
-		secretRefEnv("CERTCTL_API_KEY", SecretKeyRef{Name: a.Server.Secret, Key: keyAgentAPIKey}),
-		plainEnv("CERTCTL_KEY_DIR", a.Agent.KeyDir))
-	return appendIfSet(env, "CERTCTL_DISCOVERY_DIRS", a.Agent.DiscoveryDirs)
+		secretRefEnv("CERTCTL_API_KEY", SecretKeyRef{Name: a.Server.Secret, Key: keyAgentAPIKey}).setBy("server.auth.agentApiKey"),
+		// Set by agentCommand from the file the init container writes.
+		envEntry{name: "CERTCTL_AGENT_ID", off: true},
+		plainEnv("CERTCTL_KEY_DIR", a.Agent.KeyDir).setBy("agent.keyDir"))
+	return append(env, when(a.Agent.DiscoveryDirs != "", plainEnv("CERTCTL_DISCOVERY_DIRS", a.Agent.DiscoveryDirs).setBy("agent.discoveryDirs"))...)
 }
 
 // agentNameEnv is the agent's stable identity: the node for a DaemonSet (one agent per node, the
@@ -125,7 +127,7 @@ func agentPodTemplate(a *AgentArgs, settingsSum string, credentialSum pulumi.Str
 		Image:           pulumi.String(ag.Image.Ref()),
 		ImagePullPolicy: pulumi.String(ag.Image.PullPolicy),
 		Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", registerScript(agentIDFile)}),
-		Env:             envVars(agentEnv(a, true), a.Name, a.Server.Secret),
+		Env:             envVars(active(agentEnv(a, true)), a.Name, a.Server.Secret),
 		Resources:       resourceRequirements(ag.Resources),
 		SecurityContext: containerSecurityContext(ag.SecurityContext),
 		VolumeMounts: corev1.VolumeMountArray{
@@ -139,7 +141,7 @@ func agentPodTemplate(a *AgentArgs, settingsSum string, credentialSum pulumi.Str
 		Image:           pulumi.String(ag.Image.Ref()),
 		ImagePullPolicy: pulumi.String(ag.Image.PullPolicy),
 		Command:         pulumi.ToStringArray(agentCommand(agentIDFile)),
-		Env:             append(envVars(agentEnv(a, false), a.Name, a.Server.Secret), extraEnv(ag.Env, ag.ExtraEnv)...),
+		Env:             append(envVars(active(agentEnv(a, false)), a.Name, a.Server.Secret), extraEnv(ag.Env, ag.ExtraEnv)...),
 		Resources:       resourceRequirements(ag.Resources),
 		SecurityContext: containerSecurityContext(ag.SecurityContext),
 		VolumeMounts: corev1.VolumeMountArray{

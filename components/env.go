@@ -19,6 +19,36 @@ type envEntry struct {
 	// the workload's own Secret.
 	secretRef *SecretKeyRef
 	fieldPath string
+	// key is the config key that sets the variable ("" when the program derives it): users set
+	// that key, never the variable.
+	key string
+	// off: the configuration does not set the variable, but the program owns it.
+	off bool
+}
+
+func (e envEntry) setBy(key string) envEntry {
+	e.key = key
+	return e
+}
+
+// when keeps entries in the program's list whether or not cond holds, so every variable the
+// program may set stays reserved; only entries whose cond holds reach the pod.
+func when(cond bool, entries ...envEntry) []envEntry {
+	for i := range entries {
+		entries[i].off = entries[i].off || !cond
+	}
+	return entries
+}
+
+// active are the entries the pod gets.
+func active(entries []envEntry) []envEntry {
+	var out []envEntry
+	for _, e := range entries {
+		if !e.off {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // SecretKeyRef names a key of a Kubernetes Secret.

@@ -64,6 +64,35 @@ func secretVolume(name, secretName string, keys ...string) corev1.VolumeArgs {
 	return corev1.VolumeArgs{Name: pulumi.String(name), Secret: src}
 }
 
+// ownVolume is one of a container's own volumes and where it is mounted. Like envEntry, an
+// entry the configuration turns off stays listed, so the program keeps its name and path.
+type ownVolume struct {
+	volume   corev1.VolumeArgs
+	path     string
+	readOnly bool
+	off      bool
+}
+
+func (v ownVolume) name() string { return string(v.volume.Name.(pulumi.String)) }
+
+// podVolumes are the volumes and mounts the pod gets.
+func podVolumes(own []ownVolume) ([]corev1.VolumeArgs, []corev1.VolumeMountArgs) {
+	var volumes []corev1.VolumeArgs
+	var mounts []corev1.VolumeMountArgs
+	for _, v := range own {
+		if v.off {
+			continue
+		}
+		volumes = append(volumes, v.volume)
+		if v.readOnly {
+			mounts = append(mounts, readOnlyMount(v.name(), v.path))
+		} else {
+			mounts = append(mounts, mount(v.name(), v.path))
+		}
+	}
+	return volumes, mounts
+}
+
 func mount(name, path string) corev1.VolumeMountArgs {
 	return corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path)}
 }

@@ -24,6 +24,9 @@ const (
 	// Secret keys of the server Secret that other components read.
 	keyAgentAPIKey    = "agent-api-key"
 	keyBootstrapToken = "bootstrap-token"
+	// Where the server mounts the CA it verifies Postgres with, and the local issuer's CA.
+	postgresCAMountPath = "/etc/postgresql-ca"
+	localCAMountPath    = "/etc/certctl/ca"
 	// localCAValidityHours is how long the generated local-issuer CA lives (10 years): the server
 	// refuses to start with an expired CA, and a new CA changes every chain it issued.
 	localCAValidityHours = 87600
@@ -111,7 +114,7 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 		}
 	}
 
-	env := serverEnv(a)
+	env := active(serverEnv(a))
 	settings := configData(env)
 	cm, err := corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{
 		Metadata: a.Release.objectMeta(names.Server, componentServer, nil),
@@ -230,85 +233,84 @@ func newLocalCA(ctx *pulumi.Context, name string, r Release, names config.Names,
 	return secret, cert.CertPem, nil
 }
 
-// serverEnv is the server's environment in declaration order.
+// serverEnv is every variable the server container can get, in declaration order; entries a
+// setting turns off stay in the list (see when), so the list is also what the program reserves.
 func serverEnv(a *CertctlServerArgs) []envEntry {
 	s, db, creds := a.Server, a.Database, a.Credentials
-	tls := s.TLS.MountPath
+	tls, sm, acme := s.TLS.MountPath, s.SMTP, s.Issuer.ACME
 	env := []envEntry{
 		plainEnv("CERTCTL_SERVER_HOST", "0.0.0.0"),
-		plainEnv("CERTCTL_SERVER_PORT", strconv.Itoa(s.Port)),
-		plainEnv("CERTCTL_SERVER_TLS_CERT_PATH", tls+"/tls.crt"),
-		plainEnv("CERTCTL_SERVER_TLS_KEY_PATH", tls+"/tls.key"),
-		secretEnv("CERTCTL_DATABASE_URL", "database-url", db.URL),
+		plainEnv("CERTCTL_SERVER_PORT", strconv.Itoa(s.Port)).setBy("server.port"),
+		plainEnv("CERTCTL_SERVER_TLS_CERT_PATH", tls+"/tls.crt").setBy("server.tls.mountPath"),
+		plainEnv("CERTCTL_SERVER_TLS_KEY_PATH", tls+"/tls.key").setBy("server.tls.mountPath"),
+		secretEnv("CERTCTL_DATABASE_URL", "database-url", db.URL).setBy("externalDatabase.url"),
 	}
-	if db.CASecret != "" {
-		env = append(env, plainEnv("PGSSLROOTCERT", config.PostgresCAMountPath+"/ca.crt"))
-	}
+	env = append(env, when(db.CASecret != "", plainEnv("PGSSLROOTCERT", postgresCAMountPath+"/ca.crt").setBy("postgresql.tls.caSecretRef"))...)
 	env = append(env,
-		plainEnv("CERTCTL_DATABASE_MAX_CONNS", strconv.Itoa(s.DatabaseMaxConns)),
-		plainEnv("CERTCTL_LOG_LEVEL", s.Logging.Level),
-		plainEnv("CERTCTL_LOG_FORMAT", s.Logging.Format),
-		plainEnv("CERTCTL_AUTH_TYPE", s.Auth.Type),
+		plainEnv("CERTCTL_DATABASE_MAX_CONNS", strconv.Itoa(s.DatabaseMaxConns)).setBy("server.databaseMaxConns"),
+		plainEnv("CERTCTL_LOG_LEVEL", s.Logging.Level).setBy("server.logging.level"),
+		plainEnv("CERTCTL_LOG_FORMAT", s.Logging.Format).setBy("server.logging.format"),
+		plainEnv("CERTCTL_AUTH_TYPE", s.Auth.Type).setBy("server.auth.type"),
 		// v2.1.7 refuses to start without CERTCTL_AUTH_SECRET and ignores it once named keys
 		// exist; the admin keys (already in the named keys) fill it, and the postStart hook
 		// reads the admin key from it.
-		secretEnv("CERTCTL_AUTH_SECRET", "api-key", creds.AdminKeys),
-		secretEnv("CERTCTL_API_KEYS_NAMED", "api-keys-named", namedKeys(creds, s.Auth.NamedKeys)),
-		secretEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", keyBootstrapToken, creds.BootstrapToken),
-		secretEnv("CERTCTL_CONFIG_ENCRYPTION_KEY", "config-encryption-key", creds.EncryptionKey),
-		plainEnv("CERTCTL_CA_CERT_PATH", config.LocalCAMountPath+"/tls.crt"),
-		plainEnv("CERTCTL_CA_KEY_PATH", config.LocalCAMountPath+"/tls.key"),
-		plainEnv("CERTCTL_KEYGEN_MODE", s.Keygen.Mode),
-		plainEnv("CERTCTL_RATE_LIMIT_RPS", strconv.Itoa(s.RateLimiting.RPS)),
-		plainEnv("CERTCTL_RATE_LIMIT_BURST", strconv.Itoa(s.RateLimiting.Burst)),
-		plainEnv("CERTCTL_RATE_LIMIT_BACKEND", rateLimitBackend(s.Replicas)),
+		secretEnv("CERTCTL_AUTH_SECRET", "api-key", creds.AdminKeys).setBy("server.auth.apiKey"),
+		secretEnv("CERTCTL_API_KEYS_NAMED", "api-keys-named", namedKeys(creds, s.Auth.NamedKeys)).setBy("server.auth.namedKeys"),
+		secretEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", keyBootstrapToken, creds.BootstrapToken).setBy("server.auth.agentBootstrapToken"),
+		secretEnv("CERTCTL_CONFIG_ENCRYPTION_KEY", "config-encryption-key", creds.EncryptionKey).setBy("server.configEncryptionKey"),
+		plainEnv("CERTCTL_CA_CERT_PATH", localCAMountPath+"/tls.crt").setBy("server.issuer.local.existingSecret"),
+		plainEnv("CERTCTL_CA_KEY_PATH", localCAMountPath+"/tls.key").setBy("server.issuer.local.existingSecret"),
+		plainEnv("CERTCTL_KEYGEN_MODE", s.Keygen.Mode).setBy("server.keygen.mode"),
+		plainEnv("CERTCTL_RATE_LIMIT_RPS", strconv.Itoa(s.RateLimiting.RPS)).setBy("server.rateLimiting.rps"),
+		plainEnv("CERTCTL_RATE_LIMIT_BURST", strconv.Itoa(s.RateLimiting.Burst)).setBy("server.rateLimiting.burst"),
+		plainEnv("CERTCTL_RATE_LIMIT_BACKEND", rateLimitBackend(s.Replicas)).setBy("server.replicas"),
 	)
-	if s.CORS.Origins != "" {
-		env = append(env, plainEnv("CERTCTL_CORS_ORIGINS", s.CORS.Origins))
+	env = append(env, when(s.CORS.Origins != "", plainEnv("CERTCTL_CORS_ORIGINS", s.CORS.Origins).setBy("server.cors.origins"))...)
+	env = append(env, when(s.NetworkScan.Enabled,
+		plainEnv("CERTCTL_NETWORK_SCAN_ENABLED", "true").setBy("server.networkScan.enabled"),
+		plainEnv("CERTCTL_NETWORK_SCAN_INTERVAL", s.NetworkScan.Interval).setBy("server.networkScan.interval"))...)
+	env = append(env, when(s.EST.Enabled,
+		plainEnv("CERTCTL_EST_ENABLED", "true").setBy("server.est.enabled"),
+		plainEnv("CERTCTL_EST_ISSUER_ID", s.EST.IssuerID).setBy("server.est.issuerID"))...)
+	env = append(env, when(s.EST.Enabled && s.EST.ProfileID != "", plainEnv("CERTCTL_EST_PROFILE_ID", s.EST.ProfileID).setBy("server.est.profileID"))...)
+	env = append(env, when(sm.Enabled,
+		plainEnv("CERTCTL_SMTP_HOST", sm.Host).setBy("server.smtp.host"),
+		plainEnv("CERTCTL_SMTP_PORT", strconv.Itoa(sm.Port)).setBy("server.smtp.port"))...)
+	env = append(env, when(sm.Enabled && sm.Username != "", plainEnv("CERTCTL_SMTP_USERNAME", sm.Username).setBy("server.smtp.username"))...)
+	env = append(env, when(sm.Enabled && sm.Password.IsSet(), secretEnv("CERTCTL_SMTP_PASSWORD", "smtp-password", sm.Password.Output()).setBy("server.smtp.password"))...)
+	env = append(env, when(sm.Enabled,
+		plainEnv("CERTCTL_SMTP_FROM_ADDRESS", sm.FromAddress).setBy("server.smtp.fromAddress"),
+		plainEnv("CERTCTL_SMTP_USE_TLS", strconv.FormatBool(sm.UseTLS)).setBy("server.smtp.useTLS"))...)
+	env = append(env, when(s.Digest.Enabled,
+		plainEnv("CERTCTL_DIGEST_ENABLED", "true").setBy("server.digest.enabled"),
+		plainEnv("CERTCTL_DIGEST_INTERVAL", s.Digest.Interval).setBy("server.digest.interval"),
+		plainEnv("CERTCTL_DIGEST_RECIPIENTS", strings.Join(s.Digest.Recipients, ",")).setBy("server.digest.recipients"))...)
+	env = append(env, when(acme.Enabled,
+		plainEnv("CERTCTL_ACME_DIRECTORY_URL", acme.DirectoryURL).setBy("server.issuer.acme.directoryURL"),
+		plainEnv("CERTCTL_ACME_EMAIL", acme.Email).setBy("server.issuer.acme.email"),
+		plainEnv("CERTCTL_ACME_CHALLENGE_TYPE", acme.ChallengeType).setBy("server.issuer.acme.challengeType"))...)
+	for _, o := range []struct{ name, key, value string }{
+		{"CERTCTL_ACME_DNS_PRESENT_SCRIPT", "dnsPresentScript", acme.DNSPresentScript},
+		{"CERTCTL_ACME_DNS_CLEANUP_SCRIPT", "dnsCleanupScript", acme.DNSCleanupScript},
+		{"CERTCTL_ACME_DNS_PROPAGATION_WAIT", "dnsPropagationWait", acme.DNSPropagationWait},
+		{"CERTCTL_ACME_DNS_PERSIST_ISSUER_DOMAIN", "dnsPersistIssuerDomain", acme.DNSPersistIssuerDomain},
+		{"CERTCTL_ACME_EAB_KID", "eabKid", acme.EABKid},
+	} {
+		env = append(env, when(acme.Enabled && o.value != "", plainEnv(o.name, o.value).setBy("server.issuer.acme."+o.key))...)
 	}
-	if s.NetworkScan.Enabled {
-		env = append(env, plainEnv("CERTCTL_NETWORK_SCAN_ENABLED", "true"), plainEnv("CERTCTL_NETWORK_SCAN_INTERVAL", s.NetworkScan.Interval))
-	}
-	if s.EST.Enabled {
-		env = append(env, plainEnv("CERTCTL_EST_ENABLED", "true"), plainEnv("CERTCTL_EST_ISSUER_ID", s.EST.IssuerID))
-		env = appendIfSet(env, "CERTCTL_EST_PROFILE_ID", s.EST.ProfileID)
-	}
-	if s.SMTP.Enabled {
-		env = append(env,
-			plainEnv("CERTCTL_SMTP_HOST", s.SMTP.Host),
-			plainEnv("CERTCTL_SMTP_PORT", strconv.Itoa(s.SMTP.Port)))
-		env = appendIfSet(env, "CERTCTL_SMTP_USERNAME", s.SMTP.Username)
-		if s.SMTP.Password.IsSet() {
-			env = append(env, secretEnv("CERTCTL_SMTP_PASSWORD", "smtp-password", s.SMTP.Password.Output()))
-		}
-		env = append(env,
-			plainEnv("CERTCTL_SMTP_FROM_ADDRESS", s.SMTP.FromAddress),
-			plainEnv("CERTCTL_SMTP_USE_TLS", strconv.FormatBool(s.SMTP.UseTLS)))
-	}
-	if s.Digest.Enabled {
-		env = append(env,
-			plainEnv("CERTCTL_DIGEST_ENABLED", "true"),
-			plainEnv("CERTCTL_DIGEST_INTERVAL", s.Digest.Interval),
-			plainEnv("CERTCTL_DIGEST_RECIPIENTS", strings.Join(s.Digest.Recipients, ",")))
-	}
-	if acme := s.Issuer.ACME; acme.Enabled {
-		env = append(env,
-			plainEnv("CERTCTL_ACME_DIRECTORY_URL", acme.DirectoryURL),
-			plainEnv("CERTCTL_ACME_EMAIL", acme.Email),
-			plainEnv("CERTCTL_ACME_CHALLENGE_TYPE", acme.ChallengeType))
-		env = appendIfSet(env, "CERTCTL_ACME_DNS_PRESENT_SCRIPT", acme.DNSPresentScript)
-		env = appendIfSet(env, "CERTCTL_ACME_DNS_CLEANUP_SCRIPT", acme.DNSCleanupScript)
-		env = appendIfSet(env, "CERTCTL_ACME_DNS_PROPAGATION_WAIT", acme.DNSPropagationWait)
-		env = appendIfSet(env, "CERTCTL_ACME_DNS_PERSIST_ISSUER_DOMAIN", acme.DNSPersistIssuerDomain)
-		env = appendIfSet(env, "CERTCTL_ACME_EAB_KID", acme.EABKid)
-		if acme.EABHmac.IsSet() {
-			env = append(env, secretEnv("CERTCTL_ACME_EAB_HMAC", "acme-eab-hmac", acme.EABHmac.Output()))
-		}
-	}
-	if a.MigrationsViaHook {
-		env = append(env, plainEnv("CERTCTL_MIGRATIONS_VIA_HOOK", "true"))
-	}
+	env = append(env, when(acme.Enabled && acme.EABHmac.IsSet(), secretEnv("CERTCTL_ACME_EAB_HMAC", "acme-eab-hmac", acme.EABHmac.Output()).setBy("server.issuer.acme.eabHmac"))...)
+	env = append(env, when(a.MigrationsViaHook, plainEnv("CERTCTL_MIGRATIONS_VIA_HOOK", "true").setBy("migrations.viaHook"))...)
 	return append(env, notifierEnv(s.Notifiers)...)
+}
+
+// serverVolumes are the server's own volumes and mounts, the reserved ones included.
+func serverVolumes(a *CertctlServerArgs) []ownVolume {
+	return []ownVolume{
+		{emptyDirVolume("tmp", ""), "/tmp", false, false},
+		{secretVolume("tls", a.Names.TLSSecret), a.Server.TLS.MountPath, true, false},
+		{secretVolume("local-ca", a.Names.LocalCA), localCAMountPath, true, false},
+		{secretVolume("postgresql-ca", a.Database.CASecret), postgresCAMountPath, true, a.Database.CASecret == ""},
+	}
 }
 
 // rateLimitBackend keeps the limits in Postgres when several replicas must share them; one
@@ -321,33 +323,20 @@ func rateLimitBackend(replicas int) string {
 }
 
 func notifierEnv(n config.Notifiers) []envEntry {
+	const key = "server.notifiers."
 	var env []envEntry
-	if n.Slack.Enabled {
-		env = append(env, secretEnv("CERTCTL_SLACK_WEBHOOK_URL", "slack-webhook-url", n.Slack.WebhookURL.Output()))
-		env = appendIfSet(env, "CERTCTL_SLACK_CHANNEL", n.Slack.Channel)
-		env = appendIfSet(env, "CERTCTL_SLACK_USERNAME", n.Slack.Username)
-	}
-	if n.Teams.Enabled {
-		env = append(env, secretEnv("CERTCTL_TEAMS_WEBHOOK_URL", "teams-webhook-url", n.Teams.WebhookURL.Output()))
-	}
-	if n.PagerDuty.Enabled {
-		env = append(env,
-			secretEnv("CERTCTL_PAGERDUTY_ROUTING_KEY", "pagerduty-routing-key", n.PagerDuty.RoutingKey.Output()),
-			plainEnv("CERTCTL_PAGERDUTY_SEVERITY", n.PagerDuty.Severity))
-	}
-	if n.Opsgenie.Enabled {
-		env = append(env,
-			secretEnv("CERTCTL_OPSGENIE_API_KEY", "opsgenie-api-key", n.Opsgenie.APIKey.Output()),
-			plainEnv("CERTCTL_OPSGENIE_PRIORITY", n.Opsgenie.Priority))
-	}
-	return env
-}
-
-func appendIfSet(env []envEntry, name, value string) []envEntry {
-	if value == "" {
-		return env
-	}
-	return append(env, plainEnv(name, value))
+	env = append(env, when(n.Slack.Enabled,
+		secretEnv("CERTCTL_SLACK_WEBHOOK_URL", "slack-webhook-url", n.Slack.WebhookURL.Output()).setBy(key+"slack.webhookUrl"))...)
+	env = append(env, when(n.Slack.Enabled && n.Slack.Channel != "", plainEnv("CERTCTL_SLACK_CHANNEL", n.Slack.Channel).setBy(key+"slack.channel"))...)
+	env = append(env, when(n.Slack.Enabled && n.Slack.Username != "", plainEnv("CERTCTL_SLACK_USERNAME", n.Slack.Username).setBy(key+"slack.username"))...)
+	env = append(env, when(n.Teams.Enabled,
+		secretEnv("CERTCTL_TEAMS_WEBHOOK_URL", "teams-webhook-url", n.Teams.WebhookURL.Output()).setBy(key+"teams.webhookUrl"))...)
+	env = append(env, when(n.PagerDuty.Enabled,
+		secretEnv("CERTCTL_PAGERDUTY_ROUTING_KEY", "pagerduty-routing-key", n.PagerDuty.RoutingKey.Output()).setBy(key+"pagerduty.routingKey"),
+		plainEnv("CERTCTL_PAGERDUTY_SEVERITY", n.PagerDuty.Severity).setBy(key+"pagerduty.severity"))...)
+	return append(env, when(n.Opsgenie.Enabled,
+		secretEnv("CERTCTL_OPSGENIE_API_KEY", "opsgenie-api-key", n.Opsgenie.APIKey.Output()).setBy(key+"opsgenie.apiKey"),
+		plainEnv("CERTCTL_OPSGENIE_PRIORITY", n.Opsgenie.Priority).setBy(key+"opsgenie.priority"))...)
 }
 
 func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, podAnnotations map[string]string, secretSum pulumi.StringOutput) *appsv1.DeploymentSpecArgs {
@@ -355,12 +344,7 @@ func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, podAnnotations m
 	annotations := pulumi.ToStringMap(podAnnotations)
 	annotations["checksum/secret"] = secretSum
 
-	volumes := []corev1.VolumeArgs{emptyDirVolume("tmp", ""), secretVolume("tls", names.TLSSecret), secretVolume("local-ca", names.LocalCA)}
-	mounts := []corev1.VolumeMountArgs{mount("tmp", "/tmp"), readOnlyMount("tls", s.TLS.MountPath), readOnlyMount("local-ca", config.LocalCAMountPath)}
-	if ca := a.Database.CASecret; ca != "" {
-		volumes = append(volumes, secretVolume("postgresql-ca", ca))
-		mounts = append(mounts, readOnlyMount("postgresql-ca", config.PostgresCAMountPath))
-	}
+	volumes, mounts := podVolumes(serverVolumes(a))
 	container := corev1.ContainerArgs{
 		Name:            pulumi.String(componentServer),
 		Image:           pulumi.String(s.Image.Ref()),

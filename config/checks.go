@@ -440,13 +440,13 @@ func checkTolerations(p *problems, key string, tolerations []corev1.Toleration) 
 
 // checkEnv checks a workload's env map and extraEnv list against each other and against the
 // variables the program sets itself (owners).
-func checkEnv(p *problems, key string, env map[string]string, extra []corev1.EnvVar, owners []envOwner) {
+func checkEnv(p *problems, key string, env map[string]string, extra []corev1.EnvVar, owners []ReservedEnv) {
 	owned := func(k, name string) {
-		i := slices.IndexFunc(owners, func(o envOwner) bool { return o.name == name })
+		i := slices.IndexFunc(owners, func(o ReservedEnv) bool { return o.Name == name })
 		switch {
 		case i < 0:
-		case owners[i].key != "":
-			p.addf(k, "set "+owners[i].key+" instead", "%s is set by the program from %s", name, owners[i].key)
+		case owners[i].Key != "":
+			p.addf(k, "set "+owners[i].Key+" instead", "%s is set by the program from %s", name, owners[i].Key)
 		default:
 			p.addf(k, "remove it: the program sets it", "%s is managed by the program", name)
 		}

@@ -243,3 +243,22 @@ func SecretPaths() []string {
 	walkSecrets(reflect.ValueOf(Config{}), "", func(path string, _ Secret) { out = append(out, path) })
 	return out
 }
+
+// SettingPaths lists every config key path ("server.auth.apiKey"), parents included, in the
+// order of the Config types.
+func SettingPaths() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			path := prefix + jsonName(f)
+			out = append(out, path)
+			if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == t.PkgPath() && f.Type != secretType {
+				walk(f.Type, path+".")
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	return out
+}

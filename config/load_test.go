@@ -67,7 +67,7 @@ func TestLoadMergesOverDefaults(t *testing.T) {
 	assert.Equal(t, "50Gi", c.PostgreSQL.Storage.Size)
 	assert.Equal(t, "postgres", c.PostgreSQL.Image.Repository)
 	assert.Equal(t, Defaults().Agent, c.Agent)
-	require.NoError(t, c.Validate())
+	require.NoError(t, c.Validate(testReserved))
 }
 
 func TestLoadScalarKeys(t *testing.T) {
@@ -189,7 +189,7 @@ func TestLoadDoesNotValidate(t *testing.T) {
 	c, err := load(t, map[string]string{"certctl:server": `{"replicas":0}`})
 	require.NoError(t, err)
 	assert.Equal(t, 0, c.Server.Replicas)
-	assert.Error(t, c.Validate())
+	assert.Error(t, c.Validate(testReserved))
 }
 
 func TestSecretPaths(t *testing.T) {

@@ -16,8 +16,9 @@ import (
 
 // Validate returns nil, or a *ValidationError listing every problem in the configuration.
 // Format checks apply to every value that is set, whether or not its feature is enabled;
-// "required" checks apply only to enabled features.
-func (c Config) Validate() error {
+// "required" checks apply only to enabled features. reserved is what the program's own pods
+// hold (components.Reserved), which the user's extras may not collide with.
+func (c Config) Validate(reserved Reserved) error {
 	p := &problems{}
 	for _, section := range []func(*problems, Config){
 		validateNames,
@@ -28,7 +29,6 @@ func (c Config) Validate() error {
 		validateServerFeatures,
 		validateIssuers,
 		validateNotifiers,
-		validateServerExtras,
 		validatePostgres,
 		validateAgent,
 		validateIngress,
@@ -41,6 +41,7 @@ func (c Config) Validate() error {
 	} {
 		section(p, c)
 	}
+	validateExtras(p, c, reserved)
 	return p.err()
 }
 
@@ -417,10 +418,18 @@ func validateNotifiers(p *problems, c Config) {
 	oneOf(p, "server.notifiers.opsgenie.priority", n.Opsgenie.Priority, "P1", "P2", "P3", "P4", "P5")
 }
 
-// validateServerExtras checks the user's extra env and volumes against the program's own.
-func validateServerExtras(p *problems, c Config) {
+// validateExtras checks the user's extra env, volumes and mounts against the program's own.
+func validateExtras(p *problems, c Config, reserved Reserved) {
 	s := c.Server
-	checkEnv(p, "server", s.Env, s.ExtraEnv, serverEnvOwners)
+	checkEnv(p, "server", s.Env, s.ExtraEnv, reserved.ServerEnv)
+	checkEnv(p, "agent", c.Agent.Env, c.Agent.ExtraEnv, reserved.AgentEnv)
+
+	var ownVolumes []string
+	mounted := map[string]string{}
+	for _, v := range reserved.ServerVolumes {
+		ownVolumes = append(ownVolumes, v.Name)
+		mounted[path.Clean(v.MountPath)] = "the program's " + v.Name + " volume"
+	}
 
 	volumes := map[string]int{}
 	for i, v := range s.Volumes {
@@ -436,12 +445,10 @@ func validateServerExtras(p *problems, c Config) {
 			continue
 		}
 		volumes[v.Name] = i
-		if slices.Contains(ReservedVolumeNames, v.Name) {
-			p.addf(k+".name", "rename it (reserved: "+strings.Join(ReservedVolumeNames, ", ")+")", "%q is a volume name the program uses", v.Name)
+		if slices.Contains(ownVolumes, v.Name) {
+			p.addf(k+".name", "rename it (reserved: "+strings.Join(ownVolumes, ", ")+")", "%q is a volume name the program uses", v.Name)
 		}
 	}
-	mounted := map[string]string{"/tmp": "the program's tmp volume", path.Clean(s.TLS.MountPath): "server.tls.mountPath", PostgresCAMountPath: "the program's postgresql-ca volume",
-		LocalCAMountPath: "the program's local-ca volume"}
 	for i, m := range s.VolumeMounts {
 		k := index("server.volumeMounts", i)
 		if _, ok := volumes[m.Name]; !ok {
@@ -560,7 +567,6 @@ func validateAgent(p *problems, c Config) {
 	}
 	checkLabels(p, "agent.nodeSelector", a.NodeSelector)
 	checkTolerations(p, "agent.tolerations", a.Tolerations)
-	checkEnv(p, "agent", a.Env, a.ExtraEnv, agentEnvOwners)
 }
 
 func validateIngress(p *problems, c Config) {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -49,11 +48,11 @@ func assertActionable(t *testing.T, p Problem) {
 }
 
 func TestValidDefaultsPass(t *testing.T) {
-	require.NoError(t, valid().Validate())
+	require.NoError(t, valid().Validate(testReserved))
 }
 
 func TestDefaultsAloneNeedATLSSource(t *testing.T) {
-	ps := problemsOf(t, Defaults().Validate())
+	ps := problemsOf(t, Defaults().Validate(testReserved))
 	require.Len(t, ps, 1)
 	assert.Equal(t, "certctl:server.tls", ps[0].Key)
 	assert.Contains(t, ps[0].Message, "EXACTLY ONE TLS ownership path")
@@ -75,7 +74,7 @@ func TestValidateRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
 			tc.mutate(&c)
-			ps := problemsOf(t, c.Validate())
+			ps := problemsOf(t, c.Validate(testReserved))
 			p, ok := find(ps, "certctl:"+tc.key)
 			require.True(t, ok, "no problem on %s; got %v", tc.key, ps)
 			assertActionable(t, p)
@@ -420,7 +419,7 @@ func refusals() []refusal {
 		{"mount path taken by the program", func(c *Config) {
 			c.Server.Volumes = []corev1.Volume{{Name: "extra", VolumeSource: secretVolume}}
 			c.Server.VolumeMounts = []corev1.VolumeMount{{Name: "extra", MountPath: "/etc/certctl/tls/"}}
-		}, "server.volumeMounts[0].mountPath", "server.tls.mountPath"},
+		}, "server.volumeMounts[0].mountPath", "the program's tls volume"},
 		{"mount path used twice", func(c *Config) {
 			c.Server.Volumes = []corev1.Volume{{Name: "extra", VolumeSource: secretVolume}}
 			c.Server.VolumeMounts = []corev1.VolumeMount{{Name: "extra", MountPath: "/a"}, {Name: "extra", MountPath: "/a"}}
@@ -649,7 +648,7 @@ func TestValidateAccepts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
 			tc.mutate(&c)
-			assert.Empty(t, problemsExceptNotBuilt(c.Validate()))
+			assert.Empty(t, problemsExceptNotBuilt(c.Validate(testReserved)))
 		})
 	}
 }
@@ -673,7 +672,7 @@ func TestValidateRefusesNotBuiltFeatures(t *testing.T) {
 	c := valid()
 	c.Monitoring.Enabled, c.Backup.Enabled, c.Migrations.ViaHook = true, true, true
 	var verr *ValidationError
-	require.ErrorAs(t, c.Validate(), &verr)
+	require.ErrorAs(t, c.Validate(testReserved), &verr)
 	assert.Equal(t, []string{"certctl:monitoring.enabled", "certctl:backup.enabled", "certctl:migrations.viaHook"}, verr.Keys())
 	assert.Empty(t, problemsExceptNotBuilt(verr))
 }
@@ -684,7 +683,7 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 	c.PostgreSQL.TLS.Mode = "prefer"
 	c.Backup.Schedule = "nightly"
 
-	err := c.Validate()
+	err := c.Validate(testReserved)
 	ps := problemsOf(t, err)
 	assert.Equal(t, []string{"certctl:server.replicas", "certctl:postgresql.tls.mode", "certctl:backup.schedule"}, err.(*ValidationError).Keys())
 	lines := strings.Split(err.Error(), "\n")
@@ -698,11 +697,11 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 func TestValidateOrderIsDeterministic(t *testing.T) {
 	c := valid()
 	c.CommonLabels = map[string]string{"z z": "", "a a": "", "m m": "", "b b": ""}
-	first := c.Validate().Error()
+	first := c.Validate(testReserved).Error()
 	for range 20 {
-		require.Equal(t, first, c.Validate().Error())
+		require.Equal(t, first, c.Validate(testReserved).Error())
 	}
-	keys := c.Validate().(*ValidationError).Keys()
+	keys := c.Validate(testReserved).(*ValidationError).Keys()
 	assert.Equal(t, []string{`certctl:commonLabels["a a"]`, `certctl:commonLabels["b b"]`, `certctl:commonLabels["m m"]`, `certctl:commonLabels["z z"]`}, keys)
 }
 
@@ -732,7 +731,7 @@ func TestValidateNeverEchoesSecrets(t *testing.T) {
 	c.Server.SMTP.Password = NewSecret(smtpPass)
 	c.Server.Issuer.ACME.EABHmac = NewSecret(eab)
 
-	err := c.Validate()
+	err := c.Validate(testReserved)
 	ps := problemsOf(t, err)
 	for _, key := range []string{
 		"server.auth.apiKey", "server.auth.namedKeys", "externalDatabase.url", "postgresql.auth.password",
@@ -747,64 +746,39 @@ func TestValidateNeverEchoesSecrets(t *testing.T) {
 	}
 }
 
-func TestEveryManagedEnvVarIsRefused(t *testing.T) {
-	for _, tc := range []struct {
-		section string
-		names   []string
-		set     func(c *Config, name string)
-	}{
-		{"server", ServerManagedEnv, func(c *Config, name string) { c.Server.Env = map[string]string{name: "x"} }},
-		{"agent", AgentManagedEnv, func(c *Config, name string) { c.Agent.Env = map[string]string{name: "x"} }},
-	} {
-		for _, name := range tc.names {
-			c := valid()
-			tc.set(&c, name)
-			ps := problemsOf(t, c.Validate())
-			_, ok := find(ps, "certctl:"+tc.section+".env."+name)
-			assert.True(t, ok, "%s.env.%s was not refused", tc.section, name)
-		}
-	}
+// testReserved stands in for components.Reserved here; ../tests checks the real lists.
+var testReserved = Reserved{
+	ServerEnv:     []ReservedEnv{{"CERTCTL_SERVER_HOST", ""}, {"CERTCTL_LOG_LEVEL", "server.logging.level"}},
+	AgentEnv:      []ReservedEnv{{"CERTCTL_AGENT_ID", ""}, {"CERTCTL_AGENT_NAME", "agent.name"}},
+	ServerVolumes: []ReservedVolume{{"tmp", "/tmp"}, {"tls", "/etc/certctl/tls"}},
 }
 
-func TestManagedLists(t *testing.T) {
-	assert.ElementsMatch(t, []string{
-		"CERTCTL_SERVER_HOST", "CERTCTL_SERVER_PORT", "CERTCTL_SERVER_TLS_CERT_PATH", "CERTCTL_SERVER_TLS_KEY_PATH",
-		"CERTCTL_DATABASE_URL", "CERTCTL_DATABASE_MAX_CONNS", "PGSSLROOTCERT",
-		"CERTCTL_LOG_LEVEL", "CERTCTL_LOG_FORMAT", "CERTCTL_AUTH_TYPE", "CERTCTL_AUTH_SECRET", "CERTCTL_API_KEYS_NAMED",
-		"CERTCTL_AGENT_BOOTSTRAP_TOKEN", "CERTCTL_CONFIG_ENCRYPTION_KEY", "CERTCTL_CA_CERT_PATH", "CERTCTL_CA_KEY_PATH",
-		"CERTCTL_KEYGEN_MODE", "CERTCTL_RATE_LIMIT_RPS", "CERTCTL_RATE_LIMIT_BURST", "CERTCTL_RATE_LIMIT_BACKEND",
-		"CERTCTL_CORS_ORIGINS", "CERTCTL_NETWORK_SCAN_ENABLED", "CERTCTL_NETWORK_SCAN_INTERVAL",
-		"CERTCTL_EST_ENABLED", "CERTCTL_EST_ISSUER_ID", "CERTCTL_EST_PROFILE_ID",
-		"CERTCTL_SMTP_HOST", "CERTCTL_SMTP_PORT", "CERTCTL_SMTP_USERNAME", "CERTCTL_SMTP_PASSWORD",
-		"CERTCTL_SMTP_FROM_ADDRESS", "CERTCTL_SMTP_USE_TLS",
-		"CERTCTL_DIGEST_ENABLED", "CERTCTL_DIGEST_INTERVAL", "CERTCTL_DIGEST_RECIPIENTS",
-		"CERTCTL_ACME_DIRECTORY_URL", "CERTCTL_ACME_EMAIL", "CERTCTL_ACME_CHALLENGE_TYPE",
-		"CERTCTL_ACME_DNS_PRESENT_SCRIPT", "CERTCTL_ACME_DNS_CLEANUP_SCRIPT", "CERTCTL_ACME_DNS_PROPAGATION_WAIT",
-		"CERTCTL_ACME_DNS_PERSIST_ISSUER_DOMAIN", "CERTCTL_ACME_EAB_KID", "CERTCTL_ACME_EAB_HMAC",
-		"CERTCTL_MIGRATIONS_VIA_HOOK",
-		"CERTCTL_SLACK_WEBHOOK_URL", "CERTCTL_SLACK_CHANNEL", "CERTCTL_SLACK_USERNAME", "CERTCTL_TEAMS_WEBHOOK_URL",
-		"CERTCTL_PAGERDUTY_ROUTING_KEY", "CERTCTL_PAGERDUTY_SEVERITY", "CERTCTL_OPSGENIE_API_KEY", "CERTCTL_OPSGENIE_PRIORITY",
-	}, ServerManagedEnv)
-	assert.ElementsMatch(t, []string{
-		"CERTCTL_SERVER_URL", "CERTCTL_API_KEY", "CERTCTL_AGENT_ID", "CERTCTL_AGENT_BOOTSTRAP_TOKEN", "CERTCTL_AGENT_NAME",
-		"CERTCTL_KEY_DIR", "CERTCTL_SERVER_CA_BUNDLE_PATH", "CERTCTL_DISCOVERY_DIRS",
-	}, AgentManagedEnv)
-
-	// Every owner key must be a real setting path, or the hint would send users nowhere.
-	paths := settingPaths()
-	for _, owners := range [][]envOwner{serverEnvOwners, agentEnvOwners} {
-		for _, o := range owners {
-			if o.key != "" {
-				assert.Contains(t, paths, o.key, "owner of %s", o.name)
+func TestReservedEnvAndVolumesAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		section string
+		owners  []ReservedEnv
+		set     func(c *Config, name string)
+	}{
+		{"server", testReserved.ServerEnv, func(c *Config, name string) { c.Server.Env = map[string]string{name: "x"} }},
+		{"agent", testReserved.AgentEnv, func(c *Config, name string) { c.Agent.Env = map[string]string{name: "x"} }},
+	} {
+		for _, o := range tc.owners {
+			c := valid()
+			tc.set(&c, o.Name)
+			p, ok := find(problemsOf(t, c.Validate(testReserved)), "certctl:"+tc.section+".env."+o.Name)
+			require.True(t, ok, "%s.env.%s was not refused", tc.section, o.Name)
+			if o.Key != "" {
+				assert.Contains(t, p.Message, "set "+o.Key+" instead")
+			} else {
+				assert.Contains(t, p.Message, "the program sets it")
 			}
 		}
 	}
-
-	for _, name := range ReservedVolumeNames {
+	for _, v := range testReserved.ServerVolumes {
 		c := valid()
-		c.Server.Volumes = []corev1.Volume{{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
-		_, ok := find(problemsOf(t, c.Validate()), "certctl:server.volumes[0].name")
-		assert.True(t, ok, "volume name %q was not refused", name)
+		c.Server.Volumes = []corev1.Volume{{Name: v.Name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		_, ok := find(problemsOf(t, c.Validate(testReserved)), "certctl:server.volumes[0].name")
+		assert.True(t, ok, "volume name %q was not refused", v.Name)
 	}
 }
 
@@ -831,29 +805,12 @@ func TestChildPaths(t *testing.T) {
 }
 
 // settingPaths lists the dotted path of every setting in Config's own structs.
-func settingPaths() []string {
-	var out []string
-	var walk func(t reflect.Type, prefix string)
-	walk = func(t reflect.Type, prefix string) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			path := prefix + jsonName(f)
-			out = append(out, path)
-			if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == t.PkgPath() && f.Type != secretType {
-				walk(f.Type, path+".")
-			}
-		}
-	}
-	walk(reflect.TypeFor[Config](), "")
-	return out
-}
-
 // apimachinery's "(e.g. ..., regex used ...)" tails are dropped; the reason stays.
 func TestNameMessagesStayShort(t *testing.T) {
 	c := valid()
 	c.CommonLabels = map[string]string{"team": "has space"}
 	c.Namespace = strings.Repeat("n", 64)
-	err := c.Validate()
+	err := c.Validate(testReserved)
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "regex used for validation")
 	assert.NotContains(t, err.Error(), "(e.g.")

@@ -32,7 +32,7 @@ func Deploy(ctx *pulumi.Context) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(components.Reserved(&cfg)); err != nil {
 		return nil, err
 	}
 	provider, err := kubernetesProvider(ctx)

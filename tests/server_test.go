@@ -1,11 +1,13 @@
 package tests
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl-io/certctl-pulumi/components"
 	"github.com/certctl-io/certctl-pulumi/config"
 	"github.com/certctl-io/certctl-pulumi/tests/conformance"
 )
@@ -277,26 +279,44 @@ func TestCertManagerCertificate(t *testing.T) {
 	assert.Contains(t, vols, map[string]any{"name": "tls", "secret": map[string]any{"secretName": "certctl-tls", "defaultMode": 256.0}})
 }
 
-// TestManagedEnvListsMatchTheRender ties config's lists of program-set variables (used to refuse
-// a user env that would override one) to what the components actually set: a variable added to
-// a workload but not to the list would otherwise be silently overridable.
-func TestManagedEnvListsMatchTheRender(t *testing.T) {
-	r := renderMode(t, "all-on")
-	fixedName := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"agent": map[string]any{"kind": "Deployment", "name": "edge"}})))
+// TestReservedIsRefused: every variable, volume and mount the components reserve (from the very
+// lists they render from) is refused in the user's extras, end to end, with a hint that names a
+// real config key.
+func TestReservedIsRefused(t *testing.T) {
+	cfg := config.Defaults()
+	reserved := components.Reserved(&cfg)
+	require.NotEmpty(t, reserved.ServerEnv)
+	paths := config.SettingPaths()
+	refused := func(t *testing.T, extra map[string]any, key string) string {
+		t.Helper()
+		_, err := run(t, withConfig(t, deepMerge(base(), extra)))
+		require.Error(t, err)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if strings.Contains(line, "certctl:"+key+":") {
+				return line
+			}
+		}
+		t.Fatalf("%s was not refused: %v", key, err)
+		return ""
+	}
 	for _, tc := range []struct {
-		render  *Render
-		kind    string
-		name    string
-		managed []string
-	}{
-		{r, "Deployment", "certctl-server", config.ServerManagedEnv},
-		{r, "DaemonSet", "certctl-agent", config.AgentManagedEnv},
-		{fixedName, "Deployment", "certctl-agent", config.AgentManagedEnv},
-	} {
-		order, _ := envSources(t, path(tc.render.Object(t, tc.kind, tc.name).Manifest(), "spec", "template", "spec", "containers", 0))
-		require.NotEmpty(t, order)
-		for _, name := range order {
-			assert.Contains(t, tc.managed, name, "%s/%s sets %s, which config does not list as program-set", tc.kind, tc.name, name)
+		section string
+		env     []config.ReservedEnv
+	}{{"server", reserved.ServerEnv}, {"agent", reserved.AgentEnv}} {
+		for _, e := range tc.env {
+			msg := refused(t, map[string]any{tc.section: map[string]any{"env": map[string]any{e.Name: "x"}}}, tc.section+".env."+e.Name)
+			if e.Key != "" {
+				assert.Contains(t, paths, e.Key, "the hint for %s names a config key", e.Name)
+				assert.Contains(t, msg, "set "+e.Key+" instead")
+			}
 		}
 	}
+	for _, v := range reserved.ServerVolumes {
+		refused(t, map[string]any{"server": map[string]any{"volumes": []any{map[string]any{"name": v.Name, "emptyDir": map[string]any{}}}}}, "server.volumes[0].name")
+		refused(t, map[string]any{"server": map[string]any{
+			"volumes":      []any{map[string]any{"name": "extra", "emptyDir": map[string]any{}}},
+			"volumeMounts": []any{map[string]any{"name": "extra", "mountPath": v.MountPath}},
+		}}, "server.volumeMounts[0].mountPath")
+	}
+	assert.Contains(t, reserved.AgentEnv, config.ReservedEnv{Name: "CERTCTL_AGENT_ID"}, "the agent's command sets its ID")
 }

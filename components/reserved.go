@@ -1,0 +1,30 @@
+package components
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/certctl-io/certctl-pulumi/config"
+)
+
+// Reserved is what the program puts in the server and agent pods, whatever the configuration
+// turns on: the entries of the very lists the components render from, so validation and the
+// pods cannot disagree.
+func Reserved(cfg *config.Config) config.Reserved {
+	names := cfg.Names()
+	// Only the lists' names and keys are read; values are placeholders.
+	none := pulumi.String("").ToStringOutput()
+	creds := Credentials{AdminKeys: none, AgentKey: none, BootstrapToken: none, EncryptionKey: none}
+	server := &CertctlServerArgs{Names: names, Server: cfg.Server, Database: Database{URL: none}, Credentials: creds}
+	agent := &AgentArgs{Name: names.Agent, Agent: cfg.Agent}
+	var r config.Reserved
+	for _, e := range serverEnv(server) {
+		r.ServerEnv = append(r.ServerEnv, config.ReservedEnv{Name: e.name, Key: e.key})
+	}
+	for _, e := range append(agentEnv(agent, true), agentEnv(agent, false)...) {
+		r.AgentEnv = append(r.AgentEnv, config.ReservedEnv{Name: e.name, Key: e.key})
+	}
+	for _, v := range serverVolumes(server) {
+		r.ServerVolumes = append(r.ServerVolumes, config.ReservedVolume{Name: v.name(), MountPath: v.path})
+	}
+	return r
+}

@@ -339,29 +339,37 @@ func notifierEnv(n config.Notifiers) []envEntry {
 		plainEnv("CERTCTL_OPSGENIE_PRIORITY", n.Opsgenie.Priority).setBy(key+"opsgenie.priority"))...)
 }
 
+// serverContainer runs the server image with the server's whole configuration (certctl
+// validates all of it even for --migrate-only): the Deployment adds its port, probes and hook; a
+// migration Job adds its arguments.
+func serverContainer(a *CertctlServerArgs, env []envEntry, mounts []corev1.VolumeMountArgs) corev1.ContainerArgs {
+	s := a.Server
+	return corev1.ContainerArgs{
+		Name:            pulumi.String(componentServer),
+		Image:           pulumi.String(s.Image.Ref()),
+		ImagePullPolicy: pulumi.String(s.Image.PullPolicy),
+		Env:             append(envVars(env, a.Names.Server, a.Names.Server), extraEnv(s.Env, s.ExtraEnv)...),
+		Resources:       resourceRequirements(s.Resources),
+		SecurityContext: containerSecurityContext(s.SecurityContext),
+		VolumeMounts:    volumeMountsInput(s.VolumeMounts, mounts...),
+	}
+}
+
 func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, podAnnotations map[string]string, secretSum pulumi.StringOutput) *appsv1.DeploymentSpecArgs {
 	s, names := a.Server, a.Names
 	annotations := pulumi.ToStringMap(podAnnotations)
 	annotations["checksum/secret"] = secretSum
 
 	volumes, mounts := podVolumes(serverVolumes(a))
-	container := corev1.ContainerArgs{
-		Name:            pulumi.String(componentServer),
-		Image:           pulumi.String(s.Image.Ref()),
-		ImagePullPolicy: pulumi.String(s.Image.PullPolicy),
-		Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
-			Name: pulumi.String(portNameHTTPS), ContainerPort: pulumi.Int(s.Port), Protocol: pulumi.String("TCP"),
-		}},
-		Env:            append(envVars(env, names.Server, names.Server), extraEnv(s.Env, s.ExtraEnv)...),
-		LivenessProbe:  httpsProbe("/health", s.LivenessProbe),
-		ReadinessProbe: httpsProbe("/ready", s.ReadinessProbe),
-		Lifecycle: &corev1.LifecycleArgs{PostStart: &corev1.LifecycleHandlerArgs{
-			Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", accessScript()})},
-		}},
-		Resources:       resourceRequirements(s.Resources),
-		SecurityContext: containerSecurityContext(s.SecurityContext),
-		VolumeMounts:    volumeMountsInput(s.VolumeMounts, mounts...),
-	}
+	container := serverContainer(a, env, mounts)
+	container.Ports = corev1.ContainerPortArray{corev1.ContainerPortArgs{
+		Name: pulumi.String(portNameHTTPS), ContainerPort: pulumi.Int(s.Port), Protocol: pulumi.String("TCP"),
+	}}
+	container.LivenessProbe = httpsProbe("/health", s.LivenessProbe)
+	container.ReadinessProbe = httpsProbe("/ready", s.ReadinessProbe)
+	container.Lifecycle = &corev1.LifecycleArgs{PostStart: &corev1.LifecycleHandlerArgs{
+		Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", accessScript()})},
+	}}
 	return &appsv1.DeploymentSpecArgs{
 		Replicas: pulumi.Int(s.Replicas),
 		Selector: a.Release.selector(componentServer),

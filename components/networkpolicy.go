@@ -2,39 +2,8 @@ package components
 
 import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
-	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
-
-// wantPodDisruptionBudget: as in the chart, only with more than one replica; a budget on a
-// single replica would block every node drain.
-func wantPodDisruptionBudget(a *CertctlServerArgs) bool {
-	return a.PodDisruptionBudget.Enabled && a.Server.Replicas > 1
-}
-
-func podDisruptionBudgetArgs(a *CertctlServerArgs) *policyv1.PodDisruptionBudgetArgs {
-	pdb := a.PodDisruptionBudget
-	return &policyv1.PodDisruptionBudgetArgs{
-		Metadata: a.Release.objectMeta(a.Names.Server, componentServer, nil),
-		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
-			Selector:       a.Release.selector(componentServer),
-			MinAvailable:   intOrString(pdb.MinAvailable),
-			MaxUnavailable: intOrString(pdb.MaxUnavailable),
-		},
-	}
-}
-
-func intOrString(v *intstr.IntOrString) pulumi.Input {
-	switch {
-	case v == nil:
-		return nil
-	case v.Type == intstr.String:
-		return pulumi.String(v.StrVal)
-	default:
-		return pulumi.Int(int(v.IntVal))
-	}
-}
 
 // serverNetworkPolicyArgs lets agents reach the server and the server reach DNS and the bundled
 // Postgres; everything else (ingress controllers, Prometheus, an external database, ACME CAs,

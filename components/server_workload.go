@@ -1,0 +1,181 @@
+package components
+
+import (
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
+	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
+	"github.com/pulumi/pulumi-tls/sdk/v5/go/tls"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/certctl-io/certctl-pulumi/config"
+)
+
+// newLocalCA generates the local issuer's CA once and keeps it in the stack's state (the key as
+// a secret): without CERTCTL_CA_CERT_PATH every server process invents its own CA at start, so
+// replicas disagree and a restart orphans every certificate issued before it.
+func newLocalCA(ctx *pulumi.Context, name string, r Release, names config.Names, opts ...pulumi.ResourceOption) (*corev1.Secret, pulumi.StringOutput, error) {
+	key, err := tls.NewPrivateKey(ctx, name, &tls.PrivateKeyArgs{Algorithm: pulumi.String("ECDSA"), EcdsaCurve: pulumi.String("P256")}, opts...)
+	if err != nil {
+		return nil, pulumi.StringOutput{}, err
+	}
+	cert, err := tls.NewSelfSignedCert(ctx, name, &tls.SelfSignedCertArgs{
+		PrivateKeyPem:       key.PrivateKeyPem,
+		IsCaCertificate:     pulumi.Bool(true),
+		AllowedUses:         pulumi.ToStringArray([]string{"cert_signing", "crl_signing", "digital_signature"}),
+		ValidityPeriodHours: pulumi.Int(localCAValidityHours),
+		Subject: &tls.SelfSignedCertSubjectArgs{
+			CommonName:   pulumi.String(names.Fullname + " local CA"),
+			Organization: pulumi.String("certctl"),
+		},
+	}, opts...)
+	if err != nil {
+		return nil, pulumi.StringOutput{}, err
+	}
+	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
+		Metadata: r.objectMeta(names.LocalCA, componentServer, nil),
+		Type:     pulumi.String("kubernetes.io/tls"),
+		StringData: pulumi.StringMap{
+			"tls.crt": cert.CertPem,
+			"tls.key": pulumi.ToSecret(key.PrivateKeyPem).(pulumi.StringOutput),
+		},
+	}, opts...)
+	if err != nil {
+		return nil, pulumi.StringOutput{}, err
+	}
+	return secret, cert.CertPem, nil
+}
+
+// serverVolumes are the server's own volumes and mounts, the reserved ones included.
+func serverVolumes(a *CertctlServerArgs) []ownVolume {
+	return []ownVolume{
+		{emptyDirVolume("tmp", ""), "/tmp", false, false},
+		{secretVolume("tls", a.Names.TLSSecret), a.Server.TLS.MountPath, true, false},
+		{secretVolume("local-ca", a.Names.LocalCA), localCAMountPath, true, false},
+		{secretVolume("postgresql-ca", a.Database.CASecret), postgresCAMountPath, true, a.Database.CASecret == ""},
+	}
+}
+
+// serverContainer runs the server image with the server's whole configuration (certctl
+// validates all of it even for --migrate-only): the Deployment adds its port, probes and hook; a
+// migration Job adds its arguments.
+func serverContainer(a *CertctlServerArgs, env []envEntry, mounts []corev1.VolumeMountArgs) corev1.ContainerArgs {
+	s := a.Server
+	return corev1.ContainerArgs{
+		Name:            pulumi.String(componentServer),
+		Image:           pulumi.String(s.Image.Ref()),
+		ImagePullPolicy: pulumi.String(s.Image.PullPolicy),
+		Env:             append(envVars(env, a.Names.Server, a.Names.Server), extraEnv(s.Env, s.ExtraEnv)...),
+		Resources:       resourceRequirements(s.Resources),
+		SecurityContext: containerSecurityContext(s.SecurityContext),
+		VolumeMounts:    volumeMountsInput(s.VolumeMounts, mounts...),
+	}
+}
+
+func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, podAnnotations map[string]string, secretSum pulumi.StringOutput) *appsv1.DeploymentSpecArgs {
+	s, names := a.Server, a.Names
+	annotations := pulumi.ToStringMap(podAnnotations)
+	annotations["checksum/secret"] = secretSum
+
+	volumes, mounts := podVolumes(serverVolumes(a))
+	container := serverContainer(a, env, mounts)
+	container.Ports = corev1.ContainerPortArray{corev1.ContainerPortArgs{
+		Name: pulumi.String(portNameHTTPS), ContainerPort: pulumi.Int(s.Port), Protocol: pulumi.String("TCP"),
+	}}
+	container.LivenessProbe = httpsProbe("/health", s.LivenessProbe)
+	container.ReadinessProbe = httpsProbe("/ready", s.ReadinessProbe)
+	container.Lifecycle = &corev1.LifecycleArgs{PostStart: &corev1.LifecycleHandlerArgs{
+		Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", accessScript()})},
+	}}
+	return &appsv1.DeploymentSpecArgs{
+		Replicas: pulumi.Int(s.Replicas),
+		Selector: a.Release.selector(componentServer),
+		Template: &corev1.PodTemplateSpecArgs{
+			Metadata: &metav1.ObjectMetaArgs{
+				Labels:      pulumi.ToStringMap(a.Release.labels(componentServer)),
+				Annotations: annotations,
+			},
+			Spec: &corev1.PodSpecArgs{
+				ServiceAccountName: pulumi.String(names.ServiceAccount),
+				// The server only talks to the Kubernetes API for the (preview) Secrets connector.
+				AutomountServiceAccountToken: pulumi.Bool(a.KubernetesSecrets.Enabled),
+				EnableServiceLinks:           pulumi.Bool(false),
+				SecurityContext:              podSecurityContext(s.SecurityContext),
+				ImagePullSecrets:             a.Release.imagePullSecrets(),
+				Containers:                   corev1.ContainerArray{container},
+				Volumes:                      volumesInput(s.Volumes, volumes...),
+				Affinity:                     affinityInput(s.Affinity),
+				NodeSelector:                 optStringMap(s.NodeSelector),
+				Tolerations:                  tolerationsInput(s.Tolerations),
+			},
+		},
+	}
+}
+
+func serviceAccountArgs(a *CertctlServerArgs) *corev1.ServiceAccountArgs {
+	return &corev1.ServiceAccountArgs{
+		Metadata:                     a.Release.objectMeta(a.Names.ServiceAccount, componentServer, a.ServiceAccount.Annotations),
+		AutomountServiceAccountToken: pulumi.Bool(a.KubernetesSecrets.Enabled),
+	}
+}
+
+// clusterRoleArgs has no rules unless the preview Kubernetes Secrets connector is enabled.
+func clusterRoleArgs(a *CertctlServerArgs) *rbacv1.ClusterRoleArgs {
+	rules := rbacv1.PolicyRuleArray{}
+	if a.KubernetesSecrets.Enabled {
+		rules = append(rules, rbacv1.PolicyRuleArgs{
+			ApiGroups: pulumi.ToStringArray([]string{""}),
+			Resources: pulumi.ToStringArray([]string{"secrets"}),
+			Verbs:     pulumi.ToStringArray([]string{"get", "list", "create", "update", "patch"}),
+		})
+	}
+	return &rbacv1.ClusterRoleArgs{Metadata: a.Release.clusterMeta(clusterScopedName(a.Names), componentServer, nil), Rules: rules}
+}
+
+func clusterRoleBindingArgs(a *CertctlServerArgs) *rbacv1.ClusterRoleBindingArgs {
+	name := clusterScopedName(a.Names)
+	return &rbacv1.ClusterRoleBindingArgs{
+		Metadata: a.Release.clusterMeta(name, componentServer, nil),
+		RoleRef: &rbacv1.RoleRefArgs{
+			ApiGroup: pulumi.String("rbac.authorization.k8s.io"), Kind: pulumi.String("ClusterRole"), Name: pulumi.String(name),
+		},
+		Subjects: rbacv1.SubjectArray{rbacv1.SubjectArgs{
+			Kind: pulumi.String("ServiceAccount"), Name: pulumi.String(a.Names.ServiceAccount), Namespace: a.Release.Namespace,
+		}},
+	}
+}
+
+// clusterScopedName is the fullname, as in the chart. Two releases with the same fullname in
+// different namespaces would share it; validation cannot see other stacks, so the README says so.
+func clusterScopedName(n config.Names) string { return n.Fullname }
+
+// wantPodDisruptionBudget: as in the chart, only with more than one replica; a budget on a
+// single replica would block every node drain.
+func wantPodDisruptionBudget(a *CertctlServerArgs) bool {
+	return a.PodDisruptionBudget.Enabled && a.Server.Replicas > 1
+}
+
+func podDisruptionBudgetArgs(a *CertctlServerArgs) *policyv1.PodDisruptionBudgetArgs {
+	pdb := a.PodDisruptionBudget
+	return &policyv1.PodDisruptionBudgetArgs{
+		Metadata: a.Release.objectMeta(a.Names.Server, componentServer, nil),
+		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+			Selector:       a.Release.selector(componentServer),
+			MinAvailable:   intOrString(pdb.MinAvailable),
+			MaxUnavailable: intOrString(pdb.MaxUnavailable),
+		},
+	}
+}
+
+func intOrString(v *intstr.IntOrString) pulumi.Input {
+	switch {
+	case v == nil:
+		return nil
+	case v.Type == intstr.String:
+		return pulumi.String(v.StrVal)
+	default:
+		return pulumi.Int(int(v.IntVal))
+	}
+}

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -9,15 +8,6 @@ import (
 
 	"github.com/certctl-io/certctl-pulumi/tests/conformance"
 )
-
-// objects are a render's Kubernetes objects in the checker's plain form.
-func objects(r *Render) []conformance.Object {
-	var objs []conformance.Object
-	for _, res := range r.KubernetesObjects() {
-		objs = append(objs, res.Manifest())
-	}
-	return objs
-}
 
 func userProvided(m mode) conformance.Options {
 	opts := conformance.Options{UserProvided: map[string]bool{}}
@@ -70,14 +60,4 @@ func TestConformanceCatchesDefects(t *testing.T) {
 
 	noUserSecret := conformance.Check(clean, conformance.Options{})
 	assert.NotEmpty(t, noUserSecret, "the existing TLS Secret is only exempt when declared user-provided")
-}
-
-// deepCopy copies a JSON-shaped value.
-func deepCopy[T any](t testing.TB, v T) T {
-	t.Helper()
-	b, err := json.Marshal(v)
-	require.NoError(t, err)
-	var out T
-	require.NoError(t, json.Unmarshal(b, &out))
-	return out
 }

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"sigs.k8s.io/yaml"
 )
 
 var update = flag.Bool("update", false, "rewrite tests/testdata/golden from the current program")
@@ -30,24 +28,6 @@ func TestGolden(t *testing.T) {
 			compareGolden(t, filepath.Join(goldenDir, m.name+".resources.txt"), resourceList(r))
 		})
 	}
-}
-
-// manifestsYAML is every Kubernetes object as multi-document YAML, ordered by kind then name.
-// Generated secrets appear as the mock's fixed GENERATED-<name> placeholder.
-func manifestsYAML(t testing.TB, r *Render) []byte {
-	t.Helper()
-	objs := r.KubernetesObjects()
-	slices.SortFunc(objs, func(a, b Resource) int {
-		return strings.Compare(a.Kind()+"/"+a.ObjectName(), b.Kind()+"/"+b.ObjectName())
-	})
-	var buf bytes.Buffer
-	for _, o := range objs {
-		b, err := yaml.Marshal(o.Manifest())
-		require.NoError(t, err)
-		buf.WriteString("---\n")
-		buf.Write(b)
-	}
-	return buf.Bytes()
 }
 
 // resourceList names every registration (components, providers, random included), sorted.

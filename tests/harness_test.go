@@ -1,9 +1,11 @@
 package tests
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -12,9 +14,11 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
 	"github.com/certctl-io/certctl-pulumi/program"
+	"github.com/certctl-io/certctl-pulumi/tests/conformance"
 )
 
 // Resource is one registration the program made, as the engine would have received it.
@@ -410,4 +414,110 @@ func (res Resource) secretAt(keys ...string) bool {
 		v = v.ObjectValue()[resource.PropertyKey(k)]
 	}
 	return v.IsSecret()
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+// renderModeWith runs a mode with extra configuration on top.
+func renderModeWith(t *testing.T, name string, extra map[string]any) *Render {
+	t.Helper()
+	m := modeNamed(t, name)
+	m.config = deepMerge(m.config, extra)
+	return mustRun(t, m.stack(t))
+}
+
+// objects are a render's Kubernetes objects in the checker's plain form.
+func objects(r *Render) []conformance.Object {
+	var objs []conformance.Object
+	for _, res := range r.KubernetesObjects() {
+		objs = append(objs, res.Manifest())
+	}
+	return objs
+}
+
+// deepCopy copies a JSON-shaped value.
+func deepCopy[T any](t testing.TB, v T) T {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	var out T
+	require.NoError(t, json.Unmarshal(b, &out))
+	return out
+}
+
+// manifestsYAML is every Kubernetes object as multi-document YAML, ordered by kind then name.
+// Generated secrets appear as the mock's fixed GENERATED-<name> placeholder.
+func manifestsYAML(t testing.TB, r *Render) []byte {
+	t.Helper()
+	objs := r.KubernetesObjects()
+	slices.SortFunc(objs, func(a, b Resource) int {
+		return strings.Compare(a.Kind()+"/"+a.ObjectName(), b.Kind()+"/"+b.ObjectName())
+	})
+	var buf bytes.Buffer
+	for _, o := range objs {
+		b, err := yaml.Marshal(o.Manifest())
+		require.NoError(t, err)
+		buf.WriteString("---\n")
+		buf.Write(b)
+	}
+	return buf.Bytes()
+}
+
+// envSource describes where a container env var comes from, as "value:<v>",
+// "configMap:<name>/<key>", "secret:<name>/<key>" or "field:<path>".
+func envSources(t *testing.T, container any) ([]string, map[string]string) {
+	t.Helper()
+	var order []string
+	sources := map[string]string{}
+	for _, e := range path(container, "env").([]any) {
+		name := path(e, "name").(string)
+		order = append(order, name)
+		switch {
+		case path(e, "valueFrom", "configMapKeyRef") != nil:
+			sources[name] = "configMap:" + path(e, "valueFrom", "configMapKeyRef", "name").(string) + "/" + path(e, "valueFrom", "configMapKeyRef", "key").(string)
+		case path(e, "valueFrom", "secretKeyRef") != nil:
+			sources[name] = "secret:" + path(e, "valueFrom", "secretKeyRef", "name").(string) + "/" + path(e, "valueFrom", "secretKeyRef", "key").(string)
+		case path(e, "valueFrom", "fieldRef") != nil:
+			sources[name] = "field:" + path(e, "valueFrom", "fieldRef", "fieldPath").(string)
+		default:
+			sources[name] = "value:" + path(e, "value").(string)
+		}
+	}
+	return order, sources
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func postgresBinDir(t *testing.T) string {
+	t.Helper()
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
+			return d
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("PostgreSQL is not installed: .ci/run installs it")
+	}
+	t.Skip("PostgreSQL server binaries not installed (apt-get install postgresql); CI runs this test")
+	return ""
+}
+
+func stringsOf(v any) []string {
+	var out []string
+	for _, s := range v.([]any) {
+		out = append(out, s.(string))
+	}
+	return out
 }

@@ -86,21 +86,6 @@ func TestBundledPostgresLive(t *testing.T) {
 	require.Equal(t, "t|200", strings.TrimSpace(string(out)), "TLS in use and postgresqlConfig applied")
 }
 
-func postgresBinDir(t *testing.T) string {
-	t.Helper()
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
-			return d
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("PostgreSQL is not installed: .ci/run installs it")
-	}
-	t.Skip("PostgreSQL server binaries not installed (apt-get install postgresql); CI runs this test")
-	return ""
-}
-
 // pgOwner runs the server as a non-root user (postgres refuses root) and sets file ownership the
 // way kubelet would for a pod with fsGroup.
 type pgOwner struct {
@@ -220,14 +205,6 @@ func envValue(container any, name string) string {
 		}
 	}
 	return ""
-}
-
-func stringsOf(v any) []string {
-	var out []string
-	for _, s := range v.([]any) {
-		out = append(out, s.(string))
-	}
-	return out
 }
 
 // rewrite maps container paths and ports onto the test's: exact values, or path prefixes.

@@ -12,29 +12,6 @@ import (
 	"github.com/certctl-io/certctl-pulumi/tests/conformance"
 )
 
-// envSource describes where a container env var comes from, as "value:<v>",
-// "configMap:<name>/<key>", "secret:<name>/<key>" or "field:<path>".
-func envSources(t *testing.T, container any) ([]string, map[string]string) {
-	t.Helper()
-	var order []string
-	sources := map[string]string{}
-	for _, e := range path(container, "env").([]any) {
-		name := path(e, "name").(string)
-		order = append(order, name)
-		switch {
-		case path(e, "valueFrom", "configMapKeyRef") != nil:
-			sources[name] = "configMap:" + path(e, "valueFrom", "configMapKeyRef", "name").(string) + "/" + path(e, "valueFrom", "configMapKeyRef", "key").(string)
-		case path(e, "valueFrom", "secretKeyRef") != nil:
-			sources[name] = "secret:" + path(e, "valueFrom", "secretKeyRef", "name").(string) + "/" + path(e, "valueFrom", "secretKeyRef", "key").(string)
-		case path(e, "valueFrom", "fieldRef") != nil:
-			sources[name] = "field:" + path(e, "valueFrom", "fieldRef", "fieldPath").(string)
-		default:
-			sources[name] = "value:" + path(e, "value").(string)
-		}
-	}
-	return order, sources
-}
-
 func TestServerDeploymentDefaultMode(t *testing.T) {
 	r := renderMode(t, "default")
 	d := r.Object(t, "Deployment", "certctl-server").Manifest()
@@ -232,15 +209,6 @@ func TestServerOptionalFeaturesEnv(t *testing.T) {
 	secret := r.Object(t, "Secret", "certctl-server")
 	assert.True(t, secret.secretAt("stringData", "smtp-password"))
 	assert.Equal(t, "smtp-pass-123", path(secret.Manifest(), "stringData", "smtp-password"))
-}
-
-func indexOf(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
 }
 
 // User extras arrive in Kubernetes' own shape and must land unchanged and valid.

@@ -48,11 +48,17 @@ func StrictDecode(obj Object) error {
 		}
 		return problemf(obj, "unknown apiVersion/kind %q: neither a built-in kind this checker knows nor a custom resource with a CRD in tests/testdata/crds", gvk(obj))
 	}
+	return Decode(obj, newTyped())
+}
+
+// Decode decodes a built-in object strictly (as StrictDecode checks it) into into, a pointer to
+// its k8s.io/api type, so tests can read the typed fields.
+func Decode(obj Object, into any) error {
 	data, err := json.Marshal(obj)
 	if err != nil {
 		return problemf(obj, "not serializable to JSON: %v", err)
 	}
-	strictErrs, err := kjson.UnmarshalStrict(data, newTyped())
+	strictErrs, err := kjson.UnmarshalStrict(data, into)
 	if err != nil {
 		return problemf(obj, "does not decode as %s: %v", gvk(obj), err)
 	}

@@ -51,11 +51,3 @@ func TestNetworkPolicies(t *testing.T) {
 	assert.Len(t, path(external.Object(t, "NetworkPolicy", "certctl-server").Manifest(), "spec", "egress").([]any), 1,
 		"without the bundled Postgres only DNS is allowed; the external database is the user's extraEgress")
 }
-
-// renderModeWith runs a mode with extra configuration on top.
-func renderModeWith(t *testing.T, name string, extra map[string]any) *Render {
-	t.Helper()
-	m := modeNamed(t, name)
-	m.config = deepMerge(m.config, extra)
-	return mustRun(t, m.stack(t))
-}

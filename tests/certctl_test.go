@@ -1,0 +1,112 @@
+package tests
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// TestModeObjectSets pins the exact Kubernetes objects of every mode: an object that appears or
+// disappears is a change users would deploy.
+func TestModeObjectSets(t *testing.T) {
+	for _, m := range modes() {
+		t.Run(m.name, func(t *testing.T) {
+			r := mustRun(t, m.stack(t))
+			want := slices.Clone(m.objects)
+			slices.Sort(want)
+			assert.Equal(t, want, r.ObjectSet())
+		})
+	}
+}
+
+func TestComponentsParentAndProvider(t *testing.T) {
+	r := renderMode(t, "default")
+	components := map[string]string{}
+	for _, res := range r.Resources {
+		if strings.HasPrefix(res.Type, "certctl:index:") {
+			components[res.Type] = res.Name
+		}
+	}
+	assert.Equal(t, map[string]string{
+		"certctl:index:Certctl": "certctl", "certctl:index:CertctlServer": "certctl-server",
+		"certctl:index:BundledPostgres": "certctl-postgres", "certctl:index:Agent": "certctl-agent",
+	}, components)
+	for _, res := range r.KubernetesObjects() {
+		assert.NotEmpty(t, res.Parent, "%s/%s has no parent component", res.Kind(), res.ObjectName())
+		assert.True(t, strings.Contains(res.Provider, "pulumi:providers:kubernetes::kubernetes"),
+			"%s/%s is not on the explicit kubernetes provider: %q", res.Kind(), res.ObjectName(), res.Provider)
+		wantNamespace := any("certctl")
+		if isClusterScoped(res.Kind()) {
+			wantNamespace = nil
+		}
+		assert.Equal(t, wantNamespace, path(res.Manifest(), "metadata", "namespace"), "%s/%s namespace", res.Kind(), res.ObjectName())
+	}
+}
+
+func isClusterScoped(kind string) bool {
+	return kind == "ClusterRole" || kind == "ClusterRoleBinding" || kind == "Namespace"
+}
+
+// An owned namespace would take the volume claims with it on destroy, so it is retained while
+// the data is to be kept.
+func TestOwnedNamespaceRetainedWithData(t *testing.T) {
+	for _, tc := range []struct {
+		deleteOnDestroy bool
+		retained        bool
+	}{{false, true}, {true, false}} {
+		r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{
+			"createNamespace": true, "namespace": "certctl-dev",
+			"postgresql": map[string]any{"storage": map[string]any{"deleteOnDestroy": tc.deleteOnDestroy}},
+		})))
+		ns := r.Object(t, "Namespace", "certctl-dev")
+		assert.Equal(t, "restricted", path(ns.Manifest(), "metadata", "labels", "pod-security.kubernetes.io/enforce"))
+		assert.Equal(t, tc.retained, ns.RetainOnDelete, "deleteOnDestroy=%v", tc.deleteOnDestroy)
+		assert.Equal(t, "certctl-dev", path(r.Object(t, "Deployment", "certctl-server").Manifest(), "metadata", "namespace"))
+	}
+}
+
+func TestDatabaseWiring(t *testing.T) {
+	t.Run("external database URL is used verbatim and stays secret", func(t *testing.T) {
+		r := renderMode(t, "external-db")
+		secret := r.Object(t, "Secret", "certctl-server")
+		assert.Equal(t, externalURL, path(secret.Manifest(), "stringData", "database-url"))
+		assert.True(t, secret.secretAt("stringData", "database-url"))
+		_, src := envSources(t, path(r.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "spec", "containers", 0))
+		assert.NotContains(t, src, "POSTGRES_PASSWORD")
+		assert.Equal(t, "secret:certctl-server/database-url", src["CERTCTL_DATABASE_URL"])
+		for _, res := range r.Resources {
+			assert.NotContains(t, res.Name, "postgres", "external mode registers no postgres resource at all")
+		}
+	})
+	t.Run("verify-full with a CA Secret", func(t *testing.T) {
+		r := renderMode(t, "db-tls")
+		secret := r.Object(t, "Secret", "certctl-server").Manifest()
+		assert.True(t, strings.HasSuffix(path(secret, "stringData", "database-url").(string), "?sslmode=verify-full"))
+		pod := path(r.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "spec")
+		c := path(pod, "containers", 0)
+		_, src := envSources(t, c)
+		assert.Equal(t, "configMap:certctl-server/pgsslrootcert", src["PGSSLROOTCERT"])
+		assert.Equal(t, "/etc/postgresql-ca/ca.crt", path(r.Object(t, "ConfigMap", "certctl-server").Manifest(), "data", "pgsslrootcert"))
+		assert.Contains(t, path(pod, "volumes"), map[string]any{"name": "postgresql-ca", "secret": map[string]any{"secretName": "certctl-postgres-ca", "defaultMode": 256.0}})
+		assert.Contains(t, path(c, "volumeMounts"), map[string]any{"name": "postgresql-ca", "mountPath": "/etc/postgresql-ca", "readOnly": true})
+
+		pgPod := path(r.Object(t, "StatefulSet", "certctl-postgres").Manifest(), "spec", "template", "spec")
+		assert.Equal(t, []any{"postgres", "-p", "5432", "-c", "ssl=on", "-c", "ssl_cert_file=/etc/postgresql-tls/tls.crt", "-c", "ssl_key_file=/etc/postgresql-tls/tls.key"},
+			path(pgPod, "containers", 0, "args"), "the bundled server must serve TLS for sslmode verify-full to connect")
+		assert.Contains(t, path(pgPod, "volumes"), map[string]any{"name": "tls", "secret": map[string]any{"secretName": "certctl-postgres-tls", "defaultMode": 256.0}})
+	})
+	t.Run("postgres password given vs generated", func(t *testing.T) {
+		generated := renderMode(t, "default")
+		assert.Len(t, generated.ByType("random:index/randomPassword:RandomPassword"), 5,
+			"admin key, agents' key, bootstrap token, config encryption key, postgres password")
+		given := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"postgresql": map[string]any{"auth": map[string]any{"password": "given-pg-password"}}}), "postgresql"))
+		for _, pw := range given.ByType("random:index/randomPassword:RandomPassword") {
+			assert.NotEqual(t, "certctl-postgres-password", pw.Name, "a given password must not be generated")
+		}
+		secret := given.Object(t, "Secret", "certctl-postgres")
+		assert.Equal(t, "given-pg-password", path(secret.Manifest(), "stringData", "password"))
+		assert.True(t, secret.secretAt("stringData", "password"))
+	})
+}

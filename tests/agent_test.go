@@ -4,17 +4,20 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 )
 
 func TestAgent(t *testing.T) {
 	t.Run("DaemonSet", func(t *testing.T) {
 		r := renderMode(t, "default")
-		ds := r.Object(t, "DaemonSet", "certctl-agent").Manifest()
-		pod := path(ds, "spec", "template", "spec")
-		c := path(pod, "containers", 0)
-		assert.Equal(t, "ghcr.io/certctl-io/certctl-agent:v2.1.7", path(c, "image"))
-		assert.Equal(t, []any{"/bin/sh", "-c", "read -r CERTCTL_AGENT_ID </var/lib/certctl/identity/agent-id && export CERTCTL_AGENT_ID && exec /app/agent"},
-			path(c, "command"), "the agent starts with the ID its init container registered")
+		pod := r.DaemonSet(t, "certctl-agent").Spec.Template.Spec
+		require.Len(t, pod.Containers, 1)
+		require.Len(t, pod.InitContainers, 1)
+		c, register := pod.Containers[0], pod.InitContainers[0]
+		assert.Equal(t, "ghcr.io/certctl-io/certctl-agent:v2.1.7", c.Image)
+		assert.Equal(t, []string{"/bin/sh", "-c", "read -r CERTCTL_AGENT_ID </var/lib/certctl/identity/agent-id && export CERTCTL_AGENT_ID && exec /app/agent"},
+			c.Command, "the agent starts with the ID its init container registered")
 		order, src := envSources(t, c)
 		assert.Equal(t, []string{"CERTCTL_SERVER_URL", "CERTCTL_SERVER_CA_BUNDLE_PATH", "CERTCTL_AGENT_NAME", "CERTCTL_API_KEY", "CERTCTL_KEY_DIR"}, order)
 		assert.Equal(t, map[string]string{
@@ -25,9 +28,8 @@ func TestAgent(t *testing.T) {
 			"CERTCTL_SERVER_CA_BUNDLE_PATH": "configMap:certctl-agent/server-ca-bundle-path",
 		}, src)
 
-		register := path(pod, "initContainers", 0)
-		assert.Equal(t, "register", path(register, "name"))
-		assert.Equal(t, path(c, "image"), path(register, "image"))
+		assert.Equal(t, "register", register.Name)
+		assert.Equal(t, c.Image, register.Image)
 		_, regSrc := envSources(t, register)
 		assert.Equal(t, map[string]string{
 			"CERTCTL_SERVER_URL":            "configMap:certctl-agent/server-url",
@@ -35,22 +37,27 @@ func TestAgent(t *testing.T) {
 			"CERTCTL_AGENT_NAME":            "field:spec.nodeName",
 			"CERTCTL_AGENT_BOOTSTRAP_TOKEN": "secret:certctl-server/bootstrap-token",
 		}, regSrc, "only the init container holds the bootstrap token")
-		assert.Equal(t, map[string]any{
+		assert.Equal(t, map[string]string{
 			"server-url": "https://certctl-server:8443", "key-dir": "/var/lib/certctl/keys", "server-ca-bundle-path": "/etc/certctl/tls/ca.crt",
-		}, path(r.Object(t, "ConfigMap", "certctl-agent").Manifest(), "data"))
-		assert.Equal(t, []any{
-			map[string]any{"name": "keys", "emptyDir": map[string]any{"sizeLimit": "1Gi"}},
-			map[string]any{"name": "identity", "emptyDir": map[string]any{}},
-			map[string]any{"name": "tmp", "emptyDir": map[string]any{}},
-			map[string]any{"name": "tls", "secret": map[string]any{"secretName": "certctl-tls", "defaultMode": 256.0,
-				"items": []any{map[string]any{"key": "ca.crt", "path": "ca.crt"}}}},
-		}, path(pod, "volumes"), "agents mount the server's CA, never its key")
-		assert.Contains(t, path(c, "volumeMounts"), map[string]any{"name": "tls", "mountPath": "/etc/certctl/tls", "readOnly": true})
-		assert.Contains(t, path(c, "volumeMounts"), map[string]any{"name": "identity", "mountPath": "/var/lib/certctl/identity", "readOnly": true})
-		assert.Equal(t, "RuntimeDefault", path(pod, "securityContext", "seccompProfile", "type"))
-		assert.Equal(t, false, path(pod, "enableServiceLinks"))
-		for _, ctr := range []any{c, register} {
-			assert.Equal(t, true, path(ctr, "securityContext", "readOnlyRootFilesystem"))
+		}, r.ConfigMap(t, "certctl-agent").Data)
+		require.NotNil(t, pod.Volumes[0].EmptyDir.SizeLimit)
+		assert.Equal(t, "1Gi", pod.Volumes[0].EmptyDir.SizeLimit.String(), "a runaway agent cannot fill the node's disk")
+		pod.Volumes[0].EmptyDir.SizeLimit = nil
+		assert.Equal(t, []corev1.Volume{
+			{Name: "keys", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			{Name: "identity", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: "certctl-tls", DefaultMode: ptrTo[int32](0o400),
+				Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}},
+			}}},
+		}, pod.Volumes, "agents mount the server's CA, never its key")
+		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "tls", MountPath: "/etc/certctl/tls", ReadOnly: true})
+		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "identity", MountPath: "/var/lib/certctl/identity", ReadOnly: true})
+		assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, pod.SecurityContext.SeccompProfile.Type)
+		assert.Equal(t, ptrTo(false), pod.EnableServiceLinks)
+		for _, ctr := range []corev1.Container{c, register} {
+			assert.Equal(t, ptrTo(true), ctr.SecurityContext.ReadOnlyRootFilesystem, ctr.Name)
 		}
 	})
 	t.Run("Deployment with a fixed name, placement and extra env", func(t *testing.T) {
@@ -60,29 +67,28 @@ func TestAgent(t *testing.T) {
 			"tolerations":  []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "certs", "effect": "NoSchedule"}},
 			"env":          map[string]any{"CERTCTL_AGENT_POLL_INTERVAL": "30s"},
 		}})))
-		d := r.Object(t, "Deployment", "certctl-agent").Manifest()
-		assert.EqualValues(t, 1, path(d, "spec", "replicas"))
-		pod := path(d, "spec", "template", "spec")
-		_, src := envSources(t, path(pod, "containers", 0))
+		d := r.Deployment(t, "certctl-agent")
+		assert.Equal(t, ptrTo[int32](1), d.Spec.Replicas)
+		pod := d.Spec.Template.Spec
+		_, src := envSources(t, pod.Containers[0])
 		assert.Equal(t, "configMap:certctl-agent/agent-name", src["CERTCTL_AGENT_NAME"])
 		assert.Equal(t, "configMap:certctl-agent/discovery-dirs", src["CERTCTL_DISCOVERY_DIRS"])
 		assert.Equal(t, "value:30s", src["CERTCTL_AGENT_POLL_INTERVAL"])
-		data := path(r.Object(t, "ConfigMap", "certctl-agent").Manifest(), "data")
-		assert.Equal(t, "edge-agent", path(data, "agent-name"))
-		assert.Equal(t, "/etc/ssl/certs,/etc/pki/tls", path(data, "discovery-dirs"))
-		assert.Equal(t, map[string]any{"node-role.kubernetes.io/worker": "true"}, path(pod, "nodeSelector"))
-		assert.Equal(t, []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "certs", "effect": "NoSchedule"}}, path(pod, "tolerations"))
+		data := r.ConfigMap(t, "certctl-agent").Data
+		assert.Equal(t, "edge-agent", data["agent-name"])
+		assert.Equal(t, "/etc/ssl/certs,/etc/pki/tls", data["discovery-dirs"])
+		assert.Equal(t, map[string]string{"node-role.kubernetes.io/worker": "true"}, pod.NodeSelector)
+		assert.Equal(t, []corev1.Toleration{{Key: "dedicated", Operator: "Equal", Value: "certs", Effect: "NoSchedule"}}, pod.Tolerations)
 	})
 	t.Run("Deployment replicas name themselves after their pods", func(t *testing.T) {
-		d := renderMode(t, "agent-deployment").Object(t, "Deployment", "certctl-agent").Manifest()
-		assert.EqualValues(t, 2, path(d, "spec", "replicas"))
-		_, src := envSources(t, path(d, "spec", "template", "spec", "containers", 0))
+		d := renderMode(t, "agent-deployment").Deployment(t, "certctl-agent")
+		assert.Equal(t, ptrTo[int32](2), d.Spec.Replicas)
+		_, src := envSources(t, d.Spec.Template.Spec.Containers[0])
 		assert.Equal(t, "field:metadata.name", src["CERTCTL_AGENT_NAME"])
 	})
 	t.Run("disabled", func(t *testing.T) {
 		r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"agent": map[string]any{"enabled": false}})))
 		assert.Equal(t, without(sortedCopy(defaultObjects), "ConfigMap/certctl-agent", "DaemonSet/certctl-agent"), r.ObjectSet())
-		assert.Contains(t, path(r.Object(t, "Secret", "certctl-server").Manifest(), "stringData"), "agent-api-key",
-			"agents outside the cluster still use the agents' key")
+		assert.Contains(t, r.Secret(t, "certctl-server").StringData, "agent-api-key", "agents outside the cluster still use the agents' key")
 	})
 }

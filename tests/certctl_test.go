@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // TestModeObjectSets pins the exact Kubernetes objects of every mode: an object that appears or
@@ -63,17 +64,16 @@ func TestOwnedNamespaceRetainedWithData(t *testing.T) {
 		ns := r.Object(t, "Namespace", "certctl-dev")
 		assert.Equal(t, "restricted", path(ns.Manifest(), "metadata", "labels", "pod-security.kubernetes.io/enforce"))
 		assert.Equal(t, tc.retained, ns.RetainOnDelete, "deleteOnDestroy=%v", tc.deleteOnDestroy)
-		assert.Equal(t, "certctl-dev", path(r.Object(t, "Deployment", "certctl-server").Manifest(), "metadata", "namespace"))
+		assert.Equal(t, "certctl-dev", r.Deployment(t, "certctl-server").Namespace)
 	}
 }
 
 func TestDatabaseWiring(t *testing.T) {
 	t.Run("external database URL is used verbatim and stays secret", func(t *testing.T) {
 		r := renderMode(t, "external-db")
-		secret := r.Object(t, "Secret", "certctl-server")
-		assert.Equal(t, externalURL, path(secret.Manifest(), "stringData", "database-url"))
-		assert.True(t, secret.secretAt("stringData", "database-url"))
-		_, src := envSources(t, path(r.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "spec", "containers", 0))
+		assert.Equal(t, externalURL, r.Secret(t, "certctl-server").StringData["database-url"])
+		assert.True(t, r.Object(t, "Secret", "certctl-server").secretAt("stringData", "database-url"))
+		_, src := envSources(t, r.Deployment(t, "certctl-server").Spec.Template.Spec.Containers[0])
 		assert.NotContains(t, src, "POSTGRES_PASSWORD")
 		assert.Equal(t, "secret:certctl-server/database-url", src["CERTCTL_DATABASE_URL"])
 		for _, res := range r.Resources {
@@ -82,20 +82,19 @@ func TestDatabaseWiring(t *testing.T) {
 	})
 	t.Run("verify-full with a CA Secret", func(t *testing.T) {
 		r := renderMode(t, "db-tls")
-		secret := r.Object(t, "Secret", "certctl-server").Manifest()
-		assert.True(t, strings.HasSuffix(path(secret, "stringData", "database-url").(string), "?sslmode=verify-full"))
-		pod := path(r.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "spec")
-		c := path(pod, "containers", 0)
+		assert.True(t, strings.HasSuffix(r.Secret(t, "certctl-server").StringData["database-url"], "?sslmode=verify-full"))
+		pod := r.Deployment(t, "certctl-server").Spec.Template.Spec
+		c := pod.Containers[0]
 		_, src := envSources(t, c)
 		assert.Equal(t, "configMap:certctl-server/pgsslrootcert", src["PGSSLROOTCERT"])
-		assert.Equal(t, "/etc/postgresql-ca/ca.crt", path(r.Object(t, "ConfigMap", "certctl-server").Manifest(), "data", "pgsslrootcert"))
-		assert.Contains(t, path(pod, "volumes"), map[string]any{"name": "postgresql-ca", "secret": map[string]any{"secretName": "certctl-postgres-ca", "defaultMode": 256.0}})
-		assert.Contains(t, path(c, "volumeMounts"), map[string]any{"name": "postgresql-ca", "mountPath": "/etc/postgresql-ca", "readOnly": true})
+		assert.Equal(t, "/etc/postgresql-ca/ca.crt", r.ConfigMap(t, "certctl-server").Data["pgsslrootcert"])
+		assert.Contains(t, pod.Volumes, secretVolume("postgresql-ca", "certctl-postgres-ca"))
+		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "postgresql-ca", MountPath: "/etc/postgresql-ca", ReadOnly: true})
 
-		pgPod := path(r.Object(t, "StatefulSet", "certctl-postgres").Manifest(), "spec", "template", "spec")
-		assert.Equal(t, []any{"postgres", "-p", "5432", "-c", "ssl=on", "-c", "ssl_cert_file=/etc/postgresql-tls/tls.crt", "-c", "ssl_key_file=/etc/postgresql-tls/tls.key"},
-			path(pgPod, "containers", 0, "args"), "the bundled server must serve TLS for sslmode verify-full to connect")
-		assert.Contains(t, path(pgPod, "volumes"), map[string]any{"name": "tls", "secret": map[string]any{"secretName": "certctl-postgres-tls", "defaultMode": 256.0}})
+		pgPod := r.StatefulSet(t, "certctl-postgres").Spec.Template.Spec
+		assert.Equal(t, []string{"postgres", "-p", "5432", "-c", "ssl=on", "-c", "ssl_cert_file=/etc/postgresql-tls/tls.crt", "-c", "ssl_key_file=/etc/postgresql-tls/tls.key"},
+			pgPod.Containers[0].Args, "the bundled server must serve TLS for sslmode verify-full to connect")
+		assert.Contains(t, pgPod.Volumes, secretVolume("tls", "certctl-postgres-tls"))
 	})
 	t.Run("postgres password given vs generated", func(t *testing.T) {
 		generated := renderMode(t, "default")
@@ -105,8 +104,7 @@ func TestDatabaseWiring(t *testing.T) {
 		for _, pw := range given.ByType("random:index/randomPassword:RandomPassword") {
 			assert.NotEqual(t, "certctl-postgres-password", pw.Name, "a given password must not be generated")
 		}
-		secret := given.Object(t, "Secret", "certctl-postgres")
-		assert.Equal(t, "given-pg-password", path(secret.Manifest(), "stringData", "password"))
-		assert.True(t, secret.secretAt("stringData", "password"))
+		assert.Equal(t, "given-pg-password", given.Secret(t, "certctl-postgres").StringData["password"])
+		assert.True(t, given.Object(t, "Secret", "certctl-postgres").secretAt("stringData", "password"))
 	})
 }

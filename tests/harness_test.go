@@ -15,6 +15,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/certctl-io/certctl-pulumi/program"
@@ -469,22 +471,23 @@ func manifestsYAML(t testing.TB, r *Render) []byte {
 
 // envSource describes where a container env var comes from, as "value:<v>",
 // "configMap:<name>/<key>", "secret:<name>/<key>" or "field:<path>".
-func envSources(t *testing.T, container any) ([]string, map[string]string) {
+func envSources(t *testing.T, c corev1.Container) ([]string, map[string]string) {
 	t.Helper()
 	var order []string
 	sources := map[string]string{}
-	for _, e := range path(container, "env").([]any) {
-		name := path(e, "name").(string)
-		order = append(order, name)
-		switch {
-		case path(e, "valueFrom", "configMapKeyRef") != nil:
-			sources[name] = "configMap:" + path(e, "valueFrom", "configMapKeyRef", "name").(string) + "/" + path(e, "valueFrom", "configMapKeyRef", "key").(string)
-		case path(e, "valueFrom", "secretKeyRef") != nil:
-			sources[name] = "secret:" + path(e, "valueFrom", "secretKeyRef", "name").(string) + "/" + path(e, "valueFrom", "secretKeyRef", "key").(string)
-		case path(e, "valueFrom", "fieldRef") != nil:
-			sources[name] = "field:" + path(e, "valueFrom", "fieldRef", "fieldPath").(string)
+	for _, e := range c.Env {
+		order = append(order, e.Name)
+		switch from := e.ValueFrom; {
+		case from == nil:
+			sources[e.Name] = "value:" + e.Value
+		case from.ConfigMapKeyRef != nil:
+			sources[e.Name] = "configMap:" + from.ConfigMapKeyRef.Name + "/" + from.ConfigMapKeyRef.Key
+		case from.SecretKeyRef != nil:
+			sources[e.Name] = "secret:" + from.SecretKeyRef.Name + "/" + from.SecretKeyRef.Key
+		case from.FieldRef != nil:
+			sources[e.Name] = "field:" + from.FieldRef.FieldPath
 		default:
-			sources[name] = "value:" + path(e, "value").(string)
+			t.Fatalf("env %s: unexpected source %+v", e.Name, from)
 		}
 	}
 	return order, sources
@@ -520,4 +523,45 @@ func stringsOf(v any) []string {
 		out = append(out, s.(string))
 	}
 	return out
+}
+
+// typed decodes a rendered object strictly (as the conformance checks do) into its k8s.io/api
+// type, so tests read typed fields: d.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort.
+func typed[T any](t testing.TB, r *Render, kind, name string) *T {
+	t.Helper()
+	var out T
+	require.NoError(t, conformance.Decode(r.Object(t, kind, name).Manifest(), &out))
+	return &out
+}
+
+func (r *Render) Deployment(t testing.TB, name string) *appsv1.Deployment {
+	return typed[appsv1.Deployment](t, r, "Deployment", name)
+}
+
+func (r *Render) DaemonSet(t testing.TB, name string) *appsv1.DaemonSet {
+	return typed[appsv1.DaemonSet](t, r, "DaemonSet", name)
+}
+
+func (r *Render) StatefulSet(t testing.TB, name string) *appsv1.StatefulSet {
+	return typed[appsv1.StatefulSet](t, r, "StatefulSet", name)
+}
+
+func (r *Render) Service(t testing.TB, name string) *corev1.Service {
+	return typed[corev1.Service](t, r, "Service", name)
+}
+
+func (r *Render) ConfigMap(t testing.TB, name string) *corev1.ConfigMap {
+	return typed[corev1.ConfigMap](t, r, "ConfigMap", name)
+}
+
+// Secret has the program's values in StringData (secrets unwrapped).
+func (r *Render) Secret(t testing.TB, name string) *corev1.Secret {
+	return typed[corev1.Secret](t, r, "Secret", name)
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// secretVolume is a Secret volume as the program renders it: owner-only files.
+func secretVolume(name, secret string) corev1.Volume {
+	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, DefaultMode: ptrTo[int32](0o400)}}}
 }

@@ -3,61 +3,63 @@ package tests
 import (
 	"testing"
 
-	"github.com/certctl-io/certctl-pulumi/components"
-	"github.com/certctl-io/certctl-pulumi/config"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/certctl-io/certctl-pulumi/components"
+	"github.com/certctl-io/certctl-pulumi/config"
 )
 
 func TestBundledPostgres(t *testing.T) {
 	r := renderMode(t, "default")
-	secret := r.Object(t, "Secret", "certctl-postgres")
-	assert.Equal(t, map[string]any{"username": "certctl", "database": "certctl", "password": generatedValue("certctl-postgres-password")},
-		secret.Manifest()["stringData"])
+	assert.Equal(t, map[string]string{"username": "certctl", "database": "certctl", "password": generatedValue("certctl-postgres-password")},
+		r.Secret(t, "certctl-postgres").StringData)
 
-	svc := r.Object(t, "Service", "certctl-postgres").Manifest()
-	assert.Equal(t, "None", path(svc, "spec", "clusterIP"), "headless")
-	assert.Equal(t, []any{map[string]any{"name": "postgres", "port": 5432.0, "targetPort": "postgres", "protocol": "TCP"}}, path(svc, "spec", "ports"))
+	svc := r.Service(t, "certctl-postgres").Spec
+	assert.Equal(t, corev1.ClusterIPNone, svc.ClusterIP, "headless")
+	assert.Equal(t, []corev1.ServicePort{{Name: "postgres", Port: 5432, TargetPort: intstr.FromString("postgres"), Protocol: corev1.ProtocolTCP}}, svc.Ports)
 
-	sts := r.Object(t, "StatefulSet", "certctl-postgres").Manifest()
-	spec := path(sts, "spec")
-	assert.Equal(t, "OnDelete", path(spec, "updateStrategy", "type"))
-	assert.Equal(t, "OrderedReady", path(spec, "podManagementPolicy"))
-	assert.EqualValues(t, 1, path(spec, "replicas"))
-	assert.Equal(t, "certctl-postgres", path(spec, "serviceName"))
-	assert.Equal(t, map[string]any{"whenDeleted": "Retain", "whenScaled": "Retain"}, path(spec, "persistentVolumeClaimRetentionPolicy"),
-		"the data volume must survive pulumi destroy and StatefulSet replacement")
-	claim := path(spec, "volumeClaimTemplates", 0)
-	assert.Equal(t, "data", path(claim, "metadata", "name"))
-	assert.Equal(t, "10Gi", path(claim, "spec", "resources", "requests", "storage"))
-	assert.Nil(t, path(claim, "spec", "storageClassName"), "empty storageClass means the cluster default")
+	spec := r.StatefulSet(t, "certctl-postgres").Spec
+	assert.Equal(t, appsv1.OnDeleteStatefulSetStrategyType, spec.UpdateStrategy.Type)
+	assert.Equal(t, appsv1.OrderedReadyPodManagement, spec.PodManagementPolicy)
+	assert.Equal(t, ptrTo[int32](1), spec.Replicas)
+	assert.Equal(t, "certctl-postgres", spec.ServiceName)
+	assert.Equal(t, &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType, WhenScaled: appsv1.RetainPersistentVolumeClaimRetentionPolicyType},
+		spec.PersistentVolumeClaimRetentionPolicy, "the data volume must survive pulumi destroy and StatefulSet replacement")
+	require.Len(t, spec.VolumeClaimTemplates, 1)
+	claim := spec.VolumeClaimTemplates[0]
+	assert.Equal(t, "data", claim.Name)
+	assert.Equal(t, "10Gi", claim.Spec.Resources.Requests.Storage().String())
+	assert.Nil(t, claim.Spec.StorageClassName, "empty storageClass means the cluster default")
 
-	pod := path(spec, "template", "spec")
-	c := path(pod, "containers", 0)
-	assert.Equal(t, "postgres:16-alpine", path(c, "image"))
+	pod := spec.Template.Spec
+	c := pod.Containers[0]
+	assert.Equal(t, "postgres:16-alpine", c.Image)
 	_, src := envSources(t, c)
 	assert.Equal(t, map[string]string{
 		"POSTGRES_DB": "secret:certctl-postgres/database", "POSTGRES_USER": "secret:certctl-postgres/username",
 		"POSTGRES_PASSWORD": "secret:certctl-postgres/password", "POSTGRES_INITDB_ARGS": "value:--encoding=UTF8",
 		"PGDATA": "value:/var/lib/postgresql/data/pgdata",
 	}, src)
-	for _, probe := range []string{"livenessProbe", "readinessProbe"} {
-		cmd := path(c, probe, "exec", "command").([]any)
-		assert.Equal(t, []any{"pg_isready", "-U", "certctl", "-d", "certctl"}, cmd[:5], probe)
+	for _, probe := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
+		assert.Equal(t, []string{"pg_isready", "-U", "certctl", "-d", "certctl"}, probe.Exec.Command[:5])
 	}
-	assert.Equal(t, map[string]any{
-		"runAsNonRoot": true, "runAsUser": 999.0, "runAsGroup": 999.0, "fsGroup": 999.0,
-		"seccompProfile": map[string]any{"type": "RuntimeDefault"},
-	}, path(pod, "securityContext"))
-	assert.Equal(t, map[string]any{
-		"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "capabilities": map[string]any{"drop": []any{"ALL"}},
-	}, path(c, "securityContext"))
-	assert.Equal(t, []any{
-		map[string]any{"name": "data", "mountPath": "/var/lib/postgresql/data"},
-		map[string]any{"name": "run", "mountPath": "/var/run/postgresql"},
-		map[string]any{"name": "tmp", "mountPath": "/tmp"},
-	}, path(c, "volumeMounts"))
+	assert.Equal(t, &corev1.PodSecurityContext{
+		RunAsNonRoot: ptrTo(true), RunAsUser: ptrTo[int64](999), RunAsGroup: ptrTo[int64](999), FSGroup: ptrTo[int64](999),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}, pod.SecurityContext)
+	assert.Equal(t, &corev1.SecurityContext{
+		ReadOnlyRootFilesystem: ptrTo(true), AllowPrivilegeEscalation: ptrTo(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}, c.SecurityContext)
+	assert.Equal(t, []corev1.VolumeMount{
+		{Name: "data", MountPath: "/var/lib/postgresql/data"},
+		{Name: "run", MountPath: "/var/run/postgresql"},
+		{Name: "tmp", MountPath: "/tmp"},
+	}, c.VolumeMounts)
 }
 
 func TestBundledPostgresSettings(t *testing.T) {
@@ -65,12 +67,13 @@ func TestBundledPostgresSettings(t *testing.T) {
 		"postgresqlConfig": map[string]any{"shared_buffers": "256MB", "max_connections": "200"},
 		"storage":          map[string]any{"size": "50Gi", "storageClass": "fast-ssd", "deleteOnDestroy": true},
 	}})))
-	spec := path(r.Object(t, "StatefulSet", "certctl-postgres").Manifest(), "spec")
-	assert.Equal(t, []any{"postgres", "-p", "5432", "-c", "max_connections=200", "-c", "shared_buffers=256MB"},
-		path(spec, "template", "spec", "containers", 0, "args"))
-	assert.Equal(t, "fast-ssd", path(spec, "volumeClaimTemplates", 0, "spec", "storageClassName"))
-	assert.Equal(t, "50Gi", path(spec, "volumeClaimTemplates", 0, "spec", "resources", "requests", "storage"))
-	assert.Equal(t, "Delete", path(spec, "persistentVolumeClaimRetentionPolicy", "whenDeleted"))
+	spec := r.StatefulSet(t, "certctl-postgres").Spec
+	assert.Equal(t, []string{"postgres", "-p", "5432", "-c", "max_connections=200", "-c", "shared_buffers=256MB"},
+		spec.Template.Spec.Containers[0].Args)
+	claim := spec.VolumeClaimTemplates[0].Spec
+	assert.Equal(t, ptrTo("fast-ssd"), claim.StorageClassName)
+	assert.Equal(t, "50Gi", claim.Resources.Requests.Storage().String())
+	assert.Equal(t, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted)
 }
 
 func TestBundledPostgresOutputs(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/certctl-io/certctl-pulumi/components"
 	"github.com/certctl-io/certctl-pulumi/config"
@@ -14,26 +16,38 @@ import (
 
 func TestServerDeploymentDefaultMode(t *testing.T) {
 	r := renderMode(t, "default")
-	d := r.Object(t, "Deployment", "certctl-server").Manifest()
-	pod := path(d, "spec", "template", "spec")
-	c := path(pod, "containers", 0)
+	d := r.Deployment(t, "certctl-server")
+	pod := d.Spec.Template.Spec
+	require.Len(t, pod.Containers, 1)
+	c := pod.Containers[0]
 
-	assert.Equal(t, "ghcr.io/certctl-io/certctl-server:v2.1.7", path(c, "image"))
-	assert.Equal(t, "IfNotPresent", path(c, "imagePullPolicy"))
-	assert.EqualValues(t, 1, path(d, "spec", "replicas"))
-	assert.Equal(t, []any{map[string]any{"name": "https", "containerPort": 8443.0, "protocol": "TCP"}}, path(c, "ports"))
+	assert.Equal(t, "ghcr.io/certctl-io/certctl-server:v2.1.7", c.Image)
+	assert.Equal(t, corev1.PullIfNotPresent, c.ImagePullPolicy)
+	assert.Equal(t, ptrTo[int32](1), d.Spec.Replicas)
+	assert.Equal(t, []corev1.ContainerPort{{Name: "https", ContainerPort: 8443, Protocol: corev1.ProtocolTCP}}, c.Ports)
 
 	t.Run("probes", func(t *testing.T) {
-		for probe, want := range map[string][]any{
-			"livenessProbe":  {"/health", 10.0, 10.0, 5.0, 3.0},
-			"readinessProbe": {"/ready", 5.0, 5.0, 3.0, 2.0},
+		for _, tc := range []struct {
+			probe                                *corev1.Probe
+			path                                 string
+			delay, period, timeout, failureThres int32
+		}{
+			{c.LivenessProbe, "/health", 10, 10, 5, 3},
+			{c.ReadinessProbe, "/ready", 5, 5, 3, 2},
 		} {
-			p := path(c, probe)
-			assert.Equal(t, want[0], path(p, "httpGet", "path"), probe)
-			assert.Equal(t, "https", path(p, "httpGet", "port"), probe)
-			assert.Equal(t, "HTTPS", path(p, "httpGet", "scheme"), probe)
-			assert.Equal(t, want[1:], []any{path(p, "initialDelaySeconds"), path(p, "periodSeconds"), path(p, "timeoutSeconds"), path(p, "failureThreshold")}, probe)
+			p := tc.probe
+			assert.Equal(t, &corev1.HTTPGetAction{Path: tc.path, Port: intstr.FromString("https"), Scheme: corev1.URISchemeHTTPS}, p.HTTPGet)
+			assert.Equal(t, []int32{tc.delay, tc.period, tc.timeout, tc.failureThres},
+				[]int32{p.InitialDelaySeconds, p.PeriodSeconds, p.TimeoutSeconds, p.FailureThreshold}, tc.path)
 		}
+	})
+
+	t.Run("postStart narrows the agents' keys", func(t *testing.T) {
+		require.NotNil(t, c.Lifecycle)
+		require.NotNil(t, c.Lifecycle.PostStart.Exec)
+		cmd := c.Lifecycle.PostStart.Exec.Command
+		assert.Equal(t, []string{"/bin/sh", "-c"}, cmd[:2])
+		assert.Contains(t, cmd[2], `narrow agents r-agent`)
 	})
 
 	t.Run("env", func(t *testing.T) {
@@ -62,83 +76,80 @@ func TestServerDeploymentDefaultMode(t *testing.T) {
 		assert.Equal(t, want, src)
 		assert.NotContains(t, order, "POSTGRES_PASSWORD", "the URL carries the password; v2.1.7 never substitutes $(POSTGRES_PASSWORD)")
 
-		cm := r.Object(t, "ConfigMap", "certctl-server").Manifest()
-		assert.Equal(t, map[string]any{
+		assert.Equal(t, map[string]string{
 			"server-host": "0.0.0.0", "server-port": "8443",
 			"server-tls-cert-path": "/etc/certctl/tls/tls.crt", "server-tls-key-path": "/etc/certctl/tls/tls.key",
 			"database-max-conns": "25", "log-level": "info", "log-format": "json", "auth-type": "api-key",
 			"keygen-mode": "agent", "rate-limit-rps": "100", "rate-limit-burst": "200", "rate-limit-backend": "memory",
 			"ca-cert-path": "/etc/certctl/ca/tls.crt", "ca-key-path": "/etc/certctl/ca/tls.key",
-		}, path(cm, "data"))
+		}, r.ConfigMap(t, "certctl-server").Data)
 
-		secret := r.Object(t, "Secret", "certctl-server").Manifest()
+		secret := r.Secret(t, "certctl-server").StringData
 		pgPassword := generatedValue("certctl-postgres-password")
-		assert.Equal(t, "postgres://certctl:"+pgPassword+"@certctl-postgres:5432/certctl?sslmode=disable",
-			path(secret, "stringData", "database-url"))
+		assert.Equal(t, "postgres://certctl:"+pgPassword+"@certctl-postgres:5432/certctl?sslmode=disable", secret["database-url"])
 		assert.True(t, r.Object(t, "Secret", "certctl-server").secretAt("stringData", "database-url"))
 		admin, agents, token := generatedValue("certctl-api-key"), generatedValue("certctl-agent-api-key"), generatedValue("certctl-bootstrap-token")
-		assert.Equal(t, admin, path(secret, "stringData", "api-key"))
-		assert.Equal(t, "admin:"+admin+":admin,agents:"+agents+",agent-bootstrap:"+token, path(secret, "stringData", "api-keys-named"),
+		assert.Equal(t, admin, secret["api-key"])
+		assert.Equal(t, "admin:"+admin+":admin,agents:"+agents+",agent-bootstrap:"+token, secret["api-keys-named"],
 			"the admin key is an admin named key; the agents' key and the bootstrap token are named keys the postStart hook narrows")
-		assert.Equal(t, agents, path(secret, "stringData", "agent-api-key"))
-		assert.Equal(t, token, path(secret, "stringData", "bootstrap-token"))
-		assert.Equal(t, generatedValue("certctl-config-encryption-key"), path(secret, "stringData", "config-encryption-key"))
+		assert.Equal(t, agents, secret["agent-api-key"])
+		assert.Equal(t, token, secret["bootstrap-token"])
+		assert.Equal(t, generatedValue("certctl-config-encryption-key"), secret["config-encryption-key"])
 	})
 
 	t.Run("volumes", func(t *testing.T) {
-		assert.Equal(t, []any{
-			map[string]any{"name": "tmp", "emptyDir": map[string]any{}},
-			map[string]any{"name": "tls", "secret": map[string]any{"secretName": "certctl-tls", "defaultMode": 256.0}},
-			map[string]any{"name": "local-ca", "secret": map[string]any{"secretName": "certctl-ca", "defaultMode": 256.0}},
-		}, path(pod, "volumes"))
-		assert.Equal(t, []any{
-			map[string]any{"name": "tmp", "mountPath": "/tmp"},
-			map[string]any{"name": "tls", "mountPath": "/etc/certctl/tls", "readOnly": true},
-			map[string]any{"name": "local-ca", "mountPath": "/etc/certctl/ca", "readOnly": true},
-		}, path(c, "volumeMounts"))
-		ca := r.Object(t, "Secret", "certctl-ca")
-		assert.Equal(t, "kubernetes.io/tls", path(ca.Manifest(), "type"))
-		assert.True(t, ca.secretAt("stringData", "tls.key"), "the CA key stays a Pulumi secret")
+		assert.Equal(t, []corev1.Volume{
+			{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			secretVolume("tls", "certctl-tls"),
+			secretVolume("local-ca", "certctl-ca"),
+		}, pod.Volumes)
+		assert.Equal(t, []corev1.VolumeMount{
+			{Name: "tmp", MountPath: "/tmp"},
+			{Name: "tls", MountPath: "/etc/certctl/tls", ReadOnly: true},
+			{Name: "local-ca", MountPath: "/etc/certctl/ca", ReadOnly: true},
+		}, c.VolumeMounts)
+		assert.Equal(t, corev1.SecretTypeTLS, r.Secret(t, "certctl-ca").Type)
+		assert.True(t, r.Object(t, "Secret", "certctl-ca").secretAt("stringData", "tls.key"), "the CA key stays a Pulumi secret")
 	})
 
 	t.Run("security contexts at their own scope", func(t *testing.T) {
-		assert.Equal(t, map[string]any{
-			"runAsNonRoot": true, "runAsUser": 1000.0, "runAsGroup": 1000.0, "fsGroup": 1000.0,
-			"seccompProfile": map[string]any{"type": "RuntimeDefault"},
-		}, path(pod, "securityContext"))
-		assert.Equal(t, map[string]any{
-			"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
-			"capabilities": map[string]any{"drop": []any{"ALL"}},
-		}, path(c, "securityContext"))
-		assert.Equal(t, false, path(pod, "automountServiceAccountToken"))
-		assert.Equal(t, "certctl", path(pod, "serviceAccountName"))
+		assert.Equal(t, &corev1.PodSecurityContext{
+			RunAsNonRoot: ptrTo(true), RunAsUser: ptrTo[int64](1000), RunAsGroup: ptrTo[int64](1000), FSGroup: ptrTo[int64](1000),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		}, pod.SecurityContext)
+		assert.Equal(t, &corev1.SecurityContext{
+			ReadOnlyRootFilesystem: ptrTo(true), AllowPrivilegeEscalation: ptrTo(false),
+			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		}, c.SecurityContext)
+		assert.Equal(t, ptrTo(false), pod.AutomountServiceAccountToken)
+		assert.Equal(t, ptrTo(false), pod.EnableServiceLinks)
+		assert.Equal(t, "certctl", pod.ServiceAccountName)
 	})
 
 	t.Run("labels and selectors", func(t *testing.T) {
-		selector := map[string]any{
+		selector := map[string]string{
 			"app.kubernetes.io/name": "certctl", "app.kubernetes.io/instance": "certctl", "app.kubernetes.io/component": "server",
 		}
-		assert.Equal(t, selector, path(d, "spec", "selector", "matchLabels"))
-		podLabels := path(d, "spec", "template", "metadata", "labels").(map[string]any)
+		assert.Equal(t, selector, d.Spec.Selector.MatchLabels)
+		podLabels := d.Spec.Template.Labels
 		for k, v := range selector {
 			assert.Equal(t, v, podLabels[k])
 		}
 		assert.Equal(t, "pulumi", podLabels["app.kubernetes.io/managed-by"])
 		assert.Equal(t, "v2.1.7", podLabels["app.kubernetes.io/version"])
-		assert.Equal(t, selector, path(r.Object(t, "Service", "certctl-server").Manifest(), "spec", "selector"))
+		assert.Equal(t, selector, r.Service(t, "certctl-server").Spec.Selector)
 	})
 
 	t.Run("config and secret changes roll the pods", func(t *testing.T) {
-		ann := path(d, "spec", "template", "metadata", "annotations").(map[string]any)
+		ann := d.Spec.Template.Annotations
 		require.Contains(t, ann, "checksum/config")
 		require.Contains(t, ann, "checksum/secret")
 		other := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{"logging": map[string]any{"level": "debug"}}})))
-		otherAnn := path(other.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "metadata", "annotations").(map[string]any)
+		otherAnn := other.Deployment(t, "certctl-server").Spec.Template.Annotations
 		assert.NotEqual(t, ann["checksum/config"], otherAnn["checksum/config"])
 		assert.Equal(t, ann["checksum/secret"], otherAnn["checksum/secret"])
 		rotated := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{"auth": map[string]any{"apiKey": "rotated-key"}}}), "server"))
-		rotatedAnn := path(rotated.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "metadata", "annotations").(map[string]any)
-		assert.NotEqual(t, ann["checksum/secret"], rotatedAnn["checksum/secret"])
+		assert.NotEqual(t, ann["checksum/secret"], rotated.Deployment(t, "certctl-server").Spec.Template.Annotations["checksum/secret"])
 	})
 }
 
@@ -176,8 +187,7 @@ func TestServerOptionalFeaturesEnv(t *testing.T) {
 		"databaseMaxConns": 50,
 		"env":              map[string]any{"CERTCTL_SCHEDULER_RENEWAL_CHECK_INTERVAL": "1h"},
 	}}), "server"))
-	c := path(r.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "spec", "containers", 0)
-	_, src := envSources(t, c)
+	_, src := envSources(t, r.Deployment(t, "certctl-server").Spec.Template.Spec.Containers[0])
 	for name, want := range map[string]string{
 		"CERTCTL_CORS_ORIGINS":                     "configMap:certctl-server/cors-origins",
 		"CERTCTL_NETWORK_SCAN_ENABLED":             "configMap:certctl-server/network-scan-enabled",
@@ -203,12 +213,11 @@ func TestServerOptionalFeaturesEnv(t *testing.T) {
 	} {
 		assert.Equal(t, want, src[name], name)
 	}
-	cm := path(r.Object(t, "ConfigMap", "certctl-server").Manifest(), "data")
-	assert.Equal(t, "ops@example.com,sec@example.com", path(cm, "digest-recipients"))
-	assert.Equal(t, "50", path(cm, "database-max-conns"))
-	secret := r.Object(t, "Secret", "certctl-server")
-	assert.True(t, secret.secretAt("stringData", "smtp-password"))
-	assert.Equal(t, "smtp-pass-123", path(secret.Manifest(), "stringData", "smtp-password"))
+	cm := r.ConfigMap(t, "certctl-server").Data
+	assert.Equal(t, "ops@example.com,sec@example.com", cm["digest-recipients"])
+	assert.Equal(t, "50", cm["database-max-conns"])
+	assert.True(t, r.Object(t, "Secret", "certctl-server").secretAt("stringData", "smtp-password"))
+	assert.Equal(t, "smtp-pass-123", r.Secret(t, "certctl-server").StringData["smtp-password"])
 }
 
 // User extras arrive in Kubernetes' own shape and must land unchanged and valid.
@@ -220,11 +229,10 @@ func TestServerUserExtras(t *testing.T) {
 			"secretKeyRef": map[string]any{"name": "corp-oidc", "key": "secret"},
 		}}},
 	}})))
-	d := r.Object(t, "Deployment", "certctl-server").Manifest()
-	pod := path(d, "spec", "template", "spec")
-	assert.Contains(t, path(pod, "volumes"), map[string]any{"name": "corp-ca", "secret": map[string]any{"secretName": "corp-ca"}})
-	assert.Contains(t, path(pod, "containers", 0, "volumeMounts"), map[string]any{"name": "corp-ca", "mountPath": "/etc/ssl/corp", "readOnly": true})
-	_, src := envSources(t, path(pod, "containers", 0))
+	pod := r.Deployment(t, "certctl-server").Spec.Template.Spec
+	assert.Contains(t, pod.Volumes, corev1.Volume{Name: "corp-ca", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "corp-ca"}}})
+	assert.Contains(t, pod.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "corp-ca", MountPath: "/etc/ssl/corp", ReadOnly: true})
+	_, src := envSources(t, pod.Containers[0])
 	assert.Equal(t, "secret:corp-oidc/secret", src["CERTCTL_OIDC_SECRET"])
 	errs := conformance.Check(objects(r), conformance.Options{UserProvided: map[string]bool{
 		"Secret/certctl-tls": true, "Secret/corp-ca": true, "Secret/corp-oidc": true,
@@ -243,8 +251,7 @@ func TestCertManagerCertificate(t *testing.T) {
 	assert.Equal(t, []any{"2160h", "360h"}, []any{path(spec, "duration"), path(spec, "renewBefore")})
 	assert.Equal(t, []any{"certctl-server", "localhost", "certctl-server.certctl.svc", "certctl-server.certctl.svc.cluster.local"}, path(spec, "dnsNames"),
 		"agents dial the Service name, so the certificate must cover it")
-	vols := path(r.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "spec", "volumes")
-	assert.Contains(t, vols, map[string]any{"name": "tls", "secret": map[string]any{"secretName": "certctl-tls", "defaultMode": 256.0}})
+	assert.Contains(t, r.Deployment(t, "certctl-server").Spec.Template.Spec.Volumes, secretVolume("tls", "certctl-tls"))
 }
 
 // TestReservedIsRefused: every variable, volume and mount the components reserve (from the very

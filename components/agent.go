@@ -121,59 +121,40 @@ func agentNameEnv(a config.Agent) envEntry {
 
 func agentPodTemplate(a *AgentArgs, settingsSum string, credentialSum pulumi.StringOutput) *corev1.PodTemplateSpecArgs {
 	ag := a.Agent
+	register := workloadContainer("register", ag.Workload)
+	register.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", registerScript(agentIDFile)})
+	register.Env = envVars(active(agentEnv(a, true)), a.Name, a.Server.Secret)
+	register.VolumeMounts = corev1.VolumeMountArray{
+		mount("identity", agentIdentityPath),
+		mount("tmp", "/tmp"),
+		readOnlyMount("tls", a.Server.TLSMountPath),
+	}
+	agent := workloadContainer(componentAgent, ag.Workload)
+	agent.Command = pulumi.ToStringArray(agentCommand(agentIDFile))
+	agent.Env = append(envVars(active(agentEnv(a, false)), a.Name, a.Server.Secret), extraEnv(ag.Env, ag.ExtraEnv)...)
+	agent.VolumeMounts = corev1.VolumeMountArray{
+		mount("keys", ag.KeyDir),
+		readOnlyMount("identity", agentIdentityPath),
+		mount("tmp", "/tmp"),
+		readOnlyMount("tls", a.Server.TLSMountPath),
+	}
+
+	spec := workloadPodSpec(a.Release, ag.Workload)
+	spec.AutomountServiceAccountToken = pulumi.Bool(false)
+	spec.EnableServiceLinks = pulumi.Bool(false)
+	spec.InitContainers = corev1.ContainerArray{register}
+	spec.Containers = corev1.ContainerArray{agent}
 	// Agents verify the server with the CA only; the server's key stays out of their pods.
-	register := corev1.ContainerArgs{
-		Name:            pulumi.String("register"),
-		Image:           pulumi.String(ag.Image.Ref()),
-		ImagePullPolicy: pulumi.String(ag.Image.PullPolicy),
-		Command:         pulumi.ToStringArray([]string{"/bin/sh", "-c", registerScript(agentIDFile)}),
-		Env:             envVars(active(agentEnv(a, true)), a.Name, a.Server.Secret),
-		Resources:       resourceRequirements(ag.Resources),
-		SecurityContext: containerSecurityContext(ag.SecurityContext),
-		VolumeMounts: corev1.VolumeMountArray{
-			mount("identity", agentIdentityPath),
-			mount("tmp", "/tmp"),
-			readOnlyMount("tls", a.Server.TLSMountPath),
-		},
-	}
-	agent := corev1.ContainerArgs{
-		Name:            pulumi.String(componentAgent),
-		Image:           pulumi.String(ag.Image.Ref()),
-		ImagePullPolicy: pulumi.String(ag.Image.PullPolicy),
-		Command:         pulumi.ToStringArray(agentCommand(agentIDFile)),
-		Env:             append(envVars(active(agentEnv(a, false)), a.Name, a.Server.Secret), extraEnv(ag.Env, ag.ExtraEnv)...),
-		Resources:       resourceRequirements(ag.Resources),
-		SecurityContext: containerSecurityContext(ag.SecurityContext),
-		VolumeMounts: corev1.VolumeMountArray{
-			mount("keys", ag.KeyDir),
-			readOnlyMount("identity", agentIdentityPath),
-			mount("tmp", "/tmp"),
-			readOnlyMount("tls", a.Server.TLSMountPath),
-		},
-	}
+	spec.Volumes = volumesInput(nil,
+		emptyDirVolume("keys", keyDirSizeLimit),
+		emptyDirVolume("identity", ""),
+		emptyDirVolume("tmp", ""),
+		secretVolume("tls", a.Server.TLSSecret, "ca.crt"))
+	annotations := pulumi.ToStringMap(ag.PodAnnotations)
+	annotations["checksum/config"] = pulumi.String(settingsSum)
+	annotations["checksum/secret"] = credentialSum
 	return &corev1.PodTemplateSpecArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Labels: pulumi.ToStringMap(a.Release.labels(componentAgent)),
-			Annotations: pulumi.StringMap{
-				"checksum/config": pulumi.String(settingsSum),
-				"checksum/secret": credentialSum,
-			},
-		},
-		Spec: &corev1.PodSpecArgs{
-			AutomountServiceAccountToken: pulumi.Bool(false),
-			EnableServiceLinks:           pulumi.Bool(false),
-			SecurityContext:              podSecurityContext(ag.SecurityContext),
-			ImagePullSecrets:             a.Release.imagePullSecrets(),
-			InitContainers:               corev1.ContainerArray{register},
-			Containers:                   corev1.ContainerArray{agent},
-			Volumes: volumesInput(nil,
-				emptyDirVolume("keys", keyDirSizeLimit),
-				emptyDirVolume("identity", ""),
-				emptyDirVolume("tmp", ""),
-				secretVolume("tls", a.Server.TLSSecret, "ca.crt")),
-			NodeSelector: optStringMap(ag.NodeSelector),
-			Tolerations:  tolerationsInput(ag.Tolerations),
-			Affinity:     affinityInput(ag.Affinity),
-		},
+		Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(a.Release.labels(componentAgent)), Annotations: annotations},
+		Spec:     &spec,
 	}
 }

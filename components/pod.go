@@ -35,6 +35,31 @@ func probeTiming(t config.ProbeTiming) *corev1.ProbeArgs {
 	}
 }
 
+// workloadContainer runs the section's image with its resources and container-scope security
+// context; the component adds the rest.
+func workloadContainer(name string, w config.Workload) corev1.ContainerArgs {
+	return corev1.ContainerArgs{
+		Name:            pulumi.String(name),
+		Image:           pulumi.String(w.Image.Ref()),
+		ImagePullPolicy: pulumi.String(w.Image.PullPolicy),
+		Resources:       resourceRequirements(w.Resources),
+		SecurityContext: containerSecurityContext(w.SecurityContext),
+	}
+}
+
+// workloadPodSpec places the section's pods and sets their pod-scope security context; the
+// component adds the containers and volumes.
+func workloadPodSpec(r Release, w config.Workload) corev1.PodSpecArgs {
+	return corev1.PodSpecArgs{
+		SecurityContext:           podSecurityContext(w.SecurityContext),
+		ImagePullSecrets:          r.imagePullSecrets(),
+		NodeSelector:              optStringMap(w.NodeSelector),
+		Tolerations:               tolerationsInput(w.Tolerations),
+		Affinity:                  affinityInput(w.Affinity),
+		TopologySpreadConstraints: topologySpreadInput(w.TopologySpreadConstraints),
+	}
+}
+
 func resourceRequirements(r config.Resources) *corev1.ResourceRequirementsArgs {
 	return &corev1.ResourceRequirementsArgs{
 		Requests: pulumi.ToStringMap(r.Requests),
@@ -168,6 +193,13 @@ func tolerationsInput(t []k8scorev1.Toleration) corev1.TolerationArrayInput {
 		return nil
 	}
 	return plainOutput[[]corev1.Toleration, corev1.TolerationArrayOutput](fromAPI[[]corev1.Toleration](t))
+}
+
+func topologySpreadInput(c []k8scorev1.TopologySpreadConstraint) corev1.TopologySpreadConstraintArrayInput {
+	if len(c) == 0 {
+		return nil
+	}
+	return plainOutput[[]corev1.TopologySpreadConstraint, corev1.TopologySpreadConstraintArrayOutput](fromAPI[[]corev1.TopologySpreadConstraint](c))
 }
 
 // extraEnv appends the user's env map (sorted, for a stable pod spec) and full EnvVar entries.

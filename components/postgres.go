@@ -195,27 +195,25 @@ func postgresStatefulSetSpec(a *BundledPostgresArgs) *appsv1.StatefulSetSpecArgs
 		mounts = append(mounts, readOnlyMount("tls", postgresTLSMountPath))
 		volumes = append(volumes, secretVolume("tls", pg.TLS.CertSecretRef))
 	}
-	container := corev1.ContainerArgs{
-		Name:            pulumi.String(componentPostgres),
-		Image:           pulumi.String(pg.Image.Ref()),
-		ImagePullPolicy: pulumi.String(pg.Image.PullPolicy),
-		Args:            pulumi.ToStringArray(postgresCommandArgs(pg)),
-		Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
-			Name: pulumi.String(portNamePostgres), ContainerPort: pulumi.Int(pg.Service.Port), Protocol: pulumi.String("TCP"),
-		}},
-		Env: corev1.EnvVarArray{
-			fromSecret("POSTGRES_DB", "database"),
-			fromSecret("POSTGRES_USER", "username"),
-			fromSecret("POSTGRES_PASSWORD", keyPostgresPassword),
-			corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_INITDB_ARGS"), Value: pulumi.String("--encoding=UTF8")},
-			corev1.EnvVarArgs{Name: pulumi.String("PGDATA"), Value: pulumi.String(postgresDataPath + "/" + pgdataSubdir)},
-		},
-		LivenessProbe:   execProbe(ready, pg.LivenessProbe),
-		ReadinessProbe:  execProbe(ready, pg.ReadinessProbe),
-		Resources:       resourceRequirements(pg.Resources),
-		SecurityContext: containerSecurityContext(pg.SecurityContext),
-		VolumeMounts:    mounts,
+	container := workloadContainer(componentPostgres, pg.Workload)
+	container.Args = pulumi.ToStringArray(postgresCommandArgs(pg))
+	container.Ports = corev1.ContainerPortArray{corev1.ContainerPortArgs{
+		Name: pulumi.String(portNamePostgres), ContainerPort: pulumi.Int(pg.Service.Port), Protocol: pulumi.String("TCP"),
+	}}
+	container.Env = corev1.EnvVarArray{
+		fromSecret("POSTGRES_DB", "database"),
+		fromSecret("POSTGRES_USER", "username"),
+		fromSecret("POSTGRES_PASSWORD", keyPostgresPassword),
+		corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_INITDB_ARGS"), Value: pulumi.String("--encoding=UTF8")},
+		corev1.EnvVarArgs{Name: pulumi.String("PGDATA"), Value: pulumi.String(postgresDataPath + "/" + pgdataSubdir)},
 	}
+	container.LivenessProbe = execProbe(ready, pg.LivenessProbe)
+	container.ReadinessProbe = execProbe(ready, pg.ReadinessProbe)
+	container.VolumeMounts = mounts
+	spec := workloadPodSpec(a.Release, pg.Workload)
+	spec.AutomountServiceAccountToken = pulumi.Bool(false)
+	spec.Containers = corev1.ContainerArray{container}
+	spec.Volumes = volumesInput(nil, volumes...)
 	claim := corev1.PersistentVolumeClaimTypeArgs{
 		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("data"), Labels: pulumi.ToStringMap(a.Release.selectorLabels(componentPostgres))},
 		Spec: &corev1.PersistentVolumeClaimSpecArgs{
@@ -238,14 +236,11 @@ func postgresStatefulSetSpec(a *BundledPostgresArgs) *appsv1.StatefulSetSpecArgs
 			WhenScaled:  pulumi.String("Retain"),
 		},
 		Template: &corev1.PodTemplateSpecArgs{
-			Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(a.Release.labels(componentPostgres))},
-			Spec: &corev1.PodSpecArgs{
-				AutomountServiceAccountToken: pulumi.Bool(false),
-				SecurityContext:              podSecurityContext(pg.SecurityContext),
-				ImagePullSecrets:             a.Release.imagePullSecrets(),
-				Containers:                   corev1.ContainerArray{container},
-				Volumes:                      volumesInput(nil, volumes...),
+			Metadata: &metav1.ObjectMetaArgs{
+				Labels:      pulumi.ToStringMap(a.Release.labels(componentPostgres)),
+				Annotations: optStringMap(pg.PodAnnotations),
 			},
+			Spec: &spec,
 		},
 		VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{claim},
 	}

@@ -58,24 +58,30 @@ func serverVolumes(a *CertctlServerArgs) []ownVolume {
 	}
 }
 
+func serverPodSpec(a *CertctlServerArgs, container corev1.ContainerArgs, volumes []corev1.VolumeArgs) *corev1.PodSpecArgs {
+	spec := workloadPodSpec(a.Release, a.Server.Workload)
+	spec.ServiceAccountName = pulumi.String(a.Names.ServiceAccount)
+	// The server only talks to the Kubernetes API for the (preview) Secrets connector.
+	spec.AutomountServiceAccountToken = pulumi.Bool(a.KubernetesSecrets.Enabled)
+	spec.EnableServiceLinks = pulumi.Bool(false)
+	spec.Containers = corev1.ContainerArray{container}
+	spec.Volumes = volumesInput(a.Server.Volumes, volumes...)
+	return &spec
+}
+
 // serverContainer runs the server image with the server's whole configuration (certctl
 // validates all of it even for --migrate-only): the Deployment adds its port, probes and hook; a
 // migration Job adds its arguments.
 func serverContainer(a *CertctlServerArgs, env []envEntry, mounts []corev1.VolumeMountArgs) corev1.ContainerArgs {
 	s := a.Server
-	return corev1.ContainerArgs{
-		Name:            pulumi.String(componentServer),
-		Image:           pulumi.String(s.Image.Ref()),
-		ImagePullPolicy: pulumi.String(s.Image.PullPolicy),
-		Env:             append(envVars(env, a.Names.Server, a.Names.Server), extraEnv(s.Env, s.ExtraEnv)...),
-		Resources:       resourceRequirements(s.Resources),
-		SecurityContext: containerSecurityContext(s.SecurityContext),
-		VolumeMounts:    volumeMountsInput(s.VolumeMounts, mounts...),
-	}
+	c := workloadContainer(componentServer, s.Workload)
+	c.Env = append(envVars(env, a.Names.Server, a.Names.Server), extraEnv(s.Env, s.ExtraEnv)...)
+	c.VolumeMounts = volumeMountsInput(s.VolumeMounts, mounts...)
+	return c
 }
 
 func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, podAnnotations map[string]string, secretSum pulumi.StringOutput) *appsv1.DeploymentSpecArgs {
-	s, names := a.Server, a.Names
+	s := a.Server
 	annotations := pulumi.ToStringMap(podAnnotations)
 	annotations["checksum/secret"] = secretSum
 
@@ -97,19 +103,7 @@ func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, podAnnotations m
 				Labels:      pulumi.ToStringMap(a.Release.labels(componentServer)),
 				Annotations: annotations,
 			},
-			Spec: &corev1.PodSpecArgs{
-				ServiceAccountName: pulumi.String(names.ServiceAccount),
-				// The server only talks to the Kubernetes API for the (preview) Secrets connector.
-				AutomountServiceAccountToken: pulumi.Bool(a.KubernetesSecrets.Enabled),
-				EnableServiceLinks:           pulumi.Bool(false),
-				SecurityContext:              podSecurityContext(s.SecurityContext),
-				ImagePullSecrets:             a.Release.imagePullSecrets(),
-				Containers:                   corev1.ContainerArray{container},
-				Volumes:                      volumesInput(s.Volumes, volumes...),
-				Affinity:                     affinityInput(s.Affinity),
-				NodeSelector:                 optStringMap(s.NodeSelector),
-				Tolerations:                  tolerationsInput(s.Tolerations),
-			},
+			Spec: serverPodSpec(a, container, volumes),
 		},
 	}
 }

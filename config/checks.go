@@ -123,6 +123,26 @@ func checkAnnotations(p *problems, key string, annotations map[string]string) {
 // resourceNames are the resources a container may request here (no extended resources).
 var resourceNames = []string{"cpu", "memory", "ephemeral-storage"}
 
+// checkWorkload checks a section's shared workload keys.
+func checkWorkload(p *problems, section string, w Workload) {
+	checkImage(p, section+".image", w.Image)
+	checkResources(p, section+".resources", w.Resources)
+	checkSecurityContext(p, section+".securityContext", w.SecurityContext)
+	checkLabels(p, section+".nodeSelector", w.NodeSelector)
+	checkTolerations(p, section+".tolerations", w.Tolerations)
+	checkAnnotations(p, section+".podAnnotations", w.PodAnnotations)
+	for i, c := range w.TopologySpreadConstraints {
+		k := index(section+".topologySpreadConstraints", i)
+		if c.MaxSkew < 1 {
+			p.addf(k+".maxSkew", "set it to 1 or more", "%d is below the minimum skew of 1", c.MaxSkew)
+		}
+		if c.TopologyKey == "" {
+			p.add(k+".topologyKey", "is empty", `set the node label to spread over, e.g. "topology.kubernetes.io/zone"`)
+		}
+		oneOf(p, k+".whenUnsatisfiable", string(c.WhenUnsatisfiable), string(corev1.DoNotSchedule), string(corev1.ScheduleAnyway))
+	}
+}
+
 func checkResources(p *problems, key string, r Resources) {
 	requests := quantities(p, key+".requests", r.Requests)
 	limits := quantities(p, key+".limits", r.Limits)

@@ -17,13 +17,11 @@ func Defaults() Config {
 		ReleaseName: "certctl",
 		Namespace:   "certctl",
 		Server: Server{
-			Replicas:        1,
-			Image:           Image{Repository: "ghcr.io/certctl-io/certctl-server", PullPolicy: string(corev1.PullIfNotPresent)},
-			Port:            8443,
-			Resources:       resources("100m", "128Mi", "500m", "512Mi"),
-			SecurityContext: restricted(1000),
-			LivenessProbe:   ProbeTiming{InitialDelaySeconds: 10, PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
-			ReadinessProbe:  ProbeTiming{InitialDelaySeconds: 5, PeriodSeconds: 5, TimeoutSeconds: 3, FailureThreshold: 2},
+			Workload:       workload(Image{Repository: "ghcr.io/certctl-io/certctl-server", PullPolicy: string(corev1.PullIfNotPresent)}, resources("100m", "128Mi", "500m", "512Mi"), restricted(1000)),
+			Replicas:       1,
+			Port:           8443,
+			LivenessProbe:  ProbeTiming{InitialDelaySeconds: 10, PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
+			ReadinessProbe: ProbeTiming{InitialDelaySeconds: 5, PeriodSeconds: 5, TimeoutSeconds: 3, FailureThreshold: 2},
 			TLS: ServerTLS{
 				MountPath: "/etc/certctl/tls",
 				CertManager: CertManager{
@@ -48,25 +46,21 @@ func Defaults() Config {
 			DatabaseMaxConns: 25,
 		},
 		PostgreSQL: PostgreSQL{
-			Enabled:         true,
-			Image:           Image{Repository: "postgres", Tag: "16-alpine", PullPolicy: string(corev1.PullIfNotPresent)},
-			Auth:            PostgresAuth{Database: "certctl", Username: "certctl"},
-			TLS:             PostgresTLS{Mode: "disable"},
-			Storage:         Storage{Size: "10Gi"},
-			Resources:       resources("100m", "256Mi", "500m", "512Mi"),
-			SecurityContext: restricted(999),
-			LivenessProbe:   ProbeTiming{InitialDelaySeconds: 10, PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
-			ReadinessProbe:  ProbeTiming{InitialDelaySeconds: 5, PeriodSeconds: 5, TimeoutSeconds: 3, FailureThreshold: 2},
-			Service:         PostgresService{Port: 5432},
+			Workload:       workload(Image{Repository: "postgres", Tag: "16-alpine", PullPolicy: string(corev1.PullIfNotPresent)}, resources("100m", "256Mi", "500m", "512Mi"), restricted(999)),
+			Enabled:        true,
+			Auth:           PostgresAuth{Database: "certctl", Username: "certctl"},
+			TLS:            PostgresTLS{Mode: "disable"},
+			Storage:        Storage{Size: "10Gi"},
+			LivenessProbe:  ProbeTiming{InitialDelaySeconds: 10, PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
+			ReadinessProbe: ProbeTiming{InitialDelaySeconds: 5, PeriodSeconds: 5, TimeoutSeconds: 3, FailureThreshold: 2},
+			Service:        PostgresService{Port: 5432},
 		},
 		Agent: Agent{
-			Enabled:         true,
-			Kind:            AgentDaemonSet,
-			Image:           Image{Repository: "ghcr.io/certctl-io/certctl-agent", PullPolicy: string(corev1.PullIfNotPresent)},
-			Replicas:        1,
-			Resources:       resources("50m", "64Mi", "200m", "256Mi"),
-			SecurityContext: restricted(1000),
-			KeyDir:          "/var/lib/certctl/keys",
+			Workload: workload(Image{Repository: "ghcr.io/certctl-io/certctl-agent", PullPolicy: string(corev1.PullIfNotPresent)}, resources("50m", "64Mi", "200m", "256Mi"), restricted(1000)),
+			Enabled:  true,
+			Kind:     AgentDaemonSet,
+			Replicas: 1,
+			KeyDir:   "/var/lib/certctl/keys",
 		},
 		Ingress: Ingress{
 			CertManager: IngressCertManager{IssuerRef: IssuerRef{Kind: "ClusterIssuer"}},
@@ -87,11 +81,9 @@ func Defaults() Config {
 			}},
 		},
 		Backup: Backup{
+			Workload:                   workload(Image{Repository: "postgres", Tag: "16-alpine", PullPolicy: string(corev1.PullIfNotPresent)}, resources("50m", "64Mi", "500m", "512Mi"), restricted(999)),
 			Schedule:                   "0 2 * * *",
 			Sink:                       BackupSinkPVC,
-			Image:                      Image{Repository: "postgres", Tag: "16-alpine", PullPolicy: string(corev1.PullIfNotPresent)},
-			Resources:                  resources("50m", "64Mi", "500m", "512Mi"),
-			SecurityContext:            restricted(999),
 			SuccessfulJobsHistoryLimit: 3,
 			FailedJobsHistoryLimit:     3,
 			RetentionDays:              14,
@@ -122,6 +114,11 @@ const (
 	BackupSinkPVC = "pvc"
 	BackupSinkS3  = "s3"
 )
+
+// workload is a section's image, resources and security context, unplaced.
+func workload(image Image, res Resources, sc SecurityContext) Workload {
+	return Workload{Image: image, Resources: res, SecurityContext: sc}
+}
 
 func resources(reqCPU, reqMem, limCPU, limMem string) Resources {
 	return Resources{

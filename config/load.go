@@ -220,6 +220,10 @@ func walkSecrets(v reflect.Value, path string, fn func(path string, s Secret)) {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Anonymous {
+			walkSecrets(v.Field(i), path, fn) // promoted fields (Workload)
+			continue
+		}
 		name := jsonName(f)
 		if name == "" || name == "-" {
 			continue
@@ -252,6 +256,10 @@ func SettingPaths() []string {
 	walk = func(t reflect.Type, prefix string) {
 		for i := range t.NumField() {
 			f := t.Field(i)
+			if f.Anonymous {
+				walk(f.Type, prefix) // promoted fields (Workload)
+				continue
+			}
 			path := prefix + jsonName(f)
 			out = append(out, path)
 			if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == t.PkgPath() && f.Type != secretType {

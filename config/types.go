@@ -88,27 +88,43 @@ type ProbeTiming struct {
 	FailureThreshold    int32 `json:"failureThreshold"`
 }
 
-type Server struct {
-	Replicas        int             `json:"replicas"`
-	Image           Image           `json:"image"`
-	Port            int             `json:"port"`
-	Resources       Resources       `json:"resources"`
+// Workload is the sub-shape every workload section shares (server, postgresql, agent, backup):
+// what runs, with which resources and privileges, and where. Its keys sit directly in the
+// section, as in the chart (server.image, agent.nodeSelector, ...).
+type Workload struct {
+	Image     Image     `json:"image"`
+	Resources Resources `json:"resources"`
+	// SecurityContext is split by scope when rendered; see SecurityContext.
 	SecurityContext SecurityContext `json:"securityContext"`
-	LivenessProbe   ProbeTiming     `json:"livenessProbe"`
-	ReadinessProbe  ProbeTiming     `json:"readinessProbe"`
-	TLS             ServerTLS       `json:"tls"`
-	Service         Service         `json:"service"`
-	Auth            Auth            `json:"auth"`
-	Logging         Logging         `json:"logging"`
-	SMTP            SMTP            `json:"smtp"`
-	Digest          Digest          `json:"digest"`
-	EST             EST             `json:"est"`
-	RateLimiting    RateLimiting    `json:"rateLimiting"`
-	NetworkScan     NetworkScan     `json:"networkScan"`
-	Keygen          Keygen          `json:"keygen"`
-	CORS            CORS            `json:"cors"`
-	Issuer          Issuer          `json:"issuer"`
-	Notifiers       Notifiers       `json:"notifiers"`
+	// NodeSelector, Tolerations, Affinity and TopologySpreadConstraints place the pods; as
+	// Kubernetes objects, written as in a manifest.
+	NodeSelector              map[string]string                 `json:"nodeSelector"`
+	Tolerations               []corev1.Toleration               `json:"tolerations"`
+	Affinity                  *corev1.Affinity                  `json:"affinity"`
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints"`
+	// PodAnnotations go on the pod template (the program's checksum annotations win).
+	PodAnnotations map[string]string `json:"podAnnotations"`
+}
+
+type Server struct {
+	Workload
+	Replicas       int          `json:"replicas"`
+	Port           int          `json:"port"`
+	LivenessProbe  ProbeTiming  `json:"livenessProbe"`
+	ReadinessProbe ProbeTiming  `json:"readinessProbe"`
+	TLS            ServerTLS    `json:"tls"`
+	Service        Service      `json:"service"`
+	Auth           Auth         `json:"auth"`
+	Logging        Logging      `json:"logging"`
+	SMTP           SMTP         `json:"smtp"`
+	Digest         Digest       `json:"digest"`
+	EST            EST          `json:"est"`
+	RateLimiting   RateLimiting `json:"rateLimiting"`
+	NetworkScan    NetworkScan  `json:"networkScan"`
+	Keygen         Keygen       `json:"keygen"`
+	CORS           CORS         `json:"cors"`
+	Issuer         Issuer       `json:"issuer"`
+	Notifiers      Notifiers    `json:"notifiers"`
 	// Env is the chart's name->value map of extra environment variables.
 	Env map[string]string `json:"env"`
 	// ExtraEnv takes full EnvVar entries (valueFrom included).
@@ -120,11 +136,6 @@ type Server struct {
 	ConfigEncryptionKey Secret `json:"configEncryptionKey"`
 	// DatabaseMaxConns sizes the server's connection pool (CERTCTL_DATABASE_MAX_CONNS).
 	DatabaseMaxConns int `json:"databaseMaxConns"`
-	// Affinity takes the chart's top-level nodeAffinity / podAffinity / podAntiAffinity, all applied.
-	Affinity       *corev1.Affinity    `json:"affinity"`
-	NodeSelector   map[string]string   `json:"nodeSelector"`
-	Tolerations    []corev1.Toleration `json:"tolerations"`
-	PodAnnotations map[string]string   `json:"podAnnotations"`
 }
 
 type ServerTLS struct {
@@ -290,16 +301,14 @@ type OpsgenieNotifier struct {
 }
 
 type PostgreSQL struct {
-	Enabled         bool            `json:"enabled"`
-	Image           Image           `json:"image"`
-	Auth            PostgresAuth    `json:"auth"`
-	TLS             PostgresTLS     `json:"tls"`
-	Storage         Storage         `json:"storage"`
-	Resources       Resources       `json:"resources"`
-	SecurityContext SecurityContext `json:"securityContext"`
-	LivenessProbe   ProbeTiming     `json:"livenessProbe"`
-	ReadinessProbe  ProbeTiming     `json:"readinessProbe"`
-	Service         PostgresService `json:"service"`
+	Workload
+	Enabled        bool            `json:"enabled"`
+	Auth           PostgresAuth    `json:"auth"`
+	TLS            PostgresTLS     `json:"tls"`
+	Storage        Storage         `json:"storage"`
+	LivenessProbe  ProbeTiming     `json:"livenessProbe"`
+	ReadinessProbe ProbeTiming     `json:"readinessProbe"`
+	Service        PostgresService `json:"service"`
 	// PostgresqlConfig entries become `-c key=value` server arguments.
 	PostgresqlConfig map[string]string `json:"postgresqlConfig"`
 }
@@ -338,22 +347,17 @@ type ExternalDatabase struct {
 }
 
 type Agent struct {
+	Workload
 	Enabled bool `json:"enabled"`
 	// Kind is DaemonSet (one agent per node) or Deployment.
-	Kind            string          `json:"kind"`
-	Image           Image           `json:"image"`
-	Replicas        int             `json:"replicas"`
-	Resources       Resources       `json:"resources"`
-	SecurityContext SecurityContext `json:"securityContext"`
+	Kind     string `json:"kind"`
+	Replicas int    `json:"replicas"`
 	// Name is the fixed agent name in Deployment mode; empty means the pod name.
-	Name          string              `json:"name"`
-	KeyDir        string              `json:"keyDir"`
-	DiscoveryDirs string              `json:"discoveryDirs"`
-	NodeSelector  map[string]string   `json:"nodeSelector"`
-	Tolerations   []corev1.Toleration `json:"tolerations"`
-	Affinity      *corev1.Affinity    `json:"affinity"`
-	Env           map[string]string   `json:"env"`
-	ExtraEnv      []corev1.EnvVar     `json:"extraEnv"`
+	Name          string            `json:"name"`
+	KeyDir        string            `json:"keyDir"`
+	DiscoveryDirs string            `json:"discoveryDirs"`
+	Env           map[string]string `json:"env"`
+	ExtraEnv      []corev1.EnvVar   `json:"extraEnv"`
 }
 
 type Ingress struct {
@@ -471,15 +475,13 @@ type AlertThresholds struct {
 }
 
 type Backup struct {
+	Workload
 	Enabled  bool   `json:"enabled"`
 	Schedule string `json:"schedule"`
 	// Sink is "pvc" or "s3".
-	Sink                       string          `json:"sink"`
-	Image                      Image           `json:"image"`
-	Resources                  Resources       `json:"resources"`
-	SecurityContext            SecurityContext `json:"securityContext"`
-	SuccessfulJobsHistoryLimit int32           `json:"successfulJobsHistoryLimit"`
-	FailedJobsHistoryLimit     int32           `json:"failedJobsHistoryLimit"`
+	Sink                       string `json:"sink"`
+	SuccessfulJobsHistoryLimit int32  `json:"successfulJobsHistoryLimit"`
+	FailedJobsHistoryLimit     int32  `json:"failedJobsHistoryLimit"`
 	// RetentionDays deletes dumps older than this (PVC sink) or expires them (S3 lifecycle).
 	RetentionDays int       `json:"retentionDays"`
 	PVC           BackupPVC `json:"pvc"`

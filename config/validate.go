@@ -151,19 +151,14 @@ func validateMetadata(p *problems, c Config) {
 func validateServer(p *problems, c Config) {
 	s := c.Server
 	atLeast(p, "server.replicas", s.Replicas, 1)
-	checkImage(p, "server.image", s.Image)
+	checkWorkload(p, "server", s.Workload)
 	checkPort(p, "server.port", s.Port)
-	checkResources(p, "server.resources", s.Resources)
-	checkSecurityContext(p, "server.securityContext", s.SecurityContext)
 	checkProbe(p, "server.livenessProbe", s.LivenessProbe)
 	checkProbe(p, "server.readinessProbe", s.ReadinessProbe)
 	oneOf(p, "server.service.type", s.Service.Type, "ClusterIP", "NodePort", "LoadBalancer")
 	checkPort(p, "server.service.port", s.Service.Port)
 	checkAnnotations(p, "server.service.annotations", s.Service.Annotations)
 	atLeast(p, "server.databaseMaxConns", s.DatabaseMaxConns, 1)
-	checkLabels(p, "server.nodeSelector", s.NodeSelector)
-	checkTolerations(p, "server.tolerations", s.Tolerations)
-	checkAnnotations(p, "server.podAnnotations", s.PodAnnotations)
 }
 
 func validateServerTLS(p *problems, c Config) {
@@ -499,13 +494,11 @@ func validatePostgres(p *problems, c Config) {
 	}
 	checkOptionalName(p, "postgresql.tls.certSecretRef", pg.TLS.CertSecretRef, dnsSubdomain)
 
-	checkImage(p, "postgresql.image", pg.Image)
+	checkWorkload(p, "postgresql", pg.Workload)
 	checkPGIdentifier(p, "postgresql.auth.database", pg.Auth.Database)
 	checkPGIdentifier(p, "postgresql.auth.username", pg.Auth.Username)
 	checkSize(p, "postgresql.storage.size", pg.Storage.Size)
 	checkOptionalName(p, "postgresql.storage.storageClass", pg.Storage.StorageClass, dnsSubdomain)
-	checkResources(p, "postgresql.resources", pg.Resources)
-	checkSecurityContext(p, "postgresql.securityContext", pg.SecurityContext)
 	checkProbe(p, "postgresql.livenessProbe", pg.LivenessProbe)
 	checkProbe(p, "postgresql.readinessProbe", pg.ReadinessProbe)
 	checkPort(p, "postgresql.service.port", pg.Service.Port)
@@ -553,9 +546,7 @@ func validateAgent(p *problems, c Config) {
 	}
 	// Like node and pod names, the other identities an agent registers under.
 	checkOptionalName(p, "agent.name", a.Name, dnsSubdomain)
-	checkImage(p, "agent.image", a.Image)
-	checkResources(p, "agent.resources", a.Resources)
-	checkSecurityContext(p, "agent.securityContext", a.SecurityContext)
+	checkWorkload(p, "agent", a.Workload)
 	checkAbsPath(p, "agent.keyDir", a.KeyDir)
 	if strings.TrimSpace(a.DiscoveryDirs) != "" {
 		for i, d := range splitList(a.DiscoveryDirs) {
@@ -565,8 +556,6 @@ func validateAgent(p *problems, c Config) {
 			}
 		}
 	}
-	checkLabels(p, "agent.nodeSelector", a.NodeSelector)
-	checkTolerations(p, "agent.tolerations", a.Tolerations)
 }
 
 func validateIngress(p *problems, c Config) {
@@ -705,9 +694,7 @@ func validateBackup(p *problems, c Config) {
 	atLeast(p, "backup.retentionDays", b.RetentionDays, 1)
 	atLeast(p, "backup.successfulJobsHistoryLimit", b.SuccessfulJobsHistoryLimit, 0)
 	atLeast(p, "backup.failedJobsHistoryLimit", b.FailedJobsHistoryLimit, 0)
-	checkImage(p, "backup.image", b.Image)
-	checkResources(p, "backup.resources", b.Resources)
-	checkSecurityContext(p, "backup.securityContext", b.SecurityContext)
+	checkWorkload(p, "backup", b.Workload)
 
 	checkSize(p, "backup.pvc.size", b.PVC.Size)
 	checkOptionalName(p, "backup.pvc.storageClass", b.PVC.StorageClass, dnsSubdomain)

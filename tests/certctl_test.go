@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -107,4 +108,38 @@ func TestDatabaseWiring(t *testing.T) {
 		assert.Equal(t, "given-pg-password", given.Secret(t, "certctl-postgres").StringData["password"])
 		assert.True(t, given.Object(t, "Secret", "certctl-postgres").secretAt("stringData", "password"))
 	})
+}
+
+// Every workload section shares one placement shape, and each reaches its pods.
+func TestWorkloadPlacement(t *testing.T) {
+	placement := map[string]any{
+		"nodeSelector": map[string]any{"pool": "pki"},
+		"tolerations":  []any{map[string]any{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}},
+		"topologySpreadConstraints": []any{map[string]any{
+			"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
+		}},
+		"podAnnotations": map[string]any{"team": "pki"},
+	}
+	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{
+		"server": placement, "agent": placement, "postgresql": placement,
+	})))
+	for _, tmpl := range []corev1.PodTemplateSpec{
+		r.Deployment(t, "certctl-server").Spec.Template,
+		r.DaemonSet(t, "certctl-agent").Spec.Template,
+		r.StatefulSet(t, "certctl-postgres").Spec.Template,
+	} {
+		spec := tmpl.Spec
+		assert.Equal(t, map[string]string{"pool": "pki"}, spec.NodeSelector)
+		assert.Equal(t, []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}, spec.Tolerations)
+		require.Len(t, spec.TopologySpreadConstraints, 1)
+		assert.Equal(t, "topology.kubernetes.io/zone", spec.TopologySpreadConstraints[0].TopologyKey)
+		assert.Equal(t, "pki", tmpl.Annotations["team"])
+	}
+	_, err := run(t, withConfig(t, deepMerge(base(), map[string]any{"postgresql": map[string]any{
+		"topologySpreadConstraints": []any{map[string]any{"maxSkew": 0, "whenUnsatisfiable": "Sometimes"}},
+	}})))
+	require.Error(t, err)
+	for _, key := range []string{"maxSkew", "topologyKey", "whenUnsatisfiable"} {
+		assert.Contains(t, err.Error(), "certctl:postgresql.topologySpreadConstraints[0]."+key+":")
+	}
 }

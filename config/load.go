@@ -262,8 +262,12 @@ func SettingPaths() []string {
 			}
 			path := prefix + jsonName(f)
 			out = append(out, path)
-			if f.Type.Kind() == reflect.Struct && f.Type.PkgPath() == t.PkgPath() && f.Type != secretType {
-				walk(f.Type, path+".")
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && ft.PkgPath() == t.PkgPath() && ft != secretType {
+				walk(ft, path+".")
 			}
 		}
 	}

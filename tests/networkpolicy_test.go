@@ -4,14 +4,18 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 func TestPodDisruptionBudget(t *testing.T) {
 	r := renderMode(t, "ha")
-	pdb := r.Object(t, "PodDisruptionBudget", "certctl-server").Manifest()
-	assert.EqualValues(t, 1, path(pdb, "spec", "minAvailable"))
-	assert.Nil(t, path(pdb, "spec", "maxUnavailable"))
-	assert.Equal(t, "server", path(pdb, "spec", "selector", "matchLabels", "app.kubernetes.io/component"))
+	pdb := typed[policyv1.PodDisruptionBudget](t, r, "PodDisruptionBudget", "certctl-server").Spec
+	assert.Equal(t, ptrTo(intstr.FromInt32(1)), pdb.MinAvailable)
+	assert.Nil(t, pdb.MaxUnavailable)
+	assert.Equal(t, "server", pdb.Selector.MatchLabels["app.kubernetes.io/component"])
 
 	single := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"podDisruptionBudget": map[string]any{"enabled": true}})))
 	assert.NotContains(t, single.ObjectSet(), "PodDisruptionBudget/certctl-server", "a budget on one replica would block every node drain")
@@ -20,9 +24,9 @@ func TestPodDisruptionBudget(t *testing.T) {
 		"server":              map[string]any{"replicas": 4},
 		"podDisruptionBudget": map[string]any{"enabled": true, "maxUnavailable": "25%"},
 	})))
-	spec := path(percent.Object(t, "PodDisruptionBudget", "certctl-server").Manifest(), "spec")
-	assert.Equal(t, "25%", path(spec, "maxUnavailable"))
-	assert.Nil(t, path(spec, "minAvailable"), "maxUnavailable alone replaces the chart's default minAvailable")
+	spec := typed[policyv1.PodDisruptionBudget](t, percent, "PodDisruptionBudget", "certctl-server").Spec
+	assert.Equal(t, ptrTo(intstr.FromString("25%")), spec.MaxUnavailable)
+	assert.Nil(t, spec.MinAvailable, "maxUnavailable alone replaces the chart's default minAvailable")
 }
 
 func TestNetworkPolicies(t *testing.T) {
@@ -33,21 +37,22 @@ func TestNetworkPolicies(t *testing.T) {
 			"ports": []any{map[string]any{"protocol": "TCP", "port": 443}},
 		}},
 	}})))
-	server := path(r.Object(t, "NetworkPolicy", "certctl-server").Manifest(), "spec")
-	assert.Equal(t, []any{"Ingress", "Egress"}, path(server, "policyTypes"))
-	assert.Equal(t, "agent", path(server, "ingress", 0, "from", 0, "podSelector", "matchLabels", "app.kubernetes.io/component"))
-	assert.Equal(t, "https", path(server, "ingress", 0, "ports", 0, "port"))
-	egress := path(server, "egress").([]any)
-	assert.Len(t, egress, 3, "DNS, bundled Postgres, the extra rule")
-	assert.EqualValues(t, 53, path(egress[0], "ports", 0, "port"))
-	assert.Equal(t, "postgres", path(egress[1], "to", 0, "podSelector", "matchLabels", "app.kubernetes.io/component"))
-	assert.Equal(t, "0.0.0.0/0", path(egress[2], "to", 0, "ipBlock", "cidr"))
+	server := typed[networkingv1.NetworkPolicy](t, r, "NetworkPolicy", "certctl-server").Spec
+	assert.Equal(t, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}, server.PolicyTypes)
+	require.Len(t, server.Ingress, 1)
+	assert.Equal(t, "agent", server.Ingress[0].From[0].PodSelector.MatchLabels["app.kubernetes.io/component"])
+	assert.Equal(t, ptrTo(intstr.FromString("https")), server.Ingress[0].Ports[0].Port)
+	egress := server.Egress
+	require.Len(t, egress, 3, "DNS, bundled Postgres, the extra rule")
+	assert.Equal(t, ptrTo(intstr.FromInt32(53)), egress[0].Ports[0].Port)
+	assert.Equal(t, "postgres", egress[1].To[0].PodSelector.MatchLabels["app.kubernetes.io/component"])
+	assert.Equal(t, "0.0.0.0/0", egress[2].To[0].IPBlock.CIDR)
 
-	pg := path(r.Object(t, "NetworkPolicy", "certctl-postgres").Manifest(), "spec")
-	assert.Equal(t, "server", path(pg, "ingress", 0, "from", 0, "podSelector", "matchLabels", "app.kubernetes.io/component"))
-	assert.Nil(t, path(pg, "egress"), "Postgres may open no connection")
+	pg := typed[networkingv1.NetworkPolicy](t, r, "NetworkPolicy", "certctl-postgres").Spec
+	assert.Equal(t, "server", pg.Ingress[0].From[0].PodSelector.MatchLabels["app.kubernetes.io/component"])
+	assert.Empty(t, pg.Egress, "Postgres may open no connection")
 
 	external := renderModeWith(t, "external-db", map[string]any{"networkPolicy": map[string]any{"enabled": true}})
-	assert.Len(t, path(external.Object(t, "NetworkPolicy", "certctl-server").Manifest(), "spec", "egress").([]any), 1,
+	assert.Len(t, typed[networkingv1.NetworkPolicy](t, external, "NetworkPolicy", "certctl-server").Spec.Egress, 1,
 		"without the bundled Postgres only DNS is allowed; the external database is the user's extraEgress")
 }

@@ -66,13 +66,10 @@ func serverEnv(a *CertctlServerArgs) []envEntry {
 	for _, o := range []struct{ name, key, value string }{
 		{"CERTCTL_ACME_DNS_PRESENT_SCRIPT", "dnsPresentScript", acme.DNSPresentScript},
 		{"CERTCTL_ACME_DNS_CLEANUP_SCRIPT", "dnsCleanupScript", acme.DNSCleanupScript},
-		{"CERTCTL_ACME_DNS_PROPAGATION_WAIT", "dnsPropagationWait", acme.DNSPropagationWait},
 		{"CERTCTL_ACME_DNS_PERSIST_ISSUER_DOMAIN", "dnsPersistIssuerDomain", acme.DNSPersistIssuerDomain},
-		{"CERTCTL_ACME_EAB_KID", "eabKid", acme.EABKid},
 	} {
 		env = append(env, when(acme.Enabled && o.value != "", plainEnv(o.name, o.value).setBy("server.issuer.acme."+o.key))...)
 	}
-	env = append(env, when(acme.Enabled && acme.EABHmac.IsSet(), secretEnv("CERTCTL_ACME_EAB_HMAC", "acme-eab-hmac", acme.EABHmac.Output()).setBy("server.issuer.acme.eabHmac"))...)
 	env = append(env, when(a.MigrationsViaHook, plainEnv("CERTCTL_MIGRATIONS_VIA_HOOK", "true").setBy("migrations.viaHook"))...)
 	return append(env, notifierEnv(s.Notifiers)...)
 }

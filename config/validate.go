@@ -359,18 +359,21 @@ func validateIssuers(p *problems, c Config) {
 	if a.Email != "" {
 		checkEmail(p, key+".email", a.Email)
 	}
-	if a.DNSPropagationWait != "" {
-		checkDuration(p, key+".dnsPropagationWait", a.DNSPropagationWait)
+	// certctl v2.1.7 reads no variable for these: they are fields of an ACME issuer's stored
+	// config, set through the API, so a key here would do nothing.
+	for _, x := range []struct {
+		key, field string
+		set        bool
+	}{
+		{"eabKid", "eab_kid", a.EABKid != ""},
+		{"eabHmac", "eab_hmac", a.EABHmac.IsSet()},
+		{"dnsPropagationWait", "dns_propagation_wait (seconds)", a.DNSPropagationWait != ""},
+	} {
+		if x.set {
+			p.addf(key+"."+x.key, "remove it and set "+x.field+" on the ACME issuer through certctl's API (PUT /api/v1/issuers/<id>)",
+				"certctl v2.1.7 reads no environment variable for it, so the setting would do nothing")
+		}
 	}
-	switch {
-	case a.EABKid != "" && !a.EABHmac.IsSet():
-		p.add(key+".eabHmac", "is empty while "+key+".eabKid is set: External Account Binding needs both",
-			"store it with: pulumi config set --secret --path "+key+".eabHmac <value>, or remove eabKid")
-	case a.EABKid == "" && a.EABHmac.IsSet():
-		p.add(key+".eabKid", "is empty while "+key+".eabHmac is set: External Account Binding needs both",
-			"set "+key+".eabKid, or remove eabHmac")
-	}
-	unusedSecret(p, key+".eabHmac", a.EABHmac, a.Enabled, key+".enabled")
 	if !a.Enabled {
 		return
 	}

@@ -270,7 +270,7 @@ func refusals() []refusal {
 		{"agent offline for zero", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.AgentOfflineFor = "0" }, "monitoring.prometheusRules.thresholds.agentOfflineFor", ""},
 		{"job failure rate for unitless", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.JobFailureRateFor = "15" }, "monitoring.prometheusRules.thresholds.jobFailureRateFor", ""},
 		{"issuance window out of order", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.IssuanceFailureWindow = "5m1h" }, "monitoring.prometheusRules.thresholds.issuanceFailureWindow", ""},
-		{"dns propagation wait", func(c *Config) { c.Server.Issuer.ACME.DNSPropagationWait = "soon" }, "server.issuer.acme.dnsPropagationWait", ""},
+		{"dns propagation wait reaches no code", func(c *Config) { c.Server.Issuer.ACME.DNSPropagationWait = "90s" }, "server.issuer.acme.dnsPropagationWait", "dns_propagation_wait"},
 
 		// TLS details.
 		{"tls mount path relative", func(c *Config) { c.Server.TLS.MountPath = "etc/tls" }, "server.tls.mountPath", ""},
@@ -314,15 +314,8 @@ func refusals() []refusal {
 			c.Server.Issuer.ACME.Email = ""
 		}, "server.issuer.acme.email", ""},
 		{"acme email invalid", func(c *Config) { c.Server.Issuer.ACME.Email = "admin" }, "server.issuer.acme.email", ""},
-		{"acme EAB kid without hmac", func(c *Config) { c.Server.Issuer.ACME.EABKid = "kid" }, "server.issuer.acme.eabHmac", "pulumi config set --secret"},
-		{"acme EAB hmac without kid", func(c *Config) {
-			enableACME(c)
-			c.Server.Issuer.ACME.EABHmac = NewSecret("hmac")
-		}, "server.issuer.acme.eabKid", ""},
-		{"acme EAB hmac while disabled", func(c *Config) {
-			c.Server.Issuer.ACME.EABKid = "kid"
-			c.Server.Issuer.ACME.EABHmac = NewSecret("hmac")
-		}, "server.issuer.acme.eabHmac", "server.issuer.acme.enabled"},
+		{"acme EAB kid reaches no code", func(c *Config) { c.Server.Issuer.ACME.EABKid = "kid" }, "server.issuer.acme.eabKid", "through certctl's API"},
+		{"acme EAB hmac reaches no code", func(c *Config) { c.Server.Issuer.ACME.EABHmac = NewSecret("hmac") }, "server.issuer.acme.eabHmac", "eab_hmac"},
 		{"est without issuer", func(c *Config) {
 			c.Server.EST.Enabled = true
 			c.Server.EST.IssuerID = ""
@@ -576,13 +569,10 @@ func TestValidateAccepts(t *testing.T) {
 				IRSARoleArn: "arn:aws:iam::123456789012:role/backup", UploaderImage: c.Backup.S3.UploaderImage}
 		}},
 		{"backup schedule macro", func(c *Config) { c.Backup.Enabled, c.Backup.Schedule = true, "@daily" }},
-		{"acme dns-01 with EAB", func(c *Config) {
+		{"acme dns-01", func(c *Config) {
 			enableACME(c)
 			c.Server.Issuer.ACME.ChallengeType = "dns-01"
 			c.Server.Issuer.ACME.DNSPresentScript = "/scripts/present.sh"
-			c.Server.Issuer.ACME.DNSPropagationWait = "90s"
-			c.Server.Issuer.ACME.EABKid = "kid-1"
-			c.Server.Issuer.ACME.EABHmac = NewSecret("hmac")
 		}},
 		{"PDB with maxUnavailable only", func(c *Config) {
 			c.Server.Replicas = 3

@@ -20,6 +20,8 @@ type certctlBuild struct {
 	Server, Agent string
 	// Migrations is the source's migrations directory: the server image's /app/migrations.
 	Migrations string
+	// Source is the module root of the built source.
+	Source string
 }
 
 var (
@@ -56,6 +58,7 @@ func buildCertctl() (certctlBuild, error) {
 		Server:     filepath.Join(dir, "bin", "server"),
 		Agent:      filepath.Join(dir, "bin", "agent"),
 		Migrations: filepath.Join(dir, "src", "certctl-v2.1.7", "migrations"),
+		Source:     filepath.Join(dir, "src", "certctl-v2.1.7"),
 	}
 	if exists(b.Server) && exists(b.Agent) && exists(b.Migrations) {
 		return b, nil

@@ -119,7 +119,7 @@ func modes() []mode {
 					"est":         map[string]any{"enabled": true},
 					"smtp":        map[string]any{"enabled": true, "host": "smtp.example.com", "username": "certctl", "password": "all-on-smtp-pass", "fromAddress": "certctl@example.com"},
 					"digest":      map[string]any{"enabled": true, "recipients": []any{"ops@example.com"}},
-					"issuer":      map[string]any{"acme": map[string]any{"enabled": true, "directoryURL": "https://acme-v02.api.letsencrypt.org/directory", "email": "ops@example.com", "eabKid": "kid", "eabHmac": "all-on-eab-hmac"}},
+					"issuer":      map[string]any{"acme": map[string]any{"enabled": true, "directoryURL": "https://acme-v02.api.letsencrypt.org/directory", "email": "ops@example.com"}},
 					"notifiers": map[string]any{
 						"slack":     map[string]any{"enabled": true, "webhookUrl": "https://hooks.slack.com/services/T0/B0/ALLON", "channel": "#certs"},
 						"teams":     map[string]any{"enabled": true, "webhookUrl": "https://example.webhook.office.com/allon"},

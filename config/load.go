@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
+	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,6 +46,7 @@ func Load(ctx *pulumi.Context) (Config, error) {
 	}
 	// Decoding into the default's pointer keeps its stale IntVal next to a new StrVal.
 	pdb.MinAvailable, pdb.MaxUnavailable = cleanIntOrString(pdb.MinAvailable), cleanIntOrString(pdb.MaxUnavailable)
+	unknownTopLevelKeys(p, engineConfigKeys(), v.Type())
 	walkSecrets(reflect.ValueOf(c), "", func(path string, s Secret) {
 		top, _, _ := strings.Cut(path, ".")
 		if s.IsSet() && !ctx.IsConfigSecret(Namespace+":"+top) {
@@ -54,6 +58,72 @@ func Load(ctx *pulumi.Context) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// ProgramKeys are the keys of the certctl namespace the program reads outside Config.
+var ProgramKeys = []string{"renderYamlToDirectory"}
+
+// engineConfigKeys are every config key the engine passed to the program. The Pulumi CLI hands a
+// Go program its whole configuration as JSON in PULUMI_CONFIG (pulumi.EnvConfig), which is also
+// where the SDK reads it; the SDK offers no way to list the keys.
+func engineConfigKeys() []string {
+	var all map[string]any
+	if json.Unmarshal([]byte(os.Getenv(pulumi.EnvConfig)), &all) != nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(all))
+}
+
+// unknownTopLevelKeys refuses certctl keys that name no setting: the CLI accepts any key, and a
+// misspelled one (`pulumi config set --path sever.replicas 3`) would otherwise change nothing.
+func unknownTopLevelKeys(p *problems, keys []string, configType reflect.Type) {
+	known := slices.Clone(ProgramKeys)
+	for i := range configType.NumField() {
+		known = append(known, jsonName(configType.Field(i)))
+	}
+	for _, full := range keys {
+		key, ok := strings.CutPrefix(full, Namespace+":")
+		if !ok || slices.Contains(known, key) {
+			continue
+		}
+		fix := "remove it: pulumi config rm " + key
+		if near := closest(key, known); near != "" {
+			fix = "did you mean " + near + "? Move the value there and run: pulumi config rm " + key
+		}
+		p.add(key, "is not a setting of this program", fix)
+	}
+}
+
+// closest is the known key within two edits of key, if any.
+func closest(key string, known []string) string {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(key), strings.ToLower(k)); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // decodeInto sets a top-level field from its raw config string: strings and bools as they

@@ -234,10 +234,29 @@ func runBody(t testing.TB, sc stackConfig, body func(*pulumi.Context) (pulumi.Ma
 	return runWith(t, sc, body, &recorder{})
 }
 
+// engineConfig serializes runs: each passes its configuration in PULUMI_CONFIG, as the Pulumi CLI
+// does, for the program's check of unknown keys.
+var engineConfig sync.Mutex
+
 func runWith(t testing.TB, sc stackConfig, body func(*pulumi.Context) (pulumi.Map, error), rec *recorder) (*Render, error) {
 	t.Helper()
+	engineConfig.Lock()
+	defer engineConfig.Unlock()
+	raw, err := json.Marshal(sc.values)
+	if err != nil {
+		t.Fatalf("encoding the configuration: %v", err)
+	}
+	previous, had := os.LookupEnv(pulumi.EnvConfig)
+	os.Setenv(pulumi.EnvConfig, string(raw))
+	defer func() {
+		if had {
+			os.Setenv(pulumi.EnvConfig, previous)
+		} else {
+			os.Unsetenv(pulumi.EnvConfig)
+		}
+	}()
 	outputs := map[string]Output{}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
 		outs, err := body(ctx)
 		if err != nil {
 			return err

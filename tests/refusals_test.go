@@ -68,3 +68,15 @@ func TestRefusalsAreCollected(t *testing.T) {
 		assert.Contains(t, err.Error(), key)
 	}
 }
+
+// A misspelled top-level key reaches the program only through the engine's configuration: the
+// CLI accepts any key. It is refused with the key it was probably meant to be.
+func TestUnknownTopLevelKeyIsRefused(t *testing.T) {
+	_, err := run(t, withConfig(t, deepMerge(base(), map[string]any{"sever": map[string]any{"replicas": 3}})))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "certctl:sever: is not a setting of this program; did you mean server?")
+	_, err = run(t, withConfig(t, deepMerge(base(), map[string]any{"renderYamlToDirectory": "out"})))
+	assert.NoError(t, err, "renderYamlToDirectory is read by the program itself")
+	_, err = run(t, withConfig(t, deepMerge(base(), map[string]any{"kubernetes:context": "prod"})))
+	assert.NoError(t, err, "other namespaces are not the program's to judge")
+}

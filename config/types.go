@@ -11,233 +11,373 @@ import (
 
 // Config is the whole `certctl:` configuration namespace.
 type Config struct {
-	// ReleaseName plays the part of the Helm release name in the fullname rule.
-	ReleaseName      string `json:"releaseName"`
-	NameOverride     string `json:"nameOverride"`
+	// ReleaseName plays the part of the Helm release name in the fullname rule: the fullname is
+	// "<releaseName>-certctl", or releaseName alone when it contains "certctl". Default "certctl".
+	ReleaseName string `json:"releaseName"`
+	// NameOverride replaces "certctl" in the fullname rule and in the app.kubernetes.io/name label.
+	NameOverride string `json:"nameOverride"`
+	// FullnameOverride replaces the fullname that prefixes every object name (<fullname>-server,
+	// ...). A fullname too long for the derived names is refused, never truncated.
 	FullnameOverride string `json:"fullnameOverride"`
-	// Namespace every object is created in.
+	// Namespace every object is created in (default "certctl"; the chart's empty value meant the
+	// release namespace).
 	Namespace string `json:"namespace"`
-	// CreateNamespace makes the program own the Namespace (helm's --create-namespace).
-	CreateNamespace   bool                          `json:"createNamespace"`
-	CommonLabels      map[string]string             `json:"commonLabels"`
-	CommonAnnotations map[string]string             `json:"commonAnnotations"`
-	ImagePullSecrets  []corev1.LocalObjectReference `json:"imagePullSecrets"`
+	// CreateNamespace makes the program own the Namespace (helm's --create-namespace), labelled to
+	// enforce the "restricted" Pod Security Standard; false expects the namespace to exist.
+	CreateNamespace bool `json:"createNamespace"`
+	// CommonLabels go on every object; the program's own labels win, and the selector labels
+	// (app.kubernetes.io/name, instance, component) are refused. Also takes the chart's customLabels.
+	CommonLabels map[string]string `json:"commonLabels"`
+	// CommonAnnotations go on every object (the chart's customAnnotations).
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	// ImagePullSecrets are added to every pod the program creates.
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets"`
 
-	Server              Server              `json:"server"`
-	PostgreSQL          PostgreSQL          `json:"postgresql"`
-	ExternalDatabase    ExternalDatabase    `json:"externalDatabase"`
-	Agent               Agent               `json:"agent"`
-	Ingress             Ingress             `json:"ingress"`
-	ServiceAccount      ServiceAccount      `json:"serviceAccount"`
-	RBAC                RBAC                `json:"rbac"`
-	KubernetesSecrets   KubernetesSecrets   `json:"kubernetesSecrets"`
+	// Server is the certctl API server: Deployment, Service, ConfigMap and Secret <fullname>-server.
+	Server Server `json:"server"`
+	// PostgreSQL is the bundled database, StatefulSet <fullname>-postgres.
+	PostgreSQL PostgreSQL `json:"postgresql"`
+	// ExternalDatabase is the database the server uses when postgresql.enabled is false.
+	ExternalDatabase ExternalDatabase `json:"externalDatabase"`
+	// Agent is the certctl agents, DaemonSet or Deployment <fullname>-agent.
+	Agent Agent `json:"agent"`
+	// Ingress exposes the server Service through an Ingress named <fullname>.
+	Ingress Ingress `json:"ingress"`
+	// ServiceAccount is the server pods' ServiceAccount.
+	ServiceAccount ServiceAccount `json:"serviceAccount"`
+	// RBAC is the server's ClusterRole and ClusterRoleBinding.
+	RBAC RBAC `json:"rbac"`
+	// KubernetesSecrets grants the server what the Kubernetes Secrets target connector needs.
+	KubernetesSecrets KubernetesSecrets `json:"kubernetesSecrets"`
+	// PodDisruptionBudget protects the server pods during voluntary disruptions.
 	PodDisruptionBudget PodDisruptionBudget `json:"podDisruptionBudget"`
-	NetworkPolicy       NetworkPolicy       `json:"networkPolicy"`
-	Monitoring          Monitoring          `json:"monitoring"`
-	Backup              Backup              `json:"backup"`
-	Migrations          Migrations          `json:"migrations"`
+	// NetworkPolicy restricts traffic to and from the server and the bundled Postgres.
+	NetworkPolicy NetworkPolicy `json:"networkPolicy"`
+	// Monitoring is the Prometheus Operator ServiceMonitor and PrometheusRule.
+	Monitoring Monitoring `json:"monitoring"`
+	// Backup is the scheduled pg_dump of the bundled database.
+	Backup Backup `json:"backup"`
+	// Migrations runs the database migrations in a Job instead of at server boot.
+	Migrations Migrations `json:"migrations"`
 }
 
 // Image names a container image. Digest, when set, pins the image (upstream deferred this, D10).
 type Image struct {
+	// Repository is the bare image repository, without tag or digest
+	// (e.g. "ghcr.io/certctl-io/certctl-server").
 	Repository string `json:"repository"`
-	Tag        string `json:"tag"`
-	Digest     string `json:"digest"`
+	// Tag is the image tag; empty means AppVersion ("v2.1.7"). Ignored when digest is set.
+	Tag string `json:"tag"`
+	// Digest ("sha256:" and 64 lowercase hex digits) pins the image: the reference becomes
+	// repository@digest and the tag is not sent.
+	Digest string `json:"digest"`
+	// PullPolicy is Always, IfNotPresent or Never.
 	PullPolicy string `json:"pullPolicy"`
 }
 
 // Resources holds requests and limits as Kubernetes quantity strings, e.g. {"cpu": "100m"}.
 type Resources struct {
+	// Requests by resource name: cpu, memory or ephemeral-storage; none above its limit.
 	Requests map[string]string `json:"requests"`
-	Limits   map[string]string `json:"limits"`
+	// Limits by resource name: cpu, memory or ephemeral-storage.
+	Limits map[string]string `json:"limits"`
 }
 
 // SecurityContext is the chart's single securityContext map. Pod-scope and container-scope
 // fields are split by the components, so each lands where Kubernetes honours it (Bundle 3 D3).
+// Values that break the "restricted" Pod Security Standard are refused.
 type SecurityContext struct {
-	// Pod scope.
-	RunAsNonRoot       *bool           `json:"runAsNonRoot,omitempty"`
-	RunAsUser          *int64          `json:"runAsUser,omitempty"`
-	RunAsGroup         *int64          `json:"runAsGroup,omitempty"`
-	FSGroup            *int64          `json:"fsGroup,omitempty"`
-	SupplementalGroups []int64         `json:"supplementalGroups,omitempty"`
-	SeccompProfile     *SeccompProfile `json:"seccompProfile,omitempty"`
-	// Container scope.
-	ReadOnlyRootFilesystem   *bool         `json:"readOnlyRootFilesystem,omitempty"`
-	AllowPrivilegeEscalation *bool         `json:"allowPrivilegeEscalation,omitempty"`
-	Capabilities             *Capabilities `json:"capabilities,omitempty"`
-	Privileged               *bool         `json:"privileged,omitempty"`
+	// RunAsNonRoot (pod scope) must be true.
+	RunAsNonRoot *bool `json:"runAsNonRoot,omitempty"`
+	// RunAsUser is the pods' uid (pod scope); 0 is refused. Default 1000 (server, agent) or 999
+	// (postgresql, backup).
+	RunAsUser *int64 `json:"runAsUser,omitempty"`
+	// RunAsGroup is the pods' primary gid (pod scope).
+	RunAsGroup *int64 `json:"runAsGroup,omitempty"`
+	// FSGroup (pod scope) owns the mounted volumes; it is what lets the pods read their
+	// owner-only (0400) Secret files.
+	FSGroup *int64 `json:"fsGroup,omitempty"`
+	// SupplementalGroups are extra gids for the pods' processes (pod scope).
+	SupplementalGroups []int64 `json:"supplementalGroups,omitempty"`
+	// SeccompProfile (pod scope) is required: type RuntimeDefault, or Localhost with a profile.
+	SeccompProfile *SeccompProfile `json:"seccompProfile,omitempty"`
+	// ReadOnlyRootFilesystem (container scope); the program mounts emptyDirs where its
+	// containers write (/tmp and the like).
+	ReadOnlyRootFilesystem *bool `json:"readOnlyRootFilesystem,omitempty"`
+	// AllowPrivilegeEscalation (container scope) must be false.
+	AllowPrivilegeEscalation *bool `json:"allowPrivilegeEscalation,omitempty"`
+	// Capabilities (container scope): drop must contain ALL; add may hold NET_BIND_SERVICE only.
+	Capabilities *Capabilities `json:"capabilities,omitempty"`
+	// Privileged (container scope); true is refused.
+	Privileged *bool `json:"privileged,omitempty"`
 }
 
 type SeccompProfile struct {
-	Type             string `json:"type"`
+	// Type is RuntimeDefault (the default) or Localhost.
+	Type string `json:"type"`
+	// LocalhostProfile is the profile's path on the node; required with type Localhost.
 	LocalhostProfile string `json:"localhostProfile,omitempty"`
 }
 
 type Capabilities struct {
-	Add  []string `json:"add,omitempty"`
+	// Add lists capabilities to add; only NET_BIND_SERVICE is accepted.
+	Add []string `json:"add,omitempty"`
+	// Drop lists capabilities to drop; it must contain ALL (the default).
 	Drop []string `json:"drop,omitempty"`
 }
 
 // ProbeTiming tunes a probe; what the probe checks is fixed by the program (the chart's
 // free-form probes once pointed at /readyz, which does not exist).
 type ProbeTiming struct {
+	// InitialDelaySeconds waits this long after the container starts before the first probe (>= 0).
 	InitialDelaySeconds int32 `json:"initialDelaySeconds"`
-	PeriodSeconds       int32 `json:"periodSeconds"`
-	TimeoutSeconds      int32 `json:"timeoutSeconds"`
-	FailureThreshold    int32 `json:"failureThreshold"`
+	// PeriodSeconds is the time between probes, in seconds (>= 1).
+	PeriodSeconds int32 `json:"periodSeconds"`
+	// TimeoutSeconds is how long one probe may take, in seconds (>= 1).
+	TimeoutSeconds int32 `json:"timeoutSeconds"`
+	// FailureThreshold is how many failed probes in a row count as a failure (>= 1).
+	FailureThreshold int32 `json:"failureThreshold"`
 }
 
 // Workload is the sub-shape every workload section shares (server, postgresql, agent, backup):
 // what runs, with which resources and privileges, and where. Its keys sit directly in the
 // section, as in the chart (server.image, agent.nodeSelector, ...).
 type Workload struct {
-	Image     Image     `json:"image"`
+	// Image the section's containers run.
+	Image Image `json:"image"`
+	// Resources of each of the section's containers.
 	Resources Resources `json:"resources"`
 	// SecurityContext is split by scope when rendered; see SecurityContext.
 	SecurityContext SecurityContext `json:"securityContext"`
-	// NodeSelector, Tolerations, Affinity and TopologySpreadConstraints place the pods; as
-	// Kubernetes objects, written as in a manifest.
-	NodeSelector              map[string]string                 `json:"nodeSelector"`
-	Tolerations               []corev1.Toleration               `json:"tolerations"`
-	Affinity                  *corev1.Affinity                  `json:"affinity"`
+	// NodeSelector restricts the pods to nodes with these labels.
+	NodeSelector map[string]string `json:"nodeSelector"`
+	// Tolerations let the pods run on tainted nodes; k8s Toleration objects, as in a manifest.
+	Tolerations []corev1.Toleration `json:"tolerations"`
+	// Affinity is a k8s Affinity object, as in a manifest. server.affinity takes the chart's
+	// top-level nodeAffinity, podAffinity and podAntiAffinity, all of them applied.
+	Affinity *corev1.Affinity `json:"affinity"`
+	// TopologySpreadConstraints spread the pods over zones or nodes; k8s objects, as in a manifest.
 	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints"`
 	// PodAnnotations go on the pod template (the program's checksum annotations win).
 	PodAnnotations map[string]string `json:"podAnnotations"`
 }
 
 type Server struct {
+	// Workload: server takes the shared workload keys (server.image, server.resources, ...).
 	Workload
-	Replicas       int          `json:"replicas"`
-	Port           int          `json:"port"`
-	LivenessProbe  ProbeTiming  `json:"livenessProbe"`
-	ReadinessProbe ProbeTiming  `json:"readinessProbe"`
-	TLS            ServerTLS    `json:"tls"`
-	Service        Service      `json:"service"`
-	Auth           Auth         `json:"auth"`
-	Logging        Logging      `json:"logging"`
-	SMTP           SMTP         `json:"smtp"`
-	Digest         Digest       `json:"digest"`
-	EST            EST          `json:"est"`
-	RateLimiting   RateLimiting `json:"rateLimiting"`
-	NetworkScan    NetworkScan  `json:"networkScan"`
-	Keygen         Keygen       `json:"keygen"`
-	CORS           CORS         `json:"cors"`
-	Issuer         Issuer       `json:"issuer"`
-	Notifiers      Notifiers    `json:"notifiers"`
-	// Env is the chart's name->value map of extra environment variables.
+	// Replicas is the number of server pods. More than one sets CERTCTL_RATE_LIMIT_BACKEND=postgres
+	// (limits shared through the database), one keeps memory.
+	Replicas int `json:"replicas"`
+	// Port is the container's HTTPS port (CERTCTL_SERVER_PORT), named "https"; 1-65535.
+	Port int `json:"port"`
+	// LivenessProbe times the liveness probe, GET /health over HTTPS (the path is fixed).
+	LivenessProbe ProbeTiming `json:"livenessProbe"`
+	// ReadinessProbe times the readiness probe, GET /ready over HTTPS, which checks the database.
+	ReadinessProbe ProbeTiming `json:"readinessProbe"`
+	// TLS is the server certificate: exactly one of tls.existingSecret and tls.certManager.enabled.
+	TLS ServerTLS `json:"tls"`
+	// Service is the server Service <fullname>-server, which agents dial.
+	Service Service `json:"service"`
+	// Auth is the API keys and the agent bootstrap token.
+	Auth Auth `json:"auth"`
+	// Logging is the server's log settings.
+	Logging Logging `json:"logging"`
+	// SMTP is the mail relay for email notifications and the digest.
+	SMTP SMTP `json:"smtp"`
+	// Digest is the periodic certificate digest email.
+	Digest Digest `json:"digest"`
+	// EST is certctl's Enrollment over Secure Transport endpoint.
+	EST EST `json:"est"`
+	// RateLimiting is the API rate limit. The program sets the backend from server.replicas
+	// (the chart's rateLimiting.backend and janitorInterval have no key here).
+	RateLimiting RateLimiting `json:"rateLimiting"`
+	// NetworkScan is certctl's periodic scan for TLS endpoints.
+	NetworkScan NetworkScan `json:"networkScan"`
+	// Keygen decides where private keys are generated.
+	Keygen Keygen `json:"keygen"`
+	// CORS is the browser origins the API admits.
+	CORS CORS `json:"cors"`
+	// Issuer is the certificate issuers configured through the environment.
+	Issuer Issuer `json:"issuer"`
+	// Notifiers is the Slack, Teams, PagerDuty and Opsgenie notifications.
+	Notifiers Notifiers `json:"notifiers"`
+	// Env is the chart's name->value map of extra environment variables, set on the server
+	// container; a variable the program sets itself is refused.
 	Env map[string]string `json:"env"`
-	// ExtraEnv takes full EnvVar entries (valueFrom included).
-	ExtraEnv     []corev1.EnvVar      `json:"extraEnv"`
-	Volumes      []corev1.Volume      `json:"volumes"`
+	// ExtraEnv takes full EnvVar entries (valueFrom included); the same rules as env apply, and a
+	// name may not appear in both.
+	ExtraEnv []corev1.EnvVar `json:"extraEnv"`
+	// Volumes are extra server pod volumes (one source each); the program's own names tmp, tls,
+	// local-ca and postgresql-ca are refused.
+	Volumes []corev1.Volume `json:"volumes"`
+	// VolumeMounts are extra mounts in the server container; each names a server.volumes entry,
+	// at an absolute path the program does not mount.
 	VolumeMounts []corev1.VolumeMount `json:"volumeMounts"`
 	// ConfigEncryptionKey encrypts issuer and target credentials at rest
 	// (CERTCTL_CONFIG_ENCRYPTION_KEY, at least 32 bytes); generated when empty.
 	ConfigEncryptionKey Secret `json:"configEncryptionKey"`
-	// DatabaseMaxConns sizes the server's connection pool (CERTCTL_DATABASE_MAX_CONNS).
+	// DatabaseMaxConns sizes each server pod's connection pool (CERTCTL_DATABASE_MAX_CONNS);
+	// at least 1, default 25 (certctl's own default is 50). The chart has no such key.
 	DatabaseMaxConns int `json:"databaseMaxConns"`
 }
 
 type ServerTLS struct {
-	// ExistingSecret names a kubernetes.io/tls Secret the user provides (tls.crt, tls.key, ca.crt).
-	ExistingSecret string      `json:"existingSecret"`
-	MountPath      string      `json:"mountPath"`
-	CertManager    CertManager `json:"certManager"`
+	// ExistingSecret names a kubernetes.io/tls Secret the user provides (tls.crt, tls.key, ca.crt);
+	// agent pods do not start without its ca.crt.
+	ExistingSecret string `json:"existingSecret"`
+	// MountPath is where the server mounts the TLS Secret (CERTCTL_SERVER_TLS_CERT_PATH and _KEY_PATH
+	// point at tls.crt, tls.key there) and agents mount its ca.crt; absolute.
+	MountPath string `json:"mountPath"`
+	// CertManager has cert-manager issue the server certificate instead.
+	CertManager CertManager `json:"certManager"`
 }
 
 type CertManager struct {
+	// Enabled creates cert-manager Certificate <fullname>-server-tls (ECDSA P-256, key rotated on
+	// renewal) and waits for it to be Ready; the server mounts the Secret it writes.
 	Enabled bool `json:"enabled"`
 	// SecretName the Certificate writes; empty means "<fullname>-tls".
-	SecretName  string    `json:"secretName"`
-	IssuerRef   IssuerRef `json:"issuerRef"`
-	CommonName  string    `json:"commonName"`
-	DNSNames    []string  `json:"dnsNames"`
-	Duration    string    `json:"duration"`
-	RenewBefore string    `json:"renewBefore"`
+	SecretName string `json:"secretName"`
+	// IssuerRef is the Issuer or ClusterIssuer that signs; its name is required when enabled.
+	IssuerRef IssuerRef `json:"issuerRef"`
+	// CommonName of the certificate, at most 64 characters.
+	CommonName string `json:"commonName"`
+	// DNSNames of the certificate; the program always adds <fullname>-server and its .<ns>.svc and
+	// .<ns>.svc.cluster.local names, which agents dial.
+	DNSNames []string `json:"dnsNames"`
+	// Duration is the certificate lifetime, a Go duration of at least 1h (default 2160h, 90 days).
+	Duration string `json:"duration"`
+	// RenewBefore is how long before expiry cert-manager renews, a Go duration shorter than
+	// duration (default 360h, 15 days).
+	RenewBefore string `json:"renewBefore"`
 }
 
 type IssuerRef struct {
-	Name  string `json:"name"`
-	Kind  string `json:"kind"`
+	// Name of the cert-manager Issuer or ClusterIssuer.
+	Name string `json:"name"`
+	// Kind is ClusterIssuer or Issuer.
+	Kind string `json:"kind"`
+	// Group is the issuer's API group, left out when empty. Only the server Certificate uses it;
+	// the Ingress annotation names the issuer alone.
 	Group string `json:"group,omitempty"`
 }
 
 type Service struct {
-	Type        string            `json:"type"`
-	Port        int               `json:"port"`
+	// Type is ClusterIP, NodePort or LoadBalancer.
+	Type string `json:"type"`
+	// Port the Service listens on, targeting the container port "https"; agents dial
+	// https://<fullname>-server:<port>.
+	Port int `json:"port"`
+	// Annotations go on the Service.
 	Annotations map[string]string `json:"annotations"`
 }
 
 type Auth struct {
-	// Type is "api-key", the only mode certctl v2.1.7 runs in a pod (see Validate).
+	// Type must be "api-key" (CERTCTL_AUTH_TYPE). "none" is refused: v2.1.7 runs it in a pod only
+	// with a demo acknowledgement that expires after 24 hours. The chart also takes "oidc".
 	Type string `json:"type"`
 	// APIKey is the admin key list, comma-separated, newest first (new,old during a rotation);
-	// each entry becomes the admin named key "admin". Generated when empty.
+	// each entry becomes the admin named key "admin", and the list is also CERTCTL_AUTH_SECRET.
+	// Generated when empty; stack output apiKey is the first entry.
 	APIKey Secret `json:"apiKey"`
-	// AgentAPIKey is the key every agent presents; the server narrows it to the r-agent role.
-	// Generated when empty.
+	// AgentAPIKey is the key every agent presents (CERTCTL_API_KEY), named key "agents"; the
+	// server's postStart hook narrows it to the r-agent role. Generated when empty.
 	AgentAPIKey Secret `json:"agentApiKey"`
-	// NamedKeys are extra CERTCTL_API_KEYS_NAMED entries: "name:key[,name:key:admin]".
+	// NamedKeys are extra CERTCTL_API_KEYS_NAMED entries, comma-separated "name:key" or
+	// "name:key:admin"; the names admin, agents and agent-bootstrap are reserved.
 	NamedKeys Secret `json:"namedKeys"`
-	// AgentBootstrapToken registers agents; generated when empty.
+	// AgentBootstrapToken registers agents (CERTCTL_AGENT_BOOTSTRAP_TOKEN, also the named key
+	// "agent-bootstrap"); only the agents' register init containers hold it. Generated when empty.
 	AgentBootstrapToken Secret `json:"agentBootstrapToken"`
 }
 
 type Logging struct {
-	Level  string `json:"level"`
+	// Level is debug, info, warn or error (CERTCTL_LOG_LEVEL, server only).
+	Level string `json:"level"`
+	// Format is json or text (CERTCTL_LOG_FORMAT); certctl v2.1.7 always logs JSON, so the value
+	// has no effect.
 	Format string `json:"format"`
 }
 
 type SMTP struct {
-	Enabled     bool   `json:"enabled"`
-	Host        string `json:"host"`
-	Port        int    `json:"port"`
-	Username    string `json:"username"`
-	Password    Secret `json:"password"`
+	// Enabled sets the CERTCTL_SMTP_* variables; host and fromAddress are then required.
+	Enabled bool `json:"enabled"`
+	// Host is the mail relay's host name, without a port (CERTCTL_SMTP_HOST).
+	Host string `json:"host"`
+	// Port is the relay's port (CERTCTL_SMTP_PORT), default 587.
+	Port int `json:"port"`
+	// Username for the relay (CERTCTL_SMTP_USERNAME); empty sends none.
+	Username string `json:"username"`
+	// Password for the relay (CERTCTL_SMTP_PASSWORD, Secret key smtp-password); refused while
+	// smtp is disabled.
+	Password Secret `json:"password"`
+	// FromAddress is the sender, one email address (CERTCTL_SMTP_FROM_ADDRESS).
 	FromAddress string `json:"fromAddress"`
-	UseTLS      bool   `json:"useTLS"`
+	// UseTLS uses TLS to the relay (CERTCTL_SMTP_USE_TLS), default true.
+	UseTLS bool `json:"useTLS"`
 }
 
 type Digest struct {
-	Enabled    bool     `json:"enabled"`
-	Interval   string   `json:"interval"`
+	// Enabled sends the periodic certificate digest by email (CERTCTL_DIGEST_ENABLED); needs
+	// server.smtp.enabled and at least one recipient.
+	Enabled bool `json:"enabled"`
+	// Interval between digests, a Go duration such as "24h" (CERTCTL_DIGEST_INTERVAL).
+	Interval string `json:"interval"`
+	// Recipients are email addresses, sent joined with commas (CERTCTL_DIGEST_RECIPIENTS).
 	Recipients []string `json:"recipients"`
 }
 
 type EST struct {
-	Enabled   bool   `json:"enabled"`
-	IssuerID  string `json:"issuerID"`
+	// Enabled turns on the EST endpoint (CERTCTL_EST_ENABLED).
+	Enabled bool `json:"enabled"`
+	// IssuerID is the issuer EST enrolls against (CERTCTL_EST_ISSUER_ID), default "iss-local";
+	// required when enabled.
+	IssuerID string `json:"issuerID"`
+	// ProfileID is the certificate profile for EST enrollments (CERTCTL_EST_PROFILE_ID); empty
+	// sets none.
 	ProfileID string `json:"profileID"`
 }
 
 type RateLimiting struct {
-	RPS   int `json:"rps"`
+	// RPS is the requests per second the API admits (CERTCTL_RATE_LIMIT_RPS), at least 1;
+	// default 100 (certctl's own default is 50).
+	RPS int `json:"rps"`
+	// Burst is the burst capacity (CERTCTL_RATE_LIMIT_BURST), at least rps; default 200.
 	Burst int `json:"burst"`
 }
 
 type NetworkScan struct {
-	Enabled  bool   `json:"enabled"`
+	// Enabled turns on the periodic network scan for TLS endpoints (CERTCTL_NETWORK_SCAN_ENABLED).
+	Enabled bool `json:"enabled"`
+	// Interval between scans, a Go duration such as "6h" (CERTCTL_NETWORK_SCAN_INTERVAL).
 	Interval string `json:"interval"`
 }
 
 type Keygen struct {
-	// Mode is "agent" (keys never leave the node) or "server" (demo only).
+	// Mode is "agent" (keys never leave the node) or "server" (demo only), as CERTCTL_KEYGEN_MODE.
 	Mode string `json:"mode"`
 }
 
 type CORS struct {
-	// Origins is a comma-separated list; empty denies every cross-origin request.
+	// Origins is "*" or comma-separated http(s) origins (CERTCTL_CORS_ORIGINS); empty denies every
+	// cross-origin request. certctl v2.1.7 refuses to start with "*" without a demo acknowledgement.
 	Origins string `json:"origins"`
 }
 
 type Issuer struct {
-	Local   LocalIssuer   `json:"local"`
-	ACME    ACMEIssuer    `json:"acme"`
-	StepCA  StepCAIssuer  `json:"stepca"`
+	// Local is certctl's built-in issuer and its CA.
+	Local LocalIssuer `json:"local"`
+	// ACME seeds ACME issuers from the environment.
+	ACME ACMEIssuer `json:"acme"`
+	// StepCA is kept from the chart; enabling it is refused.
+	StepCA StepCAIssuer `json:"stepca"`
+	// OpenSSL is kept from the chart; enabling it is refused.
 	OpenSSL OpenSSLIssuer `json:"openssl"`
 }
 
 type LocalIssuer struct {
+	// Enabled is kept from the chart and read by nothing, as in the chart: certctl always has
+	// its local issuer.
 	Enabled bool `json:"enabled"`
 	// ExistingSecret names a kubernetes.io/tls Secret holding the local issuer's CA (tls.crt
 	// with CA:TRUE and keyCertSign, tls.key). Empty: the program generates a CA once and keeps it
@@ -245,85 +385,139 @@ type LocalIssuer struct {
 	ExistingSecret string `json:"existingSecret"`
 }
 
+// ACMEIssuer sets certctl's CERTCTL_ACME_* variables. certctl uses them only on a boot that finds
+// the issuers table empty, to seed ACME issuers; changing them later changes nothing.
 type ACMEIssuer struct {
-	Enabled      bool   `json:"enabled"`
+	// Enabled sets CERTCTL_ACME_DIRECTORY_URL, _EMAIL and _CHALLENGE_TYPE (and the DNS keys when
+	// set); directoryURL and email are then required.
+	Enabled bool `json:"enabled"`
+	// DirectoryURL is the CA's ACME directory, an https URL (CERTCTL_ACME_DIRECTORY_URL).
 	DirectoryURL string `json:"directoryURL"`
-	Email        string `json:"email"`
+	// Email is the ACME account contact address (CERTCTL_ACME_EMAIL).
+	Email string `json:"email"`
 	// ChallengeType is http-01, dns-01 or dns-persist-01.
-	ChallengeType          string `json:"challengeType"`
-	DNSPresentScript       string `json:"dnsPresentScript"`
-	DNSCleanupScript       string `json:"dnsCleanupScript"`
-	DNSPropagationWait     string `json:"dnsPropagationWait"`
+	ChallengeType string `json:"challengeType"`
+	// DNSPresentScript publishes the DNS challenge (CERTCTL_ACME_DNS_PRESENT_SCRIPT); required for
+	// dns-01 and dns-persist-01. certctl (upstream HEAD) does not copy it into the seeded issuer.
+	DNSPresentScript string `json:"dnsPresentScript"`
+	// DNSCleanupScript removes the DNS challenge record (CERTCTL_ACME_DNS_CLEANUP_SCRIPT); certctl
+	// (upstream HEAD) does not copy it into the seeded issuer.
+	DNSCleanupScript string `json:"dnsCleanupScript"`
+	// DNSPropagationWait is refused when set: certctl v2.1.7 reads no variable for it. Set
+	// dns_propagation_wait (integer seconds) on the ACME issuer through certctl's API instead.
+	DNSPropagationWait string `json:"dnsPropagationWait"`
+	// DNSPersistIssuerDomain is the validation domain for dns-persist-01
+	// (CERTCTL_ACME_DNS_PERSIST_ISSUER_DOMAIN); certctl (upstream HEAD) does not seed it.
 	DNSPersistIssuerDomain string `json:"dnsPersistIssuerDomain"`
-	EABKid                 string `json:"eabKid"`
-	EABHmac                Secret `json:"eabHmac"`
+	// EABKid is refused when set: certctl v2.1.7 reads no variable for it. Set eab_kid on the
+	// ACME issuer through certctl's API instead.
+	EABKid string `json:"eabKid"`
+	// EABHmac is refused when set: certctl v2.1.7 reads no variable for it. Set eab_hmac on the
+	// ACME issuer through certctl's API instead.
+	EABHmac Secret `json:"eabHmac"`
 }
 
-// StepCAIssuer and OpenSSLIssuer are in the chart's values but have no documented server
-// environment contract; enabling them is refused until one exists (see Validate).
+// StepCAIssuer and OpenSSLIssuer are in the chart's values, but the program renders no
+// variables for them (certctl would seed such issuers from CERTCTL_STEPCA_* and
+// CERTCTL_OPENSSL_*_SCRIPT), so enabling them is refused (see Validate).
 type StepCAIssuer struct {
+	// Enabled is refused when true.
 	Enabled bool `json:"enabled"`
 }
 
 type OpenSSLIssuer struct {
+	// Enabled is refused when true.
 	Enabled bool `json:"enabled"`
 }
 
 type Notifiers struct {
-	Slack     SlackNotifier     `json:"slack"`
-	Teams     TeamsNotifier     `json:"teams"`
+	// Slack posts notifications to a Slack webhook.
+	Slack SlackNotifier `json:"slack"`
+	// Teams posts notifications to a Microsoft Teams webhook.
+	Teams TeamsNotifier `json:"teams"`
+	// PagerDuty sends notifications as PagerDuty events.
 	PagerDuty PagerDutyNotifier `json:"pagerduty"`
-	Opsgenie  OpsgenieNotifier  `json:"opsgenie"`
+	// Opsgenie sends notifications as Opsgenie alerts.
+	Opsgenie OpsgenieNotifier `json:"opsgenie"`
 }
 
 type SlackNotifier struct {
-	Enabled    bool   `json:"enabled"`
+	// Enabled sets the CERTCTL_SLACK_* variables; webhookUrl is then required.
+	Enabled bool `json:"enabled"`
+	// WebhookURL is the https webhook (CERTCTL_SLACK_WEBHOOK_URL, Secret key slack-webhook-url).
 	WebhookURL Secret `json:"webhookUrl"`
-	Channel    string `json:"channel"`
-	Username   string `json:"username"`
+	// Channel overrides the webhook's channel (CERTCTL_SLACK_CHANNEL); empty sets none.
+	Channel string `json:"channel"`
+	// Username overrides the poster's name (CERTCTL_SLACK_USERNAME); empty keeps certctl's default.
+	Username string `json:"username"`
 }
 
 type TeamsNotifier struct {
-	Enabled    bool   `json:"enabled"`
+	// Enabled sets CERTCTL_TEAMS_WEBHOOK_URL; webhookUrl is then required.
+	Enabled bool `json:"enabled"`
+	// WebhookURL is the https webhook (CERTCTL_TEAMS_WEBHOOK_URL, Secret key teams-webhook-url).
 	WebhookURL Secret `json:"webhookUrl"`
 }
 
 type PagerDutyNotifier struct {
-	Enabled    bool   `json:"enabled"`
+	// Enabled sets the CERTCTL_PAGERDUTY_* variables; routingKey is then required.
+	Enabled bool `json:"enabled"`
+	// RoutingKey is the Events API routing key (CERTCTL_PAGERDUTY_ROUTING_KEY, Secret key
+	// pagerduty-routing-key).
 	RoutingKey Secret `json:"routingKey"`
-	Severity   string `json:"severity"`
+	// Severity of the events: critical, error, warning or info (CERTCTL_PAGERDUTY_SEVERITY).
+	Severity string `json:"severity"`
 }
 
 type OpsgenieNotifier struct {
-	Enabled  bool   `json:"enabled"`
-	APIKey   Secret `json:"apiKey"`
+	// Enabled sets the CERTCTL_OPSGENIE_* variables; apiKey is then required.
+	Enabled bool `json:"enabled"`
+	// APIKey is the Opsgenie API key (CERTCTL_OPSGENIE_API_KEY, Secret key opsgenie-api-key).
+	APIKey Secret `json:"apiKey"`
+	// Priority of the alerts: P1 to P5 (CERTCTL_OPSGENIE_PRIORITY).
 	Priority string `json:"priority"`
 }
 
 type PostgreSQL struct {
+	// Workload: postgresql takes the shared workload keys (postgresql.image, postgresql.resources, ...).
 	Workload
-	Enabled        bool            `json:"enabled"`
-	Auth           PostgresAuth    `json:"auth"`
-	TLS            PostgresTLS     `json:"tls"`
-	Storage        Storage         `json:"storage"`
-	LivenessProbe  ProbeTiming     `json:"livenessProbe"`
-	ReadinessProbe ProbeTiming     `json:"readinessProbe"`
-	Service        PostgresService `json:"service"`
-	// PostgresqlConfig entries become `-c key=value` server arguments.
+	// Enabled runs the bundled Postgres; false needs externalDatabase.url and renders no Postgres
+	// objects (exactly one of the two).
+	Enabled bool `json:"enabled"`
+	// Auth is the database, role and password the bundled Postgres is initialised with.
+	Auth PostgresAuth `json:"auth"`
+	// TLS is the connection's sslmode, the CA the server verifies with, and the bundled server's
+	// certificate.
+	TLS PostgresTLS `json:"tls"`
+	// Storage is the data volume claim.
+	Storage Storage `json:"storage"`
+	// LivenessProbe times the liveness probe, pg_isready against the configured user and database.
+	LivenessProbe ProbeTiming `json:"livenessProbe"`
+	// ReadinessProbe times the readiness probe, the same pg_isready check.
+	ReadinessProbe ProbeTiming `json:"readinessProbe"`
+	// Service is the headless Service <fullname>-postgres (always headless; the chart's
+	// postgresql.service.type is gone).
+	Service PostgresService `json:"service"`
+	// PostgresqlConfig entries become `-c key=value` server arguments, sorted by key, applied when
+	// the pod is deleted (the StatefulSet updates OnDelete).
 	PostgresqlConfig map[string]string `json:"postgresqlConfig"`
 }
 
 type PostgresAuth struct {
+	// Database is created at initdb (POSTGRES_DB); a lowercase unquoted identifier.
 	Database string `json:"database"`
+	// Username is the role created at initdb (POSTGRES_USER); a lowercase unquoted identifier.
 	Username string `json:"username"`
 	// Password binds on the first boot of an empty volume; generated when empty.
 	Password Secret `json:"password"`
 }
 
 type PostgresTLS struct {
-	// Mode is the libpq sslmode: disable, require, verify-ca or verify-full.
+	// Mode is the libpq sslmode: disable, require, verify-ca or verify-full. It goes into the
+	// bundled database URL; an external URL carries its own.
 	Mode string `json:"mode"`
-	// CASecretRef names a Secret with a "ca.crt" key.
+	// CASecretRef names a Secret with a "ca.crt" key; with a mode other than disable it is mounted
+	// in the server pods and set as PGSSLROOTCERT. Required for verify-ca and verify-full.
 	CASecretRef string `json:"caSecretRef"`
 	// CertSecretRef names a kubernetes.io/tls Secret (tls.crt, tls.key) the bundled Postgres
 	// serves TLS with; required for a mode other than disable in bundled mode.
@@ -331,13 +525,16 @@ type PostgresTLS struct {
 }
 
 type Storage struct {
-	Size         string `json:"size"`
+	// Size of the data volume claim, a positive quantity such as "10Gi".
+	Size string `json:"size"`
+	// StorageClass of the claim; empty uses the cluster default.
 	StorageClass string `json:"storageClass"`
 	// DeleteOnDestroy lets `pulumi destroy` delete the data volume; off by default.
 	DeleteOnDestroy bool `json:"deleteOnDestroy"`
 }
 
 type PostgresService struct {
+	// Port Postgres listens on and the headless Service exposes; the database URL uses it.
 	Port int `json:"port"`
 }
 
@@ -347,158 +544,251 @@ type ExternalDatabase struct {
 }
 
 type Agent struct {
+	// Workload: agent takes the shared workload keys; the register init container uses them too.
 	Workload
+	// Enabled deploys the agents, each with a register init container that obtains its agent ID.
 	Enabled bool `json:"enabled"`
 	// Kind is DaemonSet (one agent per node) or Deployment.
-	Kind     string `json:"kind"`
-	Replicas int    `json:"replicas"`
+	Kind string `json:"kind"`
+	// Replicas is the number of agent pods in Deployment mode, at least 1.
+	Replicas int `json:"replicas"`
 	// Name is the fixed agent name in Deployment mode; empty means the pod name.
-	Name          string            `json:"name"`
-	KeyDir        string            `json:"keyDir"`
-	DiscoveryDirs string            `json:"discoveryDirs"`
-	Env           map[string]string `json:"env"`
-	ExtraEnv      []corev1.EnvVar   `json:"extraEnv"`
+	Name string `json:"name"`
+	// KeyDir is where agents keep the private keys they generate (CERTCTL_KEY_DIR); an absolute
+	// path, backed by an emptyDir limited to 1Gi.
+	KeyDir string `json:"keyDir"`
+	// DiscoveryDirs are comma-separated absolute paths scanned for existing certificates
+	// (CERTCTL_DISCOVERY_DIRS); empty sets none.
+	DiscoveryDirs string `json:"discoveryDirs"`
+	// Env is a name->value map of extra variables for the agent container (not the register init
+	// container); a variable the program sets itself is refused.
+	Env map[string]string `json:"env"`
+	// ExtraEnv takes full EnvVar entries for the agent container, valueFrom included.
+	ExtraEnv []corev1.EnvVar `json:"extraEnv"`
 }
 
 type Ingress struct {
-	Enabled     bool               `json:"enabled"`
-	ClassName   string             `json:"className"`
-	Annotations map[string]string  `json:"annotations"`
+	// Enabled creates Ingress <fullname> to the server Service's https port.
+	Enabled bool `json:"enabled"`
+	// ClassName is the IngressClass; "nginx" also gets the backend-protocol HTTPS annotation.
+	ClassName string `json:"className"`
+	// Annotations go on the Ingress and override the program's own.
+	Annotations map[string]string `json:"annotations"`
+	// CertManager annotates the Ingress for cert-manager's ingress-shim.
 	CertManager IngressCertManager `json:"certManager"`
-	Hosts       []IngressHost      `json:"hosts"`
-	TLS         []IngressTLS       `json:"tls"`
+	// Hosts are the Ingress rules; at least one when enabled.
+	Hosts []IngressHost `json:"hosts"`
+	// TLS lists the Ingress TLS entries.
+	TLS []IngressTLS `json:"tls"`
 }
 
 type IngressCertManager struct {
-	Enabled   bool      `json:"enabled"`
+	// Enabled adds the cert-manager.io/cluster-issuer (or /issuer, for kind Issuer) annotation;
+	// independent of server.tls.
+	Enabled bool `json:"enabled"`
+	// IssuerRef names the issuer for the annotation; name is required when enabled.
 	IssuerRef IssuerRef `json:"issuerRef"`
 }
 
 type IngressHost struct {
-	Host  string        `json:"host"`
+	// Host is a DNS name, optionally a wildcard ("*.example.com"); empty matches every host.
+	Host string `json:"host"`
+	// Paths routed to the server; at least one.
 	Paths []IngressPath `json:"paths"`
 }
 
 type IngressPath struct {
-	Path     string `json:"path"`
+	// Path starts with "/".
+	Path string `json:"path"`
+	// PathType is Exact, Prefix or ImplementationSpecific.
 	PathType string `json:"pathType"`
 }
 
 type IngressTLS struct {
-	SecretName string   `json:"secretName"`
-	Hosts      []string `json:"hosts"`
+	// SecretName is the Secret holding the certificate for these hosts.
+	SecretName string `json:"secretName"`
+	// Hosts the certificate covers.
+	Hosts []string `json:"hosts"`
 }
 
 type ServiceAccount struct {
-	Create      bool              `json:"create"`
+	// Create creates the server pods' ServiceAccount; false expects serviceAccount.name to exist.
+	Create bool `json:"create"`
+	// Annotations go on the ServiceAccount.
 	Annotations map[string]string `json:"annotations"`
 	// Name defaults to the fullname.
 	Name string `json:"name"`
 }
 
 type RBAC struct {
+	// Create creates ClusterRole and ClusterRoleBinding <fullname> for the server ServiceAccount;
+	// the role has no rules unless kubernetesSecrets.enabled.
 	Create bool `json:"create"`
 }
 
 // KubernetesSecrets grants the (preview) Kubernetes Secrets target connector its verbs.
 type KubernetesSecrets struct {
+	// Enabled adds get, list, create, update and patch on Secrets to the ClusterRole and mounts
+	// the ServiceAccount token in the server pods; needs rbac.create.
 	Enabled bool `json:"enabled"`
 }
 
 type PodDisruptionBudget struct {
-	Enabled        bool                `json:"enabled"`
-	MinAvailable   *intstr.IntOrString `json:"minAvailable,omitempty"`
+	// Enabled creates PodDisruptionBudget <fullname>-server, only when server.replicas > 1.
+	Enabled bool `json:"enabled"`
+	// MinAvailable is a count or a percentage ("50%"), default 1; exclusive with maxUnavailable.
+	MinAvailable *intstr.IntOrString `json:"minAvailable,omitempty"`
+	// MaxUnavailable is a count or a percentage; setting it alone drops the default minAvailable.
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 }
 
 type NetworkPolicy struct {
-	Enabled      bool                                    `json:"enabled"`
+	// Enabled creates NetworkPolicy <fullname>-server (in: agents on https; out: DNS, bundled
+	// Postgres) and, with the bundled Postgres, <fullname>-postgres (in: the server only).
+	Enabled bool `json:"enabled"`
+	// ExtraIngress rules add to the server policy (ingress controller, Prometheus).
 	ExtraIngress []networkingv1.NetworkPolicyIngressRule `json:"extraIngress"`
-	ExtraEgress  []networkingv1.NetworkPolicyEgressRule  `json:"extraEgress"`
+	// ExtraEgress rules add to the server policy (external database, ACME CA, SMTP, webhooks).
+	ExtraEgress []networkingv1.NetworkPolicyEgressRule `json:"extraEgress"`
 }
 
 type Monitoring struct {
-	Enabled         bool            `json:"enabled"`
-	ServiceMonitor  ServiceMonitor  `json:"serviceMonitor"`
+	// Enabled turns monitoring on (not built yet: refused when enabled).
+	Enabled bool `json:"enabled"`
+	// ServiceMonitor scrapes the server's Prometheus metrics.
+	ServiceMonitor ServiceMonitor `json:"serviceMonitor"`
+	// PrometheusRules are the alerts on those metrics.
 	PrometheusRules PrometheusRules `json:"prometheusRules"`
 }
 
 type ServiceMonitor struct {
-	Enabled       bool              `json:"enabled"`
-	Interval      string            `json:"interval"`
-	ScrapeTimeout string            `json:"scrapeTimeout"`
-	Labels        map[string]string `json:"labels"`
+	// Enabled would create a ServiceMonitor for /api/v1/metrics/prometheus; refused without
+	// monitoring.enabled.
+	Enabled bool `json:"enabled"`
+	// Interval between scrapes, a Prometheus duration such as "30s".
+	Interval string `json:"interval"`
+	// ScrapeTimeout of one scrape, a Prometheus duration no longer than interval.
+	ScrapeTimeout string `json:"scrapeTimeout"`
+	// Labels go on the ServiceMonitor, for Prometheus's serviceMonitorSelector.
+	Labels map[string]string `json:"labels"`
 	// BearerTokenSecret points at an API key with metrics.read; empty means the program
 	// generates a dedicated scrape key Secret.
-	BearerTokenSecret SecretKeyRef    `json:"bearerTokenSecret"`
-	TLSConfig         ScrapeTLS       `json:"tlsConfig"`
-	Relabelings       []RelabelConfig `json:"relabelings"`
+	BearerTokenSecret SecretKeyRef `json:"bearerTokenSecret"`
+	// TLSConfig is how the scrape verifies the server's certificate.
+	TLSConfig ScrapeTLS `json:"tlsConfig"`
+	// Relabelings are Prometheus relabel rules applied to the scrape target.
+	Relabelings []RelabelConfig `json:"relabelings"`
 }
 
 type SecretKeyRef struct {
+	// Name of the Secret; set together with key, or neither.
 	Name string `json:"name"`
-	Key  string `json:"key"`
+	// Key in that Secret.
+	Key string `json:"key"`
 }
 
 // ScrapeTLS is the ServiceMonitor tlsConfig. Unlike the chart it verifies by default, against
 // the CA in the server's TLS Secret.
 type ScrapeTLS struct {
-	CAFile             string       `json:"caFile"`
-	CA                 SecretKeyRef `json:"ca"`
-	ServerName         string       `json:"serverName"`
-	InsecureSkipVerify bool         `json:"insecureSkipVerify"`
+	// CAFile is a CA file path inside the Prometheus pod; absolute, exclusive with ca.
+	CAFile string `json:"caFile"`
+	// CA is the Secret key holding the CA; empty uses the server's TLS Secret. The chart's
+	// tlsConfig.ca.secret.{name,key}, one level less.
+	CA SecretKeyRef `json:"ca"`
+	// ServerName to verify the server certificate against.
+	ServerName string `json:"serverName"`
+	// InsecureSkipVerify skips certificate verification (demo only).
+	InsecureSkipVerify bool `json:"insecureSkipVerify"`
 }
 
 type RelabelConfig struct {
+	// SourceLabels whose values are joined with separator and matched against regex.
 	SourceLabels []string `json:"sourceLabels,omitempty"`
-	Separator    string   `json:"separator,omitempty"`
-	TargetLabel  string   `json:"targetLabel,omitempty"`
-	Regex        string   `json:"regex,omitempty"`
-	Replacement  string   `json:"replacement,omitempty"`
-	Action       string   `json:"action,omitempty"`
+	// Separator between the joined source label values.
+	Separator string `json:"separator,omitempty"`
+	// TargetLabel receives the result; required for replace, lowercase, uppercase, keepequal and
+	// dropequal (and an empty action, which means replace).
+	TargetLabel string `json:"targetLabel,omitempty"`
+	// Regex is an RE2 expression matched against the joined values.
+	Regex string `json:"regex,omitempty"`
+	// Replacement written to targetLabel; may reference regex groups.
+	Replacement string `json:"replacement,omitempty"`
+	// Action is a Prometheus relabel action (replace, keep, drop, labelmap, ...); hashmod is
+	// refused, since no modulus can be set here.
+	Action string `json:"action,omitempty"`
 }
 
 type PrometheusRules struct {
-	Enabled    bool              `json:"enabled"`
-	Labels     map[string]string `json:"labels"`
-	Thresholds AlertThresholds   `json:"thresholds"`
+	// Enabled would create a PrometheusRule with four alerts; refused without monitoring.enabled.
+	Enabled bool `json:"enabled"`
+	// Labels go on the PrometheusRule, for Prometheus's ruleSelector.
+	Labels map[string]string `json:"labels"`
+	// Thresholds tune the alerts.
+	Thresholds AlertThresholds `json:"thresholds"`
 }
 
+// AlertThresholds tune the four alerts. Durations are Prometheus durations ("15m", "1h30m").
 type AlertThresholds struct {
-	// ExpiringSoon alerts when more certificates than this are expiring soon.
-	ExpiringSoon          int     `json:"expiringSoon"`
-	ExpiringSoonFor       string  `json:"expiringSoonFor"`
-	AgentOfflineFor       string  `json:"agentOfflineFor"`
-	JobFailureRatio       float64 `json:"jobFailureRatio"`
-	JobFailureRateFor     string  `json:"jobFailureRateFor"`
-	IssuanceFailureWindow string  `json:"issuanceFailureWindow"`
+	// ExpiringSoon alerts when more certificates than this are expiring soon (>= 0).
+	// Chart key: thresholds.expiringCertificateCount.
+	ExpiringSoon int `json:"expiringSoon"`
+	// ExpiringSoonFor is how long that must hold before the alert fires (chart key:
+	// thresholds.expiringCertificateFor, default 5m there, 1h here).
+	ExpiringSoonFor string `json:"expiringSoonFor"`
+	// AgentOfflineFor alerts when an agent has been offline this long (chart key:
+	// thresholds.offlineAgentFor).
+	AgentOfflineFor string `json:"agentOfflineFor"`
+	// JobFailureRatio alerts when failed jobs exceed this share of finished jobs, in (0, 1]
+	// (chart key: thresholds.jobFailureRate).
+	JobFailureRatio float64 `json:"jobFailureRatio"`
+	// JobFailureRateFor is how long the failure ratio must stay above the threshold.
+	JobFailureRateFor string `json:"jobFailureRateFor"`
+	// IssuanceFailureWindow alerts on any issuance failure within this window (the chart's
+	// thresholds.issuanceFailureFor is a `for:` duration instead).
+	IssuanceFailureWindow string `json:"issuanceFailureWindow"`
 }
 
 type Backup struct {
+	// Workload: backup takes the shared workload keys (the chart's backup.image string and
+	// backup.imagePullPolicy become backup.image.*).
 	Workload
-	Enabled  bool   `json:"enabled"`
+	// Enabled would add a CronJob that dumps the bundled database (not built yet: refused when
+	// enabled). Also refused without postgresql.enabled.
+	Enabled bool `json:"enabled"`
+	// Schedule is a five-field cron expression or a macro such as "@daily", without TZ=
+	// (default "0 2 * * *").
 	Schedule string `json:"schedule"`
 	// Sink is "pvc" or "s3".
-	Sink                       string `json:"sink"`
-	SuccessfulJobsHistoryLimit int32  `json:"successfulJobsHistoryLimit"`
-	FailedJobsHistoryLimit     int32  `json:"failedJobsHistoryLimit"`
+	Sink string `json:"sink"`
+	// SuccessfulJobsHistoryLimit is how many finished Jobs are kept (>= 0).
+	SuccessfulJobsHistoryLimit int32 `json:"successfulJobsHistoryLimit"`
+	// FailedJobsHistoryLimit is how many failed Jobs are kept (>= 0).
+	FailedJobsHistoryLimit int32 `json:"failedJobsHistoryLimit"`
 	// RetentionDays deletes dumps older than this (PVC sink) or expires them (S3 lifecycle).
-	RetentionDays int       `json:"retentionDays"`
-	PVC           BackupPVC `json:"pvc"`
-	S3            BackupS3  `json:"s3"`
+	RetentionDays int `json:"retentionDays"`
+	// PVC is the volume dumps go to with sink pvc.
+	PVC BackupPVC `json:"pvc"`
+	// S3 is the bucket dumps go to with sink s3.
+	S3 BackupS3 `json:"s3"`
 }
 
 type BackupPVC struct {
-	Size          string `json:"size"`
-	StorageClass  string `json:"storageClass"`
+	// Size of the backup volume claim, a positive quantity such as "20Gi".
+	Size string `json:"size"`
+	// StorageClass of the claim; empty uses the cluster default.
+	StorageClass string `json:"storageClass"`
+	// ExistingClaim uses this PVC instead of creating one (the chart's backup.pvc.claimName).
 	ExistingClaim string `json:"existingClaim"`
 }
 
 type BackupS3 struct {
 	// Bucket is the name of the bucket; empty with create=true lets AWS name it.
 	Bucket string `json:"bucket"`
-	Create bool   `json:"create"`
+	// Create creates the bucket in this stack; with create=false, bucket must name an existing one.
+	Create bool `json:"create"`
+	// Region of the bucket.
 	Region string `json:"region"`
+	// Prefix of the dumps' object keys, without a leading "/" (default "certctl/").
 	Prefix string `json:"prefix"`
 	// Endpoint targets an S3-compatible store instead of AWS.
 	Endpoint string `json:"endpoint"`
@@ -508,13 +798,18 @@ type BackupS3 struct {
 	IRSARoleArn string `json:"irsaRoleArn"`
 	// OIDCProviderArn, with create=true, builds an IRSA role for the backup ServiceAccount.
 	OIDCProviderArn string `json:"oidcProviderArn"`
-	KMSKeyID        string `json:"kmsKeyId"`
-	ForceDestroy    bool   `json:"forceDestroy"`
+	// KMSKeyID is the KMS key that encrypts a created bucket; empty uses AES256.
+	KMSKeyID string `json:"kmsKeyId"`
+	// ForceDestroy lets `pulumi destroy` delete a created bucket that still holds dumps.
+	ForceDestroy bool `json:"forceDestroy"`
 }
 
 type Migrations struct {
-	// ViaHook runs `--migrate-only` in a Job before the server rolls.
-	ViaHook               bool  `json:"viaHook"`
-	BackoffLimit          int32 `json:"backoffLimit"`
+	// ViaHook runs `--migrate-only` in a Job before the server rolls (not built yet: refused when
+	// enabled).
+	ViaHook bool `json:"viaHook"`
+	// BackoffLimit is how many times the migration Job retries (>= 0).
+	BackoffLimit int32 `json:"backoffLimit"`
+	// ActiveDeadlineSeconds bounds the migration Job's run time, in seconds (>= 1).
 	ActiveDeadlineSeconds int64 `json:"activeDeadlineSeconds"`
 }

@@ -277,7 +277,10 @@ func isKeyName(s string) bool {
 func validateServerFeatures(p *problems, c Config) {
 	s := c.Server
 	oneOf(p, "server.logging.level", s.Logging.Level, "debug", "info", "warn", "error")
-	oneOf(p, "server.logging.format", s.Logging.Format, "json", "text")
+	if s.Logging.Format != "json" {
+		// v2.1.7 accepts "text" and logs JSON anyway (its logger is always JSON).
+		p.addf("server.logging.format", `set it to "json" (or leave it unset)`, "%q would be ignored: certctl v2.1.7 always logs JSON", s.Logging.Format)
+	}
 	oneOf(p, "server.keygen.mode", s.Keygen.Mode, "agent", "server")
 
 	sm := s.SMTP
@@ -322,8 +325,12 @@ func validateServerFeatures(p *problems, c Config) {
 
 	if o := strings.TrimSpace(s.CORS.Origins); o != "" {
 		for i, origin := range splitList(o) {
-			if origin != "*" && !isOrigin(origin) {
-				p.addf("server.cors.origins", `use "*" or comma-separated origins such as "https://app.example.com"`,
+			switch {
+			case origin == "*":
+				p.add("server.cors.origins", `"*" makes certctl v2.1.7 refuse to start outside its 24-hour demo mode`,
+					`set the origins themselves instead, e.g. "https://app.example.com"`)
+			case !isOrigin(origin):
+				p.addf("server.cors.origins", `use comma-separated origins such as "https://app.example.com"`,
 					"entry %d (%q) is not an origin", i+1, origin)
 			}
 		}
@@ -345,8 +352,8 @@ func validateIssuers(p *problems, c Config) {
 		on  bool
 	}{{"server.issuer.stepca.enabled", is.StepCA.Enabled}, {"server.issuer.openssl.enabled", is.OpenSSL.Enabled}} {
 		if x.on {
-			p.add(x.key, "no server environment contract is documented for this issuer yet",
-				"use issuer.local or issuer.acme and set "+x.key+"=false")
+			p.add(x.key, "is not wired by this program: certctl reads this issuer's settings from the environment only to create it once, on the first boot with an empty issuers table",
+				"use certctl's API to create the issuer (POST /api/v1/issuers) and set "+x.key+"=false")
 		}
 	}
 

@@ -230,6 +230,8 @@ func refusals() []refusal {
 		// Enumerations.
 		{"log level", func(c *Config) { c.Server.Logging.Level = "trace" }, "server.logging.level", "debug"},
 		{"log format", func(c *Config) { c.Server.Logging.Format = "xml" }, "server.logging.format", ""},
+		{"text logs are never written", func(c *Config) { c.Server.Logging.Format = "text" }, "server.logging.format", "always logs JSON"},
+		{"cors wildcard stops the server", func(c *Config) { c.Server.CORS.Origins = "https://a.example.com,*" }, "server.cors.origins", "demo mode"},
 		{"keygen mode", func(c *Config) { c.Server.Keygen.Mode = "hsm" }, "server.keygen.mode", ""},
 		{"service type", func(c *Config) { c.Server.Service.Type = "ExternalName" }, "server.service.type", ""},
 		{"postgres tls mode", func(c *Config) { c.PostgreSQL.TLS.Mode = "prefer" }, "postgresql.tls.mode", ""},
@@ -320,8 +322,8 @@ func refusals() []refusal {
 			c.Server.EST.Enabled = true
 			c.Server.EST.IssuerID = ""
 		}, "server.est.issuerID", ""},
-		{"step-ca issuer", func(c *Config) { c.Server.Issuer.StepCA.Enabled = true }, "server.issuer.stepca.enabled", "no server environment contract is documented for this issuer yet; use issuer.local or issuer.acme"},
-		{"openssl issuer", func(c *Config) { c.Server.Issuer.OpenSSL.Enabled = true }, "server.issuer.openssl.enabled", "no server environment contract"},
+		{"step-ca issuer", func(c *Config) { c.Server.Issuer.StepCA.Enabled = true }, "server.issuer.stepca.enabled", "first boot with an empty issuers table; use certctl's API"},
+		{"openssl issuer", func(c *Config) { c.Server.Issuer.OpenSSL.Enabled = true }, "server.issuer.openssl.enabled", "is not wired by this program"},
 		{"slack without webhook", func(c *Config) { c.Server.Notifiers.Slack.Enabled = true }, "server.notifiers.slack.webhookUrl", "--secret"},
 		{"slack webhook over http", func(c *Config) {
 			c.Server.Notifiers.Slack.Enabled = true
@@ -610,7 +612,6 @@ func TestValidateAccepts(t *testing.T) {
 			c.Server.Auth.NamedKeys = NewSecret("ci:k1,alice:k2:admin")
 		}},
 		{"cors origins", func(c *Config) { c.Server.CORS.Origins = "https://a.example.com, http://localhost:3000" }},
-		{"cors wildcard", func(c *Config) { c.Server.CORS.Origins = "*" }},
 		{"postgres verify-full with a CA", func(c *Config) {
 			c.PostgreSQL.TLS = PostgresTLS{Mode: "verify-full", CASecretRef: "db-ca", CertSecretRef: "db-tls"}
 		}},

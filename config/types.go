@@ -294,8 +294,8 @@ type Auth struct {
 type Logging struct {
 	// Level is debug, info, warn or error (CERTCTL_LOG_LEVEL, server only).
 	Level string `json:"level"`
-	// Format is json or text (CERTCTL_LOG_FORMAT); certctl v2.1.7 always logs JSON, so the value
-	// has no effect.
+	// Format must be "json" (CERTCTL_LOG_FORMAT): certctl v2.1.7 always logs JSON, so "text",
+	// which it accepts and ignores, is refused.
 	Format string `json:"format"`
 }
 
@@ -306,7 +306,7 @@ type SMTP struct {
 	Host string `json:"host"`
 	// Port is the relay's port (CERTCTL_SMTP_PORT), default 587.
 	Port int `json:"port"`
-	// Username for the relay (CERTCTL_SMTP_USERNAME); empty sends none.
+	// Username for the relay (CERTCTL_SMTP_USERNAME); empty sets none.
 	Username string `json:"username"`
 	// Password for the relay (CERTCTL_SMTP_PASSWORD, Secret key smtp-password); refused while
 	// smtp is disabled.
@@ -359,8 +359,8 @@ type Keygen struct {
 }
 
 type CORS struct {
-	// Origins is "*" or comma-separated http(s) origins (CERTCTL_CORS_ORIGINS); empty denies every
-	// cross-origin request. certctl v2.1.7 refuses to start with "*" without a demo acknowledgement.
+	// Origins is a comma-separated list of http(s) origins (CERTCTL_CORS_ORIGINS); empty denies every
+	// cross-origin request. "*" is refused: certctl v2.1.7 refuses to start with it outside demo mode.
 	Origins string `json:"origins"`
 }
 
@@ -395,7 +395,7 @@ type ACMEIssuer struct {
 	DirectoryURL string `json:"directoryURL"`
 	// Email is the ACME account contact address (CERTCTL_ACME_EMAIL).
 	Email string `json:"email"`
-	// ChallengeType is http-01, dns-01 or dns-persist-01.
+	// ChallengeType is http-01, dns-01 or dns-persist-01 (CERTCTL_ACME_CHALLENGE_TYPE).
 	ChallengeType string `json:"challengeType"`
 	// DNSPresentScript publishes the DNS challenge (CERTCTL_ACME_DNS_PRESENT_SCRIPT); required for
 	// dns-01 and dns-persist-01. certctl (upstream HEAD) does not copy it into the seeded issuer.
@@ -418,15 +418,15 @@ type ACMEIssuer struct {
 }
 
 // StepCAIssuer and OpenSSLIssuer are in the chart's values, but the program renders no
-// variables for them (certctl would seed such issuers from CERTCTL_STEPCA_* and
-// CERTCTL_OPENSSL_*_SCRIPT), so enabling them is refused (see Validate).
+// variables for them: certctl reads CERTCTL_STEPCA_* and CERTCTL_OPENSSL_*_SCRIPT only to create
+// the issuer on a first boot with an empty issuers table. Enabling them is refused (see Validate).
 type StepCAIssuer struct {
-	// Enabled is refused when true.
+	// Enabled is refused when true: create the step-ca issuer through certctl's API instead.
 	Enabled bool `json:"enabled"`
 }
 
 type OpenSSLIssuer struct {
-	// Enabled is refused when true.
+	// Enabled is refused when true: create the OpenSSL issuer through certctl's API instead.
 	Enabled bool `json:"enabled"`
 }
 
@@ -513,8 +513,8 @@ type PostgresAuth struct {
 }
 
 type PostgresTLS struct {
-	// Mode is the libpq sslmode: disable, require, verify-ca or verify-full. It goes into the
-	// bundled database URL; an external URL carries its own.
+	// Mode is the libpq sslmode: disable, require, verify-ca or verify-full, put into the bundled
+	// database URL. With an external URL, a mode other than disable must match the URL's sslmode.
 	Mode string `json:"mode"`
 	// CASecretRef names a Secret with a "ca.crt" key; with a mode other than disable it is mounted
 	// in the server pods and set as PGSSLROOTCERT. Required for verify-ca and verify-full.

@@ -484,6 +484,7 @@ func validatePostgres(p *problems, c Config) {
 	}
 	if ext.IsSet() {
 		checkURL(p, "externalDatabase.url", ext.reveal(), true, "postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full", "postgres", "postgresql")
+		checkExternalSSLMode(p, ext.reveal(), pg.TLS.Mode)
 	}
 	unusedSecret(p, "postgresql.auth.password", pg.Auth.Password, pg.Enabled, "postgresql.enabled")
 
@@ -517,6 +518,24 @@ func validatePostgres(p *problems, c Config) {
 			p.addf(child("postgresql.postgresqlConfig", k), `use a Postgres setting name such as "max_connections" with a non-empty value`,
 				"%q is not a setting name with a value", k)
 		}
+	}
+}
+
+// checkExternalSSLMode: with an external database the URL's sslmode is what lib/pq uses
+// (require when absent), while postgresql.tls.mode decides whether the server mounts the CA. A
+// verifying mode with a URL that does not verify would mount a CA nobody checks against.
+func checkExternalSSLMode(p *problems, raw, mode string) {
+	u, err := url.Parse(raw)
+	if err != nil || mode == "disable" {
+		return
+	}
+	urlMode := u.Query().Get("sslmode")
+	if urlMode == "" {
+		urlMode = "require"
+	}
+	if urlMode != mode {
+		p.addf("postgresql.tls.mode", "set sslmode="+mode+" in externalDatabase.url, or set postgresql.tls.mode to "+urlMode,
+			"is %s while externalDatabase.url says sslmode=%s, which is what the server uses", mode, urlMode)
 	}
 }
 

@@ -237,6 +237,11 @@ func refusals() []refusal {
 		{"postgres tls mode", func(c *Config) { c.PostgreSQL.TLS.Mode = "prefer" }, "postgresql.tls.mode", ""},
 		{"verify-full without CA", func(c *Config) { c.PostgreSQL.TLS.Mode = "verify-full" }, "postgresql.tls.caSecretRef", "verify-full"},
 		{"verify-ca without CA", func(c *Config) { c.PostgreSQL.TLS.Mode = "verify-ca" }, "postgresql.tls.caSecretRef", ""},
+		{"external URL does not verify what the mode promises", func(c *Config) {
+			useExternalDB(c)
+			c.ExternalDatabase.URL = NewSecret("postgres://u:p@db.example.com:5432/certctl?sslmode=disable")
+			c.PostgreSQL.TLS.Mode, c.PostgreSQL.TLS.CASecretRef = "verify-full", "db-ca"
+		}, "postgresql.tls.mode", "sslmode=disable"},
 		{"bundled TLS without a server certificate", func(c *Config) { c.PostgreSQL.TLS.Mode = "require" }, "postgresql.tls.certSecretRef", "serves no TLS"},
 		{"server certificate for an external database", func(c *Config) {
 			useExternalDB(c)
@@ -617,6 +622,7 @@ func TestValidateAccepts(t *testing.T) {
 		}},
 		{"external database verify-full with a CA", func(c *Config) {
 			useExternalDB(c)
+			c.ExternalDatabase.URL = NewSecret("postgresql://certctl:pw@db.example.com:5432/certctl?sslmode=verify-full")
 			c.PostgreSQL.TLS = PostgresTLS{Mode: "verify-full", CASecretRef: "db-ca"}
 		}},
 		{"fullnameOverride at the StatefulSet limit", func(c *Config) { c.FullnameOverride = strings.Repeat("a", 43) }},

@@ -82,8 +82,9 @@ func TestAgentCredentialsStaySeparate(t *testing.T) {
 }
 
 func TestRateLimitBackend(t *testing.T) {
-	assert.Equal(t, "memory", rateLimitBackend(1))
-	assert.Equal(t, "postgres", rateLimitBackend(2), "replicas share their limits through the database")
+	assert.Equal(t, "memory", rateLimitBackend("", 1))
+	assert.Equal(t, "postgres", rateLimitBackend("", 2), "replicas share their limits through the database")
+	assert.Equal(t, "memory", rateLimitBackend("memory", 3), "an explicit choice wins")
 }
 
 func agentEntry(env []envEntry, name string) envEntry {

@@ -37,8 +37,12 @@ func serverEnv(a *CertctlServerArgs) []envEntry {
 		plainEnv("CERTCTL_KEYGEN_MODE", s.Keygen.Mode).setBy("server.keygen.mode"),
 		plainEnv("CERTCTL_RATE_LIMIT_RPS", strconv.Itoa(s.RateLimiting.RPS)).setBy("server.rateLimiting.rps"),
 		plainEnv("CERTCTL_RATE_LIMIT_BURST", strconv.Itoa(s.RateLimiting.Burst)).setBy("server.rateLimiting.burst"),
-		plainEnv("CERTCTL_RATE_LIMIT_BACKEND", rateLimitBackend(s.Replicas)).setBy("server.replicas"),
+		plainEnv("CERTCTL_RATE_LIMIT_BACKEND", rateLimitBackend(s.RateLimiting.Backend, s.Replicas)).setBy("server.rateLimiting.backend"),
 	)
+	env = append(env, when(rateLimitBackend(s.RateLimiting.Backend, s.Replicas) == "postgres",
+		plainEnv("CERTCTL_RATE_LIMIT_JANITOR_INTERVAL", s.RateLimiting.JanitorInterval).setBy("server.rateLimiting.janitorInterval"))...)
+	env = append(env, when(len(s.TrustedProxies) > 0,
+		plainEnv("CERTCTL_TRUSTED_PROXIES", strings.Join(s.TrustedProxies, ",")).setBy("server.trustedProxies"))...)
 	env = append(env, when(s.CORS.Origins != "", plainEnv("CERTCTL_CORS_ORIGINS", s.CORS.Origins).setBy("server.cors.origins"))...)
 	env = append(env, when(s.NetworkScan.Enabled,
 		plainEnv("CERTCTL_NETWORK_SCAN_ENABLED", "true").setBy("server.networkScan.enabled"),
@@ -74,13 +78,17 @@ func serverEnv(a *CertctlServerArgs) []envEntry {
 	return append(env, notifierEnv(s.Notifiers)...)
 }
 
-// rateLimitBackend keeps the limits in Postgres when several replicas must share them; one
-// replica counts in memory (certctl's default).
-func rateLimitBackend(replicas int) string {
-	if replicas > 1 {
+// rateLimitBackend is the chosen backend, or else Postgres when several replicas must share
+// their limits; one replica counts in memory (certctl's default).
+func rateLimitBackend(chosen string, replicas int) string {
+	switch {
+	case chosen != "":
+		return chosen
+	case replicas > 1:
 		return "postgres"
+	default:
+		return "memory"
 	}
-	return "memory"
 }
 
 func notifierEnv(n config.Notifiers) []envEntry {

@@ -9,16 +9,24 @@ import (
 
 func serverServiceArgs(a *CertctlServerArgs) *corev1.ServiceArgs {
 	s := a.Server
+	spec := &corev1.ServiceSpecArgs{
+		Type:     pulumi.String(s.Service.Type),
+		Selector: pulumi.ToStringMap(a.Release.selectorLabels(componentServer)),
+		Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
+			Name: pulumi.String(portNameHTTPS), Port: pulumi.Int(s.Service.Port),
+			TargetPort: pulumi.String(portNameHTTPS), Protocol: pulumi.String("TCP"),
+		}},
+	}
+	// None is Kubernetes' default: rendered only when a client sticks to one pod.
+	if s.Service.SessionAffinity == "ClientIP" {
+		spec.SessionAffinity = pulumi.String("ClientIP")
+		spec.SessionAffinityConfig = &corev1.SessionAffinityConfigArgs{
+			ClientIP: &corev1.ClientIPConfigArgs{TimeoutSeconds: pulumi.Int(int(s.Service.SessionAffinityTimeoutSeconds))},
+		}
+	}
 	return &corev1.ServiceArgs{
 		Metadata: a.Release.objectMeta(a.Names.Server, componentServer, s.Service.Annotations),
-		Spec: &corev1.ServiceSpecArgs{
-			Type:     pulumi.String(s.Service.Type),
-			Selector: pulumi.ToStringMap(a.Release.selectorLabels(componentServer)),
-			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
-				Name: pulumi.String(portNameHTTPS), Port: pulumi.Int(s.Service.Port),
-				TargetPort: pulumi.String(portNameHTTPS), Protocol: pulumi.String("TCP"),
-			}},
-		},
+		Spec:     spec,
 	}
 }
 

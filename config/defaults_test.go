@@ -35,7 +35,10 @@ func TestDefaultsMatchChart(t *testing.T) {
 	assert.False(t, s.SMTP.Enabled)
 	assert.Equal(t, 587, s.SMTP.Port)
 	assert.True(t, s.SMTP.UseTLS)
-	assert.Equal(t, RateLimiting{RPS: 100, Burst: 200}, s.RateLimiting)
+	// Backend empty: postgres with several replicas, memory with one (the chart says memory).
+	assert.Equal(t, RateLimiting{RPS: 100, Burst: 200, JanitorInterval: "5m"}, s.RateLimiting)
+	assert.Equal(t, "None", s.Service.SessionAffinity)
+	assert.EqualValues(t, 10800, s.Service.SessionAffinityTimeoutSeconds)
 	assert.Equal(t, NetworkScan{Enabled: false, Interval: "6h"}, s.NetworkScan)
 	assert.Equal(t, "agent", s.Keygen.Mode)
 	assert.Equal(t, "", s.CORS.Origins)

@@ -197,6 +197,9 @@ type Server struct {
 	Keygen Keygen `json:"keygen"`
 	// CORS is the browser origins the API admits.
 	CORS CORS `json:"cors"`
+	// TrustedProxies are the CIDRs or addresses of proxies (an Ingress controller) whose
+	// X-Forwarded-For certctl believes for the client address (CERTCTL_TRUSTED_PROXIES).
+	TrustedProxies []string `json:"trustedProxies"`
 	// Issuer is the certificate issuers configured through the environment.
 	Issuer Issuer `json:"issuer"`
 	// Notifiers is the Slack, Teams, PagerDuty and Opsgenie notifications.
@@ -270,6 +273,10 @@ type Service struct {
 	Port int `json:"port"`
 	// Annotations go on the Service.
 	Annotations map[string]string `json:"annotations"`
+	// SessionAffinity is None or ClientIP: ClientIP keeps a client on one server pod.
+	SessionAffinity string `json:"sessionAffinity"`
+	// SessionAffinityTimeoutSeconds is how long ClientIP affinity lasts (1 to 86400 seconds).
+	SessionAffinityTimeoutSeconds int32 `json:"sessionAffinityTimeoutSeconds"`
 }
 
 type Auth struct {
@@ -344,6 +351,12 @@ type RateLimiting struct {
 	RPS int `json:"rps"`
 	// Burst is the burst capacity (CERTCTL_RATE_LIMIT_BURST), at least rps; default 200.
 	Burst int `json:"burst"`
+	// Backend keeps the counters in "memory" (per pod) or "postgres" (shared by the replicas)
+	// (CERTCTL_RATE_LIMIT_BACKEND); empty chooses postgres with more than one replica.
+	Backend string `json:"backend"`
+	// JanitorInterval is how often the postgres backend sweeps expired counters
+	// (CERTCTL_RATE_LIMIT_JANITOR_INTERVAL, a Go duration of at least 1m).
+	JanitorInterval string `json:"janitorInterval"`
 }
 
 type NetworkScan struct {

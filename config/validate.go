@@ -3,11 +3,13 @@ package config
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"net/url"
 	"path"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/robfig/cron/v3"
@@ -158,6 +160,17 @@ func validateServer(p *problems, c Config) {
 	oneOf(p, "server.service.type", s.Service.Type, "ClusterIP", "NodePort", "LoadBalancer")
 	checkPort(p, "server.service.port", s.Service.Port)
 	checkAnnotations(p, "server.service.annotations", s.Service.Annotations)
+	oneOf(p, "server.service.sessionAffinity", s.Service.SessionAffinity, "None", "ClientIP")
+	if t := s.Service.SessionAffinityTimeoutSeconds; t < 1 || t > 86400 {
+		p.addf("server.service.sessionAffinityTimeoutSeconds", "set it between 1 and 86400", "%d is outside what Kubernetes accepts", t)
+	}
+	for i, proxy := range s.TrustedProxies {
+		if _, errP := netip.ParsePrefix(proxy); errP != nil {
+			if _, errA := netip.ParseAddr(proxy); errA != nil {
+				p.addf(index("server.trustedProxies", i), `use a CIDR such as "10.0.0.0/8" or an address such as "192.0.2.1"`, "%q is neither a CIDR nor an IP address", proxy)
+			}
+		}
+	}
 	atLeast(p, "server.databaseMaxConns", s.DatabaseMaxConns, 1)
 }
 
@@ -322,6 +335,12 @@ func validateServerFeatures(p *problems, c Config) {
 			"%d is below server.rateLimiting.rps (%d)", s.RateLimiting.Burst, s.RateLimiting.RPS)
 	}
 	checkDuration(p, "server.networkScan.interval", s.NetworkScan.Interval)
+	if s.RateLimiting.Backend != "" {
+		oneOf(p, "server.rateLimiting.backend", s.RateLimiting.Backend, "memory", "postgres")
+	}
+	if d, ok := checkDuration(p, "server.rateLimiting.janitorInterval", s.RateLimiting.JanitorInterval); ok && d < time.Minute {
+		p.addf("server.rateLimiting.janitorInterval", `set it to "1m" or more`, "%q is below the minimum certctl accepts (1m)", s.RateLimiting.JanitorInterval)
+	}
 
 	if o := strings.TrimSpace(s.CORS.Origins); o != "" {
 		for i, origin := range splitList(o) {

@@ -230,6 +230,11 @@ func refusals() []refusal {
 		// Enumerations.
 		{"log level", func(c *Config) { c.Server.Logging.Level = "trace" }, "server.logging.level", "debug"},
 		{"log format", func(c *Config) { c.Server.Logging.Format = "xml" }, "server.logging.format", ""},
+		{"session affinity", func(c *Config) { c.Server.Service.SessionAffinity = "clientIP" }, "server.service.sessionAffinity", ""},
+		{"session affinity timeout", func(c *Config) { c.Server.Service.SessionAffinityTimeoutSeconds = 0 }, "server.service.sessionAffinityTimeoutSeconds", "86400"},
+		{"trusted proxy hostname", func(c *Config) { c.Server.TrustedProxies = []string{"10.0.0.0/8", "ingress.internal"} }, "server.trustedProxies[1]", "CIDR"},
+		{"rate limit backend", func(c *Config) { c.Server.RateLimiting.Backend = "redis" }, "server.rateLimiting.backend", ""},
+		{"rate limit janitor too often", func(c *Config) { c.Server.RateLimiting.JanitorInterval = "30s" }, "server.rateLimiting.janitorInterval", "1m"},
 		{"text logs are never written", func(c *Config) { c.Server.Logging.Format = "text" }, "server.logging.format", "always logs JSON"},
 		{"cors wildcard stops the server", func(c *Config) { c.Server.CORS.Origins = "https://a.example.com,*" }, "server.cors.origins", "demo mode"},
 		{"keygen mode", func(c *Config) { c.Server.Keygen.Mode = "hsm" }, "server.keygen.mode", ""},

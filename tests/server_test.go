@@ -295,3 +295,23 @@ func TestReservedIsRefused(t *testing.T) {
 	}
 	assert.Contains(t, reserved.AgentEnv, config.ReservedEnv{Name: "CERTCTL_AGENT_ID"}, "the agent's command sets its ID")
 }
+
+func TestServerProxiesAffinityAndRateLimits(t *testing.T) {
+	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{
+		"replicas":       2,
+		"service":        map[string]any{"sessionAffinity": "ClientIP", "sessionAffinityTimeoutSeconds": 600},
+		"trustedProxies": []any{"10.0.0.0/8", "192.0.2.1"},
+	}})))
+	svc := r.Service(t, "certctl-server").Spec
+	assert.Equal(t, corev1.ServiceAffinityClientIP, svc.SessionAffinity)
+	assert.Equal(t, ptrTo[int32](600), svc.SessionAffinityConfig.ClientIP.TimeoutSeconds)
+	data := r.ConfigMap(t, "certctl-server").Data
+	assert.Equal(t, "10.0.0.0/8,192.0.2.1", data["trusted-proxies"])
+	assert.Equal(t, "postgres", data["rate-limit-backend"], "two replicas share their limits")
+	assert.Equal(t, "5m", data["rate-limit-janitor-interval"])
+
+	single := renderMode(t, "default")
+	assert.Empty(t, single.Service(t, "certctl-server").Spec.SessionAffinity, "None is Kubernetes' default")
+	assert.NotContains(t, single.ConfigMap(t, "certctl-server").Data, "rate-limit-janitor-interval", "the memory backend has no janitor")
+	assert.NotContains(t, single.ConfigMap(t, "certctl-server").Data, "trusted-proxies")
+}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -13,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -131,6 +133,7 @@ func checkWorkload(p *problems, section string, w Workload) {
 	checkLabels(p, section+".nodeSelector", w.NodeSelector)
 	checkTolerations(p, section+".tolerations", w.Tolerations)
 	checkAnnotations(p, section+".podAnnotations", w.PodAnnotations)
+	checkAffinity(p, section+".affinity", w.Affinity)
 	for i, c := range w.TopologySpreadConstraints {
 		k := index(section+".topologySpreadConstraints", i)
 		if c.MaxSkew < 1 {
@@ -169,6 +172,11 @@ func quantities(p *problems, key string, m map[string]string) map[string]resourc
 			p.addf(k, `use a Kubernetes quantity such as "100m" (cpu) or "128Mi" (memory)`, "%q is not a valid non-negative quantity", m[name])
 			continue
 		}
+		// "64m" of memory is 0.064 bytes: a unit mistaken for Mi, which no container survives.
+		if name != "cpu" && q.Cmp(resource.MustParse("1Mi")) < 0 {
+			p.addf(k, `use a binary unit such as "64Mi" ("m" means thousandths)`, "%q is less than 1Mi of %s", m[name], name)
+			continue
+		}
 		out[name] = q
 	}
 	return out
@@ -184,38 +192,36 @@ func checkSize(p *problems, key, size string) {
 
 var pullPolicies = []string{string(corev1.PullAlways), string(corev1.PullIfNotPresent), string(corev1.PullNever)}
 
+// checkImage parses the image the way container runtimes do (the distribution reference
+// grammar): repository, tag and digest each on their own.
 func checkImage(p *problems, key string, img Image) {
 	repo := img.Repository
+	named, err := reference.ParseNormalizedNamed(repo)
 	switch {
 	case strings.TrimSpace(repo) == "":
 		p.add(key+".repository", "is empty", `set it to an image repository such as "ghcr.io/certctl-io/certctl-server"`)
-	case strings.ContainsAny(repo, " \t@") || strings.Contains(repo[strings.LastIndex(repo, "/")+1:], ":"):
+	case err != nil:
+		p.addf(key+".repository", `use a lowercase repository without a scheme, such as "ghcr.io/certctl-io/certctl-server"`,
+			"%q is not an image repository: %v", repo, err)
+	case !reference.IsNameOnly(named):
 		p.addf(key+".repository", "put the tag in "+key+".tag and the digest in "+key+".digest",
 			"%q is not a bare repository", repo)
 	}
-	if img.Tag != "" && !validTag(img.Tag) {
+	if img.Tag != "" && (named == nil || tagErr(named, img.Tag) != nil) && err == nil {
 		p.addf(key+".tag", "use at most 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
 			"%q is not a valid image tag", img.Tag)
 	}
 	if img.Digest != "" {
-		hexPart, ok := strings.CutPrefix(img.Digest, "sha256:")
-		if _, err := hex.DecodeString(hexPart); !ok || err != nil || len(hexPart) != 64 || strings.ToLower(hexPart) != hexPart {
+		if d, err := digest.Parse(img.Digest); err != nil || d.Algorithm() != digest.SHA256 {
 			p.addf(key+".digest", `use "sha256:" followed by 64 lowercase hex digits`, "%q is not a sha256 digest", img.Digest)
 		}
 	}
 	oneOf(p, key+".pullPolicy", img.PullPolicy, pullPolicies...)
 }
 
-func validTag(tag string) bool {
-	if len(tag) > 128 || tag[0] == '.' || tag[0] == '-' {
-		return false
-	}
-	for _, r := range tag {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
-			return false
-		}
-	}
-	return true
+func tagErr(named reference.Named, tag string) error {
+	_, err := reference.WithTag(named, tag)
+	return err
 }
 
 // checkSecurityContext holds a pod to the "restricted" Pod Security Standard the program promises.
@@ -490,6 +496,7 @@ func checkEnv(p *problems, key string, env map[string]string, extra []corev1.Env
 		if e.Value != "" && e.ValueFrom != nil {
 			p.add(k+".valueFrom", "is set together with value", "keep one of value and valueFrom")
 		}
+		checkEnvSource(p, k+".valueFrom", e.ValueFrom)
 		if !validName(k+".name", e.Name) {
 			continue
 		}

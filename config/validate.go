@@ -36,6 +36,7 @@ func (c Config) Validate(reserved Reserved) error {
 		validateIngress,
 		validateAccess,
 		validatePDB,
+		validateNetworkPolicy,
 		validateMonitoring,
 		validateBackup,
 		validateMigrations,
@@ -460,6 +461,8 @@ func validateExtras(p *problems, c Config, reserved Reserved) {
 		k := index("server.volumes", i)
 		if n := volumeSources(v.VolumeSource); n != 1 {
 			p.addf(k, "give exactly one source such as secret, configMap or emptyDir", "has %d volume sources", n)
+		} else {
+			checkVolumeSource(p, k, v)
 		}
 		if !checkName(p, k+".name", v.Name, dnsLabel) {
 			continue
@@ -648,6 +651,20 @@ func validateAccess(p *problems, c Config) {
 	if c.KubernetesSecrets.Enabled && !c.RBAC.Create {
 		p.add("kubernetesSecrets.enabled", "is true while rbac.create is false, but its Secret verbs live in the program's ClusterRole",
 			"set rbac.create=true or set kubernetesSecrets.enabled=false")
+	}
+}
+
+func validateNetworkPolicy(p *problems, c Config) {
+	np := c.NetworkPolicy
+	for i, r := range np.ExtraIngress {
+		k := index("networkPolicy.extraIngress", i)
+		checkNetworkPolicyPeers(p, k+".from", r.From)
+		checkNetworkPolicyPorts(p, k+".ports", r.Ports)
+	}
+	for i, r := range np.ExtraEgress {
+		k := index("networkPolicy.extraEgress", i)
+		checkNetworkPolicyPeers(p, k+".to", r.To)
+		checkNetworkPolicyPorts(p, k+".ports", r.Ports)
 	}
 }
 

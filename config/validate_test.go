@@ -600,7 +600,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"extra env and volumes", func(c *Config) {
 			c.Server.Env = map[string]string{"HTTPS_PROXY": "http://proxy:3128"}
 			c.Server.ExtraEnv = []corev1.EnvVar{{Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}}
-			c.Server.Volumes = []corev1.Volume{{Name: "trust", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}}}
+			c.Server.Volumes = []corev1.Volume{{Name: "trust", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "trust-bundle"}}}}}
 			c.Server.VolumeMounts = []corev1.VolumeMount{{Name: "trust", MountPath: "/etc/ssl/extra"}}
 			c.Agent.Env = map[string]string{"NO_PROXY": ".svc"}
 			c.Agent.DiscoveryDirs = "/etc/ssl, /etc/nginx"

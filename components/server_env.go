@@ -67,13 +67,6 @@ func serverEnv(a *CertctlServerArgs) []envEntry {
 		plainEnv("CERTCTL_ACME_DIRECTORY_URL", acme.DirectoryURL).setBy("server.issuer.acme.directoryURL"),
 		plainEnv("CERTCTL_ACME_EMAIL", acme.Email).setBy("server.issuer.acme.email"),
 		plainEnv("CERTCTL_ACME_CHALLENGE_TYPE", acme.ChallengeType).setBy("server.issuer.acme.challengeType"))...)
-	for _, o := range []struct{ name, key, value string }{
-		{"CERTCTL_ACME_DNS_PRESENT_SCRIPT", "dnsPresentScript", acme.DNSPresentScript},
-		{"CERTCTL_ACME_DNS_CLEANUP_SCRIPT", "dnsCleanupScript", acme.DNSCleanupScript},
-		{"CERTCTL_ACME_DNS_PERSIST_ISSUER_DOMAIN", "dnsPersistIssuerDomain", acme.DNSPersistIssuerDomain},
-	} {
-		env = append(env, when(acme.Enabled && o.value != "", plainEnv(o.name, o.value).setBy("server.issuer.acme."+o.key))...)
-	}
 	env = append(env, when(a.MigrationsViaHook, plainEnv("CERTCTL_MIGRATIONS_VIA_HOOK", "true").setBy("migrations.viaHook"))...)
 	return append(env, notifierEnv(s.Notifiers)...)
 }

@@ -401,6 +401,21 @@ func validateIssuers(p *problems, c Config) {
 				"certctl v2.1.7 reads no environment variable for it, so the setting would do nothing")
 		}
 	}
+	// v2.1.7 reads these but never copies them into the issuer it seeds from the environment.
+	for _, x := range []struct{ key, field, value string }{
+		{"dnsPresentScript", "dns_present_script", a.DNSPresentScript},
+		{"dnsCleanupScript", "dns_cleanup_script", a.DNSCleanupScript},
+		{"dnsPersistIssuerDomain", "dns_persist_issuer_domain", a.DNSPersistIssuerDomain},
+	} {
+		if x.value != "" {
+			p.addf(key+"."+x.key, "remove it and set "+x.field+" on the ACME issuer through certctl's API (PUT /api/v1/issuers/<id>)",
+				"certctl v2.1.7 never copies it into the issuer it creates from the environment, so the setting would do nothing")
+		}
+	}
+	if a.ChallengeType == "dns-01" || a.ChallengeType == "dns-persist-01" {
+		p.addf(key+".challengeType", "use http-01 here, or create the "+a.ChallengeType+" issuer through certctl's API with its DNS scripts",
+			"%s needs DNS scripts, which the issuer certctl v2.1.7 creates from the environment never gets, so it would fail", a.ChallengeType)
+	}
 	if !a.Enabled {
 		return
 	}
@@ -409,10 +424,6 @@ func validateIssuers(p *problems, c Config) {
 	}
 	if a.Email == "" {
 		p.add(key+".email", "is empty while "+key+".enabled is true", "set it to the ACME account contact address")
-	}
-	if (a.ChallengeType == "dns-01" || a.ChallengeType == "dns-persist-01") && a.DNSPresentScript == "" {
-		p.addf(key+".dnsPresentScript", "set it to the script that publishes the TXT record, or use challengeType http-01",
-			"is empty while challengeType is %s", a.ChallengeType)
 	}
 }
 

@@ -254,14 +254,15 @@ func refusals() []refusal {
 		}, "postgresql.tls.certSecretRef", "nothing would serve it"},
 		{"postgres certificate secret name", func(c *Config) { c.PostgreSQL.TLS.CertSecretRef = "TLS" }, "postgresql.tls.certSecretRef", ""},
 		{"challenge type", func(c *Config) { c.Server.Issuer.ACME.ChallengeType = "tls-alpn-01" }, "server.issuer.acme.challengeType", ""},
-		{"dns-01 without present script", func(c *Config) {
+		{"dns-01 from the environment never gets its scripts", func(c *Config) {
 			enableACME(c)
 			c.Server.Issuer.ACME.ChallengeType = "dns-01"
-		}, "server.issuer.acme.dnsPresentScript", ""},
-		{"dns-persist-01 without present script", func(c *Config) {
+		}, "server.issuer.acme.challengeType", "through certctl's API"},
+		{"dns-persist-01 from the environment never gets its scripts", func(c *Config) {
 			enableACME(c)
 			c.Server.Issuer.ACME.ChallengeType = "dns-persist-01"
-		}, "server.issuer.acme.dnsPresentScript", ""},
+		}, "server.issuer.acme.challengeType", "DNS scripts"},
+		{"dns present script reaches no issuer", func(c *Config) { c.Server.Issuer.ACME.DNSPresentScript = "/scripts/present.sh" }, "server.issuer.acme.dnsPresentScript", "dns_present_script"},
 		{"ingress path type", func(c *Config) { c.Ingress.Hosts[0].Paths[0].PathType = "Regex" }, "ingress.hosts[0].paths[0].pathType", ""},
 		{"backup sink", func(c *Config) { c.Backup.Sink = "gcs" }, "backup.sink", ""},
 		{"pagerduty severity", func(c *Config) { c.Server.Notifiers.PagerDuty.Severity = "urgent" }, "server.notifiers.pagerduty.severity", ""},
@@ -581,11 +582,7 @@ func TestValidateAccepts(t *testing.T) {
 				IRSARoleArn: "arn:aws:iam::123456789012:role/backup", UploaderImage: c.Backup.S3.UploaderImage}
 		}},
 		{"backup schedule macro", func(c *Config) { c.Backup.Enabled, c.Backup.Schedule = true, "@daily" }},
-		{"acme dns-01", func(c *Config) {
-			enableACME(c)
-			c.Server.Issuer.ACME.ChallengeType = "dns-01"
-			c.Server.Issuer.ACME.DNSPresentScript = "/scripts/present.sh"
-		}},
+		{"acme http-01", func(c *Config) { enableACME(c) }},
 		{"PDB with maxUnavailable only", func(c *Config) {
 			c.Server.Replicas = 3
 			c.PodDisruptionBudget = PodDisruptionBudget{Enabled: true, MaxUnavailable: ptr(intstr.FromString("25%"))}

@@ -401,26 +401,26 @@ type LocalIssuer struct {
 // ACMEIssuer sets certctl's CERTCTL_ACME_* variables. certctl uses them only on a boot that finds
 // the issuers table empty, to seed ACME issuers; changing them later changes nothing.
 type ACMEIssuer struct {
-	// Enabled sets CERTCTL_ACME_DIRECTORY_URL, _EMAIL and _CHALLENGE_TYPE (and the DNS keys when
-	// set); directoryURL and email are then required.
+	// Enabled sets CERTCTL_ACME_DIRECTORY_URL, _EMAIL and _CHALLENGE_TYPE; directoryURL and email
+	// are then required. certctl seeds its ACME issuers from them once, on the first boot with
+	// an empty issuers table: later changes do nothing.
 	Enabled bool `json:"enabled"`
 	// DirectoryURL is the CA's ACME directory, an https URL (CERTCTL_ACME_DIRECTORY_URL).
 	DirectoryURL string `json:"directoryURL"`
 	// Email is the ACME account contact address (CERTCTL_ACME_EMAIL).
 	Email string `json:"email"`
-	// ChallengeType is http-01, dns-01 or dns-persist-01 (CERTCTL_ACME_CHALLENGE_TYPE).
+	// ChallengeType must be http-01 (CERTCTL_ACME_CHALLENGE_TYPE): the seeded issuer never gets
+	// the DNS scripts dns-01 and dns-persist-01 need, so those are refused.
 	ChallengeType string `json:"challengeType"`
-	// DNSPresentScript publishes the DNS challenge (CERTCTL_ACME_DNS_PRESENT_SCRIPT); required for
-	// dns-01 and dns-persist-01. certctl (upstream HEAD) does not copy it into the seeded issuer.
+	// DNSPresentScript is refused when set: v2.1.7 reads CERTCTL_ACME_DNS_PRESENT_SCRIPT but never
+	// copies it into the seeded issuer. Set dns_present_script on the issuer through the API.
 	DNSPresentScript string `json:"dnsPresentScript"`
-	// DNSCleanupScript removes the DNS challenge record (CERTCTL_ACME_DNS_CLEANUP_SCRIPT); certctl
-	// (upstream HEAD) does not copy it into the seeded issuer.
+	// DNSCleanupScript is refused when set, as DNSPresentScript (dns_cleanup_script).
 	DNSCleanupScript string `json:"dnsCleanupScript"`
 	// DNSPropagationWait is refused when set: certctl v2.1.7 reads no variable for it. Set
 	// dns_propagation_wait (integer seconds) on the ACME issuer through certctl's API instead.
 	DNSPropagationWait string `json:"dnsPropagationWait"`
-	// DNSPersistIssuerDomain is the validation domain for dns-persist-01
-	// (CERTCTL_ACME_DNS_PERSIST_ISSUER_DOMAIN); certctl (upstream HEAD) does not seed it.
+	// DNSPersistIssuerDomain is refused when set, as DNSPresentScript.
 	DNSPersistIssuerDomain string `json:"dnsPersistIssuerDomain"`
 	// EABKid is refused when set: certctl v2.1.7 reads no variable for it. Set eab_kid on the
 	// ACME issuer through certctl's API instead.

@@ -130,6 +130,23 @@ func checkWorkload(p *problems, section string, w Workload) {
 	checkImage(p, section+".image", w.Image)
 	checkResources(p, section+".resources", w.Resources)
 	checkSecurityContext(p, section+".securityContext", w.SecurityContext)
+	checkPlacement(p, section, w)
+}
+
+// checkWorkloadOverride checks a section whose unset workload keys take another section's.
+func checkWorkloadOverride(p *problems, section string, w Workload) {
+	if w.Image != (Image{}) {
+		checkImage(p, section+".image", w.Image)
+	}
+	checkResources(p, section+".resources", w.Resources)
+	if !reflect.ValueOf(w.SecurityContext).IsZero() {
+		checkSecurityContext(p, section+".securityContext", w.SecurityContext)
+	}
+	checkPlacement(p, section, w)
+}
+
+// checkPlacement checks where a section's pods go and their annotations.
+func checkPlacement(p *problems, section string, w Workload) {
 	checkLabels(p, section+".nodeSelector", w.NodeSelector)
 	checkTolerations(p, section+".tolerations", w.Tolerations)
 	checkAnnotations(p, section+".podAnnotations", w.PodAnnotations)

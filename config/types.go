@@ -818,6 +818,9 @@ type BackupS3 struct {
 }
 
 type Migrations struct {
+	// Workload: the migration Job's shared workload keys; unset keys take the server's (the Job
+	// runs the server image with the server's configuration).
+	Workload
 	// ViaHook runs `--migrate-only` in a Job before the server rolls (not built yet: refused when
 	// enabled).
 	ViaHook bool `json:"viaHook"`

@@ -813,6 +813,7 @@ func isBucketName(s string) bool {
 }
 
 func validateMigrations(p *problems, c Config) {
+	checkWorkloadOverride(p, "migrations", c.Migrations.Workload)
 	atLeast(p, "migrations.backoffLimit", c.Migrations.BackoffLimit, 0)
 	atLeast(p, "migrations.activeDeadlineSeconds", c.Migrations.ActiveDeadlineSeconds, 1)
 }

@@ -523,6 +523,8 @@ func refusals() []refusal {
 		// Migrations.
 		{"migration backoff", func(c *Config) { c.Migrations.BackoffLimit = -1 }, "migrations.backoffLimit", ""},
 		{"migration deadline", func(c *Config) { c.Migrations.ActiveDeadlineSeconds = 0 }, "migrations.activeDeadlineSeconds", ""},
+		{"migration image override", func(c *Config) { c.Migrations.Image = Image{Repository: "ghcr.io/Certctl/server"} }, "migrations.image.repository", ""},
+		{"migration runs as root", func(c *Config) { c.Migrations.SecurityContext = SecurityContext{RunAsUser: ptr[int64](0)} }, "migrations.securityContext.runAsNonRoot", "restricted"},
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/certctl-io/certctl-pulumi/components"
 	"github.com/certctl-io/certctl-pulumi/config"
 )
 
@@ -21,6 +22,8 @@ import (
 // states ("" when the row states none).
 type documentedKey struct {
 	key, def string
+	// row is the whole table row, for what it says about the key.
+	row string
 }
 
 // readmeReference parses the tables of the README's "Configuration reference": the first column
@@ -57,13 +60,13 @@ func readmeReference(t *testing.T) []documentedKey {
 			case strings.Contains(key, "<part>"):
 				for i, col := range header {
 					if i >= 2 && col != "meaning" {
-						out = append(out, documentedKey{strings.ReplaceAll(key, "<part>", col), firstDefault(cells[i])})
+						out = append(out, documentedKey{strings.ReplaceAll(key, "<part>", col), firstDefault(cells[i]), line})
 					}
 				}
 			case slices.Contains(header, "default"):
-				out = append(out, documentedKey{key, firstDefault(cells[slices.Index(header, "default")])})
+				out = append(out, documentedKey{key, firstDefault(cells[slices.Index(header, "default")]), line})
 			default:
-				out = append(out, documentedKey{key: key})
+				out = append(out, documentedKey{key: key, row: line})
 			}
 		}
 	}
@@ -224,5 +227,23 @@ func docDefault(v reflect.Value) string {
 		return "{" + strings.Join(fields, ", ") + "}"
 	default:
 		return fmt.Sprint(v.Interface())
+	}
+}
+
+// TestReadmeReferenceIsTheContract: the README's row for every key that sets a variable names
+// that variable, so the reference says what the v2.1.7 binaries get from each key.
+func TestReadmeReferenceIsTheContract(t *testing.T) {
+	documented := readmeReference(t)
+	cfg := config.Defaults()
+	reserved := components.Reserved(&cfg)
+	for _, e := range append(reserved.ServerEnv, reserved.AgentEnv...) {
+		if e.Key == "" {
+			continue
+		}
+		i := slices.IndexFunc(documented, func(d documentedKey) bool { return d.key == e.Key })
+		if !assert.GreaterOrEqual(t, i, 0, "%s is not in the README's reference", e.Key) {
+			continue
+		}
+		assert.Contains(t, documented[i].row, e.Name, "the README row of %s names the variable it sets", e.Key)
 	}
 }

@@ -819,3 +819,11 @@ func TestNameMessagesStayShort(t *testing.T) {
 	require.True(t, ok)
 	assert.Contains(t, p.Message, "no more than 63 characters")
 }
+
+func TestWarnings(t *testing.T) {
+	c := valid()
+	assert.Empty(t, c.Warnings())
+	enableACME(&c)
+	require.Len(t, c.Warnings(), 1)
+	assert.Contains(t, c.Warnings()[0], "once, on the first boot")
+}

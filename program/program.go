@@ -35,6 +35,11 @@ func Deploy(ctx *pulumi.Context) (pulumi.Map, error) {
 	if err := cfg.Validate(components.Reserved(&cfg)); err != nil {
 		return nil, err
 	}
+	for _, w := range cfg.Warnings() {
+		if err := ctx.Log.Warn(w, nil); err != nil {
+			return nil, err
+		}
+	}
 	provider, err := kubernetesProvider(ctx)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,13 @@
+package config
+
+// Warnings are what a user should know about a configuration that is valid: settings certctl
+// applies in a way a redeploy cannot change. The program shows them at preview and update.
+func (c Config) Warnings() []string {
+	var out []string
+	if c.Server.Issuer.ACME.Enabled {
+		out = append(out, "certctl:server.issuer.acme: certctl v2.1.7 creates its ACME issuers from these settings once, "+
+			"on the first boot with an empty issuers table; on a running deployment a change here does nothing: "+
+			"change the issuers through certctl's API (PUT /api/v1/issuers/iss-acme-prod) instead")
+	}
+	return out
+}

@@ -232,6 +232,10 @@ func validateAuth(p *problems, c Config) {
 				"use letters, digits and - . _ ~ only (or leave it unset to have one generated)")
 			return
 		}
+		if k == "change-me-in-production" {
+			p.add(key, "a key is certctl's demo placeholder, which v2.1.7 refuses to start with", "use a random key (or leave it unset to have one generated)")
+			return
+		}
 		if other, dup := owners[k]; dup {
 			p.addf(key, "give every credential its own value", "a key is also used by %s", other)
 			return
@@ -251,6 +255,9 @@ func validateAuth(p *problems, c Config) {
 	}
 	if a.NamedKeys.IsSet() {
 		validateNamedKeys(p, a.NamedKeys.reveal(), claim)
+	}
+	if c.Server.ConfigEncryptionKey.reveal() == "change-me-32-char-encryption-key" {
+		p.add("server.configEncryptionKey", "is certctl's demo placeholder, which v2.1.7 refuses to start with", "use 32 or more random characters (or leave it unset to have one generated)")
 	}
 	if k := c.Server.ConfigEncryptionKey; k.IsSet() && len(k.reveal()) < 32 {
 		p.add("server.configEncryptionKey", "is shorter than the 32 bytes certctl requires", "use at least 32 random characters (or leave it unset to have one generated)")

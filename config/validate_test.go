@@ -376,6 +376,8 @@ func refusals() []refusal {
 		{"named key takes a reserved name", func(c *Config) { c.Server.Auth.NamedKeys = NewSecret("agents:k9") }, "server.auth.namedKeys", "reserved"},
 		{"named key name charset", func(c *Config) { c.Server.Auth.NamedKeys = NewSecret("ci.bot:k9") }, "server.auth.namedKeys", "entry 1"},
 		{"short encryption key", func(c *Config) { c.Server.ConfigEncryptionKey = NewSecret("too-short") }, "server.configEncryptionKey", "32 bytes"},
+		{"demo placeholder admin key", func(c *Config) { c.Server.Auth.APIKey = NewSecret("change-me-in-production") }, "server.auth.apiKey", "placeholder"},
+		{"demo placeholder encryption key", func(c *Config) { c.Server.ConfigEncryptionKey = NewSecret("change-me-32-char-encryption-key") }, "server.configEncryptionKey", "placeholder"},
 		{"local CA secret name", func(c *Config) { c.Server.Issuer.Local.ExistingSecret = "Bad_Name" }, "server.issuer.local.existingSecret", ""},
 		{"named key without key", func(c *Config) { c.Server.Auth.NamedKeys = NewSecret("ci:k1,alice") }, "server.auth.namedKeys", "entry 2"},
 		{"named key bad role", func(c *Config) { c.Server.Auth.NamedKeys = NewSecret("ci:k1:root") }, "server.auth.namedKeys", ""},

@@ -1,14 +1,7 @@
 package tests
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -158,34 +151,13 @@ func waitReady(t *testing.T, pgIsReady string, args []string, logFile string) {
 	}
 }
 
-// writeTLS writes a CA and a server certificate for name; it returns the CA file.
+// writeTLS writes a server certificate for name, its key and its CA (the test PKI's) as a TLS
+// Secret's files; it returns the CA file.
 func writeTLS(t *testing.T, dir, name string) string {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	for file, content := range newTestPKI(t).tlsSecret("tls", name)["stringData"].(map[string]any) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, file), []byte(content.(string)), 0o600))
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	require.NoError(t, err)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
-	write := func(file, typ string, b []byte) {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, file), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600))
-	}
-	write("tls.crt", "CERTIFICATE", der)
-	write("tls.key", "PRIVATE KEY", keyDER)
-	write("ca.crt", "CERTIFICATE", caDER)
 	return filepath.Join(dir, "ca.crt")
 }
 

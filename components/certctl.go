@@ -70,11 +70,18 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	}
 
 	server, err := NewCertctlServer(ctx, name+"-server", &CertctlServerArgs{
-		Release: release, Names: names, Server: cfg.Server,
-		ServiceAccount: cfg.ServiceAccount, RBAC: cfg.RBAC, KubernetesSecrets: cfg.KubernetesSecrets,
-		Ingress: cfg.Ingress, PodDisruptionBudget: cfg.PodDisruptionBudget, NetworkPolicy: cfg.NetworkPolicy,
-		MigrationsViaHook: cfg.Migrations.ViaHook,
-		Database:          db, Credentials: creds,
+		Release:             release,
+		Names:               names,
+		Server:              cfg.Server,
+		ServiceAccount:      cfg.ServiceAccount,
+		RBAC:                cfg.RBAC,
+		KubernetesSecrets:   cfg.KubernetesSecrets,
+		Ingress:             cfg.Ingress,
+		PodDisruptionBudget: cfg.PodDisruptionBudget,
+		NetworkPolicy:       cfg.NetworkPolicy,
+		MigrationsViaHook:   cfg.Migrations.ViaHook,
+		Database:            db,
+		Credentials:         creds,
 	}, child)
 	if err != nil {
 		return nil, err

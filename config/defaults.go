@@ -71,13 +71,15 @@ func Defaults() Config {
 		PodDisruptionBudget: PodDisruptionBudget{MinAvailable: ptr(intstr.FromInt32(1))},
 		Monitoring: Monitoring{
 			ServiceMonitor: ServiceMonitor{Interval: "30s", ScrapeTimeout: "10s"},
-			PrometheusRules: PrometheusRules{Thresholds: AlertThresholds{
-				ExpiringSoon:          0,
-				ExpiringSoonFor:       "1h",
-				AgentOfflineFor:       "1h",
-				JobFailureRatio:       0.05,
-				JobFailureRateFor:     "15m",
-				IssuanceFailureWindow: "15m",
+			PrometheusRules: PrometheusRules{Interval: "60s", Thresholds: AlertThresholds{
+				ExpiringCertificateCount: 0,
+				ExpiringCertificateFor:   "5m",
+				OfflineAgentCount:        0,
+				OfflineAgentFor:          "1h",
+				JobFailureRate:           0.05,
+				JobFailureRateFor:        "15m",
+				IssuanceFailureRate:      0,
+				IssuanceFailureFor:       "15m",
 			}},
 		},
 		Backup: Backup{

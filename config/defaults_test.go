@@ -191,3 +191,15 @@ func make64(b byte) []byte {
 	}
 	return out
 }
+
+// The alert thresholds have the newest chart's key names and defaults (prometheusrules.yaml).
+func TestAlertDefaultsMatchChart(t *testing.T) {
+	pr := Defaults().Monitoring.PrometheusRules
+	assert.Equal(t, "60s", pr.Interval)
+	assert.Equal(t, AlertThresholds{
+		ExpiringCertificateCount: 0, ExpiringCertificateFor: "5m",
+		OfflineAgentCount: 0, OfflineAgentFor: "1h",
+		JobFailureRate: 0.05, JobFailureRateFor: "15m",
+		IssuanceFailureRate: 0, IssuanceFailureFor: "15m",
+	}, pr.Thresholds)
+}

@@ -734,31 +734,34 @@ type RelabelConfig struct {
 type PrometheusRules struct {
 	// Enabled would create a PrometheusRule with four alerts; refused without monitoring.enabled.
 	Enabled bool `json:"enabled"`
+	// Interval is how often Prometheus evaluates the rule group, a Prometheus duration.
+	Interval string `json:"interval"`
 	// Labels go on the PrometheusRule, for Prometheus's ruleSelector.
 	Labels map[string]string `json:"labels"`
-	// Thresholds tune the alerts.
+	// Thresholds tune the alerts, with the chart's key names and defaults.
 	Thresholds AlertThresholds `json:"thresholds"`
 }
 
 // AlertThresholds tune the four alerts. Durations are Prometheus durations ("15m", "1h30m").
 type AlertThresholds struct {
-	// ExpiringSoon alerts when more certificates than this are expiring soon (>= 0).
-	// Chart key: thresholds.expiringCertificateCount.
-	ExpiringSoon int `json:"expiringSoon"`
-	// ExpiringSoonFor is how long that must hold before the alert fires (chart key:
-	// thresholds.expiringCertificateFor, default 5m there, 1h here).
-	ExpiringSoonFor string `json:"expiringSoonFor"`
-	// AgentOfflineFor alerts when an agent has been offline this long (chart key:
-	// thresholds.offlineAgentFor).
-	AgentOfflineFor string `json:"agentOfflineFor"`
-	// JobFailureRatio alerts when failed jobs exceed this share of finished jobs, in (0, 1]
-	// (chart key: thresholds.jobFailureRate).
-	JobFailureRatio float64 `json:"jobFailureRatio"`
-	// JobFailureRateFor is how long the failure ratio must stay above the threshold.
+	// ExpiringCertificateCount: CertctlCertificateExpiringSoon fires above this many certificates
+	// expiring within 30 days (>= 0).
+	ExpiringCertificateCount int `json:"expiringCertificateCount"`
+	// ExpiringCertificateFor is how long that must hold before the alert fires.
+	ExpiringCertificateFor string `json:"expiringCertificateFor"`
+	// OfflineAgentCount: CertctlAgentOffline fires above this many offline agents (>= 0).
+	OfflineAgentCount int `json:"offlineAgentCount"`
+	// OfflineAgentFor is how long agents must stay offline before the alert fires.
+	OfflineAgentFor string `json:"offlineAgentFor"`
+	// JobFailureRate: CertctlJobFailureRateHigh fires above this share of failed jobs, in (0, 1].
+	JobFailureRate float64 `json:"jobFailureRate"`
+	// JobFailureRateFor is how long the share must stay above the threshold.
 	JobFailureRateFor string `json:"jobFailureRateFor"`
-	// IssuanceFailureWindow alerts on any issuance failure within this window (the chart's
-	// thresholds.issuanceFailureFor is a `for:` duration instead).
-	IssuanceFailureWindow string `json:"issuanceFailureWindow"`
+	// IssuanceFailureRate: CertctlIssuanceFailures fires above this many issuance failures per
+	// second (>= 0; 0 means any failure).
+	IssuanceFailureRate float64 `json:"issuanceFailureRate"`
+	// IssuanceFailureFor is how long the rate must stay above the threshold.
+	IssuanceFailureFor string `json:"issuanceFailureFor"`
 }
 
 type Backup struct {

@@ -752,14 +752,19 @@ func validateMonitoring(p *problems, c Config) {
 	pr := m.PrometheusRules
 	checkLabels(p, rk+".labels", pr.Labels)
 	th := pr.Thresholds
-	atLeast(p, rk+".thresholds.expiringSoon", th.ExpiringSoon, 0)
-	if !(th.JobFailureRatio > 0 && th.JobFailureRatio <= 1) {
-		p.addf(rk+".thresholds.jobFailureRatio", "use a ratio above 0 and at most 1, e.g. 0.05 for 5%", "%v is outside (0, 1]", th.JobFailureRatio)
+	checkPromDuration(p, rk+".interval", pr.Interval)
+	atLeast(p, rk+".thresholds.expiringCertificateCount", th.ExpiringCertificateCount, 0)
+	atLeast(p, rk+".thresholds.offlineAgentCount", th.OfflineAgentCount, 0)
+	if !(th.JobFailureRate > 0 && th.JobFailureRate <= 1) {
+		p.addf(rk+".thresholds.jobFailureRate", "use a share above 0 and at most 1, e.g. 0.05 for 5%", "%v is outside (0, 1]", th.JobFailureRate)
 	}
-	checkPromDuration(p, rk+".thresholds.expiringSoonFor", th.ExpiringSoonFor)
-	checkPromDuration(p, rk+".thresholds.agentOfflineFor", th.AgentOfflineFor)
+	if th.IssuanceFailureRate < 0 {
+		p.addf(rk+".thresholds.issuanceFailureRate", "use 0 (any failure) or a positive rate per second", "%v is negative", th.IssuanceFailureRate)
+	}
+	checkPromDuration(p, rk+".thresholds.expiringCertificateFor", th.ExpiringCertificateFor)
+	checkPromDuration(p, rk+".thresholds.offlineAgentFor", th.OfflineAgentFor)
 	checkPromDuration(p, rk+".thresholds.jobFailureRateFor", th.JobFailureRateFor)
-	checkPromDuration(p, rk+".thresholds.issuanceFailureWindow", th.IssuanceFailureWindow)
+	checkPromDuration(p, rk+".thresholds.issuanceFailureFor", th.IssuanceFailureFor)
 }
 
 func validateBackup(p *problems, c Config) {

@@ -279,10 +279,10 @@ func refusals() []refusal {
 		{"cert-manager renewBefore negative", func(c *Config) { c.Server.TLS.CertManager.RenewBefore = "-1h" }, "server.tls.certManager.renewBefore", ""},
 		{"scrape interval fraction", func(c *Config) { c.Monitoring.ServiceMonitor.Interval = "1.5m" }, "monitoring.serviceMonitor.interval", ""},
 		{"scrape timeout above interval", func(c *Config) { c.Monitoring.ServiceMonitor.ScrapeTimeout = "1m" }, "monitoring.serviceMonitor.scrapeTimeout", ""},
-		{"expiring soon for", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.ExpiringSoonFor = "forever" }, "monitoring.prometheusRules.thresholds.expiringSoonFor", ""},
-		{"agent offline for zero", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.AgentOfflineFor = "0" }, "monitoring.prometheusRules.thresholds.agentOfflineFor", ""},
+		{"expiring soon for", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.ExpiringCertificateFor = "forever" }, "monitoring.prometheusRules.thresholds.expiringCertificateFor", ""},
+		{"agent offline for zero", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.OfflineAgentFor = "0" }, "monitoring.prometheusRules.thresholds.offlineAgentFor", ""},
 		{"job failure rate for unitless", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.JobFailureRateFor = "15" }, "monitoring.prometheusRules.thresholds.jobFailureRateFor", ""},
-		{"issuance window out of order", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.IssuanceFailureWindow = "5m1h" }, "monitoring.prometheusRules.thresholds.issuanceFailureWindow", ""},
+		{"issuance window out of order", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.IssuanceFailureFor = "5m1h" }, "monitoring.prometheusRules.thresholds.issuanceFailureFor", ""},
 		{"dns propagation wait reaches no code", func(c *Config) { c.Server.Issuer.ACME.DNSPropagationWait = "90s" }, "server.issuer.acme.dnsPropagationWait", "dns_propagation_wait"},
 
 		// TLS details.
@@ -496,9 +496,9 @@ func refusals() []refusal {
 		{"relabel hashmod", relabel(RelabelConfig{Action: "hashmod", TargetLabel: "shard"}), "monitoring.serviceMonitor.relabelings[0].action", "modulus"},
 		{"relabel replace without target", relabel(RelabelConfig{Action: "replace", SourceLabels: []string{"a"}}), "monitoring.serviceMonitor.relabelings[0].targetLabel", ""},
 		{"relabel regex", relabel(RelabelConfig{Action: "keep", Regex: "("}), "monitoring.serviceMonitor.relabelings[0].regex", ""},
-		{"job failure ratio zero", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.JobFailureRatio = 0 }, "monitoring.prometheusRules.thresholds.jobFailureRatio", ""},
-		{"job failure ratio above one", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.JobFailureRatio = 1.5 }, "monitoring.prometheusRules.thresholds.jobFailureRatio", ""},
-		{"expiring soon negative", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.ExpiringSoon = -1 }, "monitoring.prometheusRules.thresholds.expiringSoon", ""},
+		{"job failure ratio zero", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.JobFailureRate = 0 }, "monitoring.prometheusRules.thresholds.jobFailureRate", ""},
+		{"job failure ratio above one", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.JobFailureRate = 1.5 }, "monitoring.prometheusRules.thresholds.jobFailureRate", ""},
+		{"expiring soon negative", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.ExpiringCertificateCount = -1 }, "monitoring.prometheusRules.thresholds.expiringCertificateCount", ""},
 
 		// Backup.
 		{"backup with external database", func(c *Config) {
@@ -576,8 +576,8 @@ func TestValidateAccepts(t *testing.T) {
 		}},
 		{"Prometheus-only duration units", func(c *Config) {
 			c.Monitoring.ServiceMonitor.Interval = "1m"
-			c.Monitoring.PrometheusRules.Thresholds.AgentOfflineFor = "1d"
-			c.Monitoring.PrometheusRules.Thresholds.ExpiringSoonFor = "1h30m"
+			c.Monitoring.PrometheusRules.Thresholds.OfflineAgentFor = "1d"
+			c.Monitoring.PrometheusRules.Thresholds.ExpiringCertificateFor = "1h30m"
 		}},
 		{"backup to a created bucket", func(c *Config) { c.Backup.Enabled, c.Backup.Sink = true, BackupSinkS3 }},
 		{"backup to an existing bucket", func(c *Config) {

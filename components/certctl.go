@@ -49,7 +49,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	if err != nil {
 		return nil, err
 	}
-	creds, err := newCredentials(ctx, c, name, cfg.Server)
+	creds, err := newCredentials(ctx, c, name, cfg.Server, cfg.Monitoring)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +89,14 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	if cfg.Agent.Enabled {
 		if _, err := NewAgent(ctx, name+"-agent", &AgentArgs{
 			Release: release, Name: names.Agent, Agent: cfg.Agent, Server: server.Endpoint, Credentials: creds,
+		}, child, pulumi.DependsOn([]pulumi.Resource{server})); err != nil {
+			return nil, err
+		}
+	}
+
+	if cfg.Monitoring.Enabled {
+		if _, err := NewMonitoring(ctx, name+"-monitoring", &MonitoringArgs{
+			Release: release, Names: names, Monitoring: cfg.Monitoring, Server: server.Endpoint, ScrapeKey: creds.ScrapeKey,
 		}, child, pulumi.DependsOn([]pulumi.Resource{server})); err != nil {
 			return nil, err
 		}

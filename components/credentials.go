@@ -20,11 +20,13 @@ type Credentials struct {
 	BootstrapToken pulumi.StringOutput
 	// EncryptionKey encrypts issuer and target credentials at rest.
 	EncryptionKey pulumi.StringOutput
+	// ScrapeKey is the key Prometheus presents, when the program provisions it (unset otherwise).
+	ScrapeKey pulumi.StringOutput
 }
 
 // newCredentials generates the credentials the user did not give, as children of owner (the
 // Certctl component named name).
-func newCredentials(ctx *pulumi.Context, owner pulumi.Resource, name string, s config.Server) (Credentials, error) {
+func newCredentials(ctx *pulumi.Context, owner pulumi.Resource, name string, s config.Server, m config.Monitoring) (Credentials, error) {
 	var c Credentials
 	for _, x := range []struct {
 		out    *pulumi.StringOutput
@@ -49,7 +51,19 @@ func newCredentials(ctx *pulumi.Context, owner pulumi.Resource, name string, s c
 		}
 		*x.out = v
 	}
+	if scrapeKeyProvisioned(m) {
+		v, err := givenOrGenerated(ctx, name+"-scrape-key", m.ServiceMonitor.ScrapeKey, pulumi.Parent(owner))
+		if err != nil {
+			return Credentials{}, err
+		}
+		c.ScrapeKey = v
+	}
 	return c, nil
+}
+
+// scrapeKeyProvisioned: the program gives Prometheus its own key unless the user names a Secret.
+func scrapeKeyProvisioned(m config.Monitoring) bool {
+	return m.Enabled && m.ServiceMonitor.Enabled && m.ServiceMonitor.BearerTokenSecret.Name == ""
 }
 
 // movedFromServer aliases a resource to oldName under the CertctlServer component of owner.
@@ -62,16 +76,24 @@ func movedFromServer(ctx *pulumi.Context, owner pulumi.Resource, name, oldName s
 
 // namedKeys is CERTCTL_API_KEYS_NAMED: every admin key under one admin name (certctl accepts one
 // name with several keys, which is how a rotation keeps the old key valid), the agents' key, the
-// bootstrap token, then the user's own entries. The server grants r-viewer to every non-admin
-// name at boot; accessScript narrows the agents' and the bootstrap token's names after that.
+// bootstrap token, Prometheus's scrape key, then the user's own entries. The server grants
+// r-viewer to every non-admin name at boot, which is what the scrape key needs (metrics.read);
+// accessScript narrows the agents' and the bootstrap token's names after that.
 func namedKeys(c Credentials, user config.Secret) pulumi.StringOutput {
-	return pulumi.All(c.AdminKeys, c.AgentKey, c.BootstrapToken, user.Output()).ApplyT(func(v []any) string {
+	scrape := pulumi.String("").ToStringOutput()
+	if c.ScrapeKey != (pulumi.StringOutput{}) {
+		scrape = c.ScrapeKey
+	}
+	return pulumi.All(c.AdminKeys, c.AgentKey, c.BootstrapToken, scrape, user.Output()).ApplyT(func(v []any) string {
 		var entries []string
 		for _, k := range strings.Split(v[0].(string), ",") {
 			entries = append(entries, config.AdminKeyName+":"+k+":admin")
 		}
 		entries = append(entries, config.AgentsKeyName+":"+v[1].(string), config.AgentBootstrapKeyName+":"+v[2].(string))
-		if u := v[3].(string); u != "" {
+		if k := v[3].(string); k != "" {
+			entries = append(entries, config.PrometheusKeyName+":"+k)
+		}
+		if u := v[4].(string); u != "" {
 			entries = append(entries, u)
 		}
 		return strings.Join(entries, ",")

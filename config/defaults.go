@@ -71,7 +71,7 @@ func Defaults() Config {
 		PodDisruptionBudget: PodDisruptionBudget{MinAvailable: ptr(intstr.FromInt32(1))},
 		Monitoring: Monitoring{
 			ServiceMonitor: ServiceMonitor{Interval: "30s", ScrapeTimeout: "10s"},
-			PrometheusRules: PrometheusRules{Interval: "60s", Thresholds: AlertThresholds{
+			PrometheusRules: PrometheusRules{Interval: "60s", RunbookURL: "https://github.com/certctl-io/certctl-pulumi/blob/main/docs/runbooks/alerts.md", Thresholds: AlertThresholds{
 				ExpiringCertificateCount: 0,
 				ExpiringCertificateFor:   "5m",
 				OfflineAgentCount:        0,
@@ -109,6 +109,7 @@ const (
 	AdminKeyName          = "admin"
 	AgentsKeyName         = "agents"
 	AgentBootstrapKeyName = "agent-bootstrap"
+	PrometheusKeyName     = "prometheus"
 
 	AgentDaemonSet  = "DaemonSet"
 	AgentDeployment = "Deployment"

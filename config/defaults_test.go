@@ -164,6 +164,7 @@ func TestNames(t *testing.T) {
 		Backup:         "prod-certctl-backup",
 		Migration:      "prod-certctl-migrate",
 		Metrics:        "prod-certctl-metrics",
+		Rules:          "prod-certctl-rules",
 		LocalCA:        "prod-certctl-ca",
 	}, c.Names())
 

@@ -207,5 +207,6 @@ func TestSecretPaths(t *testing.T) {
 		"server.configEncryptionKey",
 		"postgresql.auth.password",
 		"externalDatabase.url",
+		"monitoring.serviceMonitor.scrapeKey",
 	}, SecretPaths())
 }

@@ -41,6 +41,7 @@ type Names struct {
 	Backup         string // CronJob, PVC, ServiceAccount
 	Migration      string // Job
 	Metrics        string // generated scrape-key Secret
+	Rules          string // PrometheusRule
 	LocalCA        string // Secret with the local issuer's CA
 }
 
@@ -57,6 +58,7 @@ func (c Config) Names() Names {
 		Backup:         f + "-backup",
 		Migration:      f + "-migrate",
 		Metrics:        f + "-metrics",
+		Rules:          f + "-rules",
 		LocalCA:        f + "-ca",
 	}
 	switch {

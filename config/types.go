@@ -666,7 +666,8 @@ type NetworkPolicy struct {
 }
 
 type Monitoring struct {
-	// Enabled turns monitoring on (not built yet: refused when enabled).
+	// Enabled turns monitoring on: the ServiceMonitor and PrometheusRule below, when enabled
+	// (both need the Prometheus Operator's CRDs).
 	Enabled bool `json:"enabled"`
 	// ServiceMonitor scrapes the server's Prometheus metrics.
 	ServiceMonitor ServiceMonitor `json:"serviceMonitor"`
@@ -675,8 +676,8 @@ type Monitoring struct {
 }
 
 type ServiceMonitor struct {
-	// Enabled would create a ServiceMonitor for /api/v1/metrics/prometheus; refused without
-	// monitoring.enabled.
+	// Enabled creates a ServiceMonitor for /api/v1/metrics/prometheus over verified HTTPS;
+	// refused without monitoring.enabled.
 	Enabled bool `json:"enabled"`
 	// Interval between scrapes, a Prometheus duration such as "30s".
 	Interval string `json:"interval"`
@@ -684,9 +685,12 @@ type ServiceMonitor struct {
 	ScrapeTimeout string `json:"scrapeTimeout"`
 	// Labels go on the ServiceMonitor, for Prometheus's serviceMonitorSelector.
 	Labels map[string]string `json:"labels"`
-	// BearerTokenSecret points at an API key with metrics.read; empty means the program
-	// generates a dedicated scrape key Secret.
+	// BearerTokenSecret points at your own Secret key holding an API key with metrics.read;
+	// empty means the program provisions the scrape key (scrapeKey) in Secret <fullname>-metrics.
 	BearerTokenSecret SecretKeyRef `json:"bearerTokenSecret"`
+	// ScrapeKey is the key Prometheus presents: the named key "prometheus" (role r-viewer, which
+	// holds metrics.read and nothing that writes). Generated when empty.
+	ScrapeKey Secret `json:"scrapeKey"`
 	// TLSConfig is how the scrape verifies the server's certificate.
 	TLSConfig ScrapeTLS `json:"tlsConfig"`
 	// Relabelings are Prometheus relabel rules applied to the scrape target.
@@ -732,8 +736,10 @@ type RelabelConfig struct {
 }
 
 type PrometheusRules struct {
-	// Enabled would create a PrometheusRule with four alerts; refused without monitoring.enabled.
+	// Enabled creates a PrometheusRule with four alerts; refused without monitoring.enabled.
 	Enabled bool `json:"enabled"`
+	// RunbookURL is where each alert's runbook_url points (an anchor per alert is appended).
+	RunbookURL string `json:"runbookURL"`
 	// Interval is how often Prometheus evaluates the rule group, a Prometheus duration.
 	Interval string `json:"interval"`
 	// Labels go on the PrometheusRule, for Prometheus's ruleSelector.

@@ -253,6 +253,9 @@ func validateAuth(p *problems, c Config) {
 	if a.AgentBootstrapToken.IsSet() {
 		claim("server.auth.agentBootstrapToken", a.AgentBootstrapToken.reveal())
 	}
+	if k := c.Monitoring.ServiceMonitor.ScrapeKey; k.IsSet() {
+		claim("monitoring.serviceMonitor.scrapeKey", k.reveal())
+	}
 	if a.NamedKeys.IsSet() {
 		validateNamedKeys(p, a.NamedKeys.reveal(), claim)
 	}
@@ -267,7 +270,7 @@ func validateAuth(p *problems, c Config) {
 // validateNamedKeys checks server.auth.namedKeys the way certctl parses CERTCTL_API_KEYS_NAMED.
 func validateNamedKeys(p *problems, list string, claim func(key, k string)) {
 	const key = "server.auth.namedKeys"
-	reserved := []string{AdminKeyName, AgentsKeyName, AgentBootstrapKeyName}
+	reserved := []string{AdminKeyName, AgentsKeyName, AgentBootstrapKeyName, PrometheusKeyName}
 	for i, e := range strings.Split(list, ",") {
 		parts := strings.Split(e, ":")
 		if !(len(parts) == 2 || len(parts) == 3 && parts[2] == "admin") || !isKeyName(parts[0]) {
@@ -715,6 +718,13 @@ func validateMonitoring(p *problems, c Config) {
 
 	const sk = "monitoring.serviceMonitor"
 	sm := m.ServiceMonitor
+	if sm.ScrapeKey.IsSet() && sm.BearerTokenSecret.Name != "" {
+		p.add(sk+".scrapeKey", "is set together with bearerTokenSecret, so which key Prometheus presents is ambiguous",
+			"remove scrapeKey to use your Secret, or remove bearerTokenSecret to have the program provision the key")
+	}
+	if m.PrometheusRules.RunbookURL != "" {
+		checkURL(p, "monitoring.prometheusRules.runbookURL", m.PrometheusRules.RunbookURL, false, "https://wiki.example.com/certctl/alerts", "https", "http")
+	}
 	interval, okI := checkPromDuration(p, sk+".interval", sm.Interval)
 	timeout, okT := checkPromDuration(p, sk+".scrapeTimeout", sm.ScrapeTimeout)
 	if okI && okT && timeout > interval {
@@ -837,7 +847,6 @@ func refuseNotBuilt(p *problems, c Config) {
 		key string
 		on  bool
 	}{
-		{"monitoring.enabled", c.Monitoring.Enabled},
 		{"backup.enabled", c.Backup.Enabled},
 		{"migrations.viaHook", c.Migrations.ViaHook},
 	} {

@@ -364,6 +364,15 @@ func refusals() []refusal {
 		{"api key empty entry", func(c *Config) { c.Server.Auth.APIKey = NewSecret("old,,new") }, "server.auth.apiKey", "empty"},
 		{"api key with whitespace", func(c *Config) { c.Server.Auth.APIKey = NewSecret("old, new") }, "server.auth.apiKey", "whitespace"},
 		{"api key with a colon", func(c *Config) { c.Server.Auth.APIKey = NewSecret("a:b") }, "server.auth.apiKey", "':'"},
+		{"scrape key and a bearer token Secret", func(c *Config) {
+			c.Monitoring.ServiceMonitor.ScrapeKey = NewSecret("scrape-1")
+			c.Monitoring.ServiceMonitor.BearerTokenSecret = SecretKeyRef{Name: "prom", Key: "token"}
+		}, "monitoring.serviceMonitor.scrapeKey", "ambiguous"},
+		{"scrape key reused as the agents' key", func(c *Config) {
+			c.Monitoring.ServiceMonitor.ScrapeKey = NewSecret("shared-1")
+			c.Server.Auth.AgentAPIKey = NewSecret("shared-1")
+		}, "monitoring.serviceMonitor.scrapeKey", "server.auth.agentApiKey"},
+		{"runbook URL", func(c *Config) { c.Monitoring.PrometheusRules.RunbookURL = "docs/alerts.md" }, "monitoring.prometheusRules.runbookURL", ""},
 		{"agent key with a quote", func(c *Config) { c.Server.Auth.AgentAPIKey = NewSecret(`k"1`) }, "server.auth.agentApiKey", "letters, digits"},
 		{"agent key equals the admin key", func(c *Config) {
 			c.Server.Auth.APIKey = NewSecret("same-key")
@@ -676,7 +685,7 @@ func TestValidateRefusesNotBuiltFeatures(t *testing.T) {
 	c.Monitoring.Enabled, c.Backup.Enabled, c.Migrations.ViaHook = true, true, true
 	var verr *ValidationError
 	require.ErrorAs(t, c.Validate(testReserved), &verr)
-	assert.Equal(t, []string{"certctl:monitoring.enabled", "certctl:backup.enabled", "certctl:migrations.viaHook"}, verr.Keys())
+	assert.Equal(t, []string{"certctl:backup.enabled", "certctl:migrations.viaHook"}, verr.Keys(), "monitoring is built")
 	assert.Empty(t, problemsExceptNotBuilt(verr))
 }
 

@@ -9,5 +9,9 @@ func (c Config) Warnings() []string {
 			"on the first boot with an empty issuers table; on a running deployment a change here does nothing: "+
 			"change the issuers through certctl's API (PUT /api/v1/issuers/iss-acme-prod) instead")
 	}
+	if sm := c.Monitoring.ServiceMonitor; c.Monitoring.Enabled && sm.Enabled && sm.TLSConfig.InsecureSkipVerify {
+		out = append(out, "certctl:monitoring.serviceMonitor.tlsConfig.insecureSkipVerify: Prometheus will not verify the server's "+
+			"certificate, so the scrape key goes to whoever answers: leave it false (the program verifies against the server's CA by default)")
+	}
 	return out
 }

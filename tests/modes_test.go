@@ -93,6 +93,27 @@ func modes() []mode {
 			userProvided: []string{"Secret/certctl-tls"},
 		},
 		{
+			name: "ha-monitoring",
+			config: map[string]any{
+				"server":              map[string]any{"replicas": 3},
+				"podDisruptionBudget": map[string]any{"enabled": true},
+				"networkPolicy":       map[string]any{"enabled": true},
+				"monitoring": map[string]any{"enabled": true,
+					"serviceMonitor":  map[string]any{"enabled": true, "labels": map[string]any{"release": "kube-prometheus"}},
+					"prometheusRules": map[string]any{"enabled": true, "labels": map[string]any{"release": "kube-prometheus"}},
+				},
+			},
+			objects: with(defaultObjects, "PodDisruptionBudget/certctl-server", "NetworkPolicy/certctl-server", "NetworkPolicy/certctl-postgres",
+				"Secret/certctl-metrics", "ServiceMonitor/certctl-server", "PrometheusRule/certctl-rules"),
+			userProvided: []string{"Secret/certctl-tls"},
+		},
+		{
+			name:         "prometheus-rules",
+			config:       map[string]any{"monitoring": map[string]any{"enabled": true, "prometheusRules": map[string]any{"enabled": true}}},
+			objects:      with(defaultObjects, "PrometheusRule/certctl-rules"),
+			userProvided: []string{"Secret/certctl-tls"},
+		},
+		{
 			name: "db-tls",
 			config: map[string]any{"postgresql": map[string]any{
 				"tls": map[string]any{"mode": "verify-full", "caSecretRef": "certctl-postgres-ca", "certSecretRef": "certctl-postgres-tls"},
@@ -101,8 +122,8 @@ func modes() []mode {
 			userProvided: []string{"Secret/certctl-tls", "Secret/certctl-postgres-ca", "Secret/certctl-postgres-tls"},
 		},
 		{
-			// Every feature this program builds, at once (monitoring, backup and migrations are
-			// refused until they are built and join this mode then).
+			// Every feature this program builds, at once (backup and migrations are refused until
+			// they are built and join this mode then).
 			name: "all-on",
 			config: map[string]any{
 				"createNamespace": true,
@@ -143,10 +164,17 @@ func modes() []mode {
 				"kubernetesSecrets":   map[string]any{"enabled": true},
 				"podDisruptionBudget": map[string]any{"enabled": true},
 				"networkPolicy":       map[string]any{"enabled": true},
+				"monitoring": map[string]any{"enabled": true,
+					"serviceMonitor": map[string]any{"enabled": true, "relabelings": []any{
+						map[string]any{"sourceLabels": []any{"__meta_kubernetes_pod_node_name"}, "targetLabel": "node"},
+					}},
+					"prometheusRules": map[string]any{"enabled": true},
+				},
 			},
 			secret: []string{"server"},
 			objects: with(defaultObjects, "Namespace/certctl", "Certificate/certctl-server-tls", "Ingress/certctl",
-				"PodDisruptionBudget/certctl-server", "NetworkPolicy/certctl-server", "NetworkPolicy/certctl-postgres"),
+				"PodDisruptionBudget/certctl-server", "NetworkPolicy/certctl-server", "NetworkPolicy/certctl-postgres",
+				"Secret/certctl-metrics", "ServiceMonitor/certctl-server", "PrometheusRule/certctl-rules"),
 			userProvided: []string{"Secret/certctl-postgres-tls"},
 		},
 	}

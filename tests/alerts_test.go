@@ -1,0 +1,124 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/promql/promqltest"
+	"github.com/prometheus/prometheus/rules"
+	"github.com/stretchr/testify/require"
+)
+
+// renderedAlert is one rule of the rendered PrometheusRule, as Prometheus reads it.
+type renderedAlert struct {
+	name, expr string
+	hold       time.Duration
+}
+
+func renderedAlerts(t *testing.T, r *Render) map[string]renderedAlert {
+	t.Helper()
+	pr := r.Object(t, "PrometheusRule", "certctl-rules").Manifest()
+	alerts := map[string]renderedAlert{}
+	for _, raw := range path(pr, "spec", "groups", 0, "rules").([]any) {
+		rule := raw.(map[string]any)
+		hold, err := model.ParseDuration(rule["for"].(string))
+		require.NoError(t, err, "for of %v", rule["alert"])
+		a := renderedAlert{name: rule["alert"].(string), expr: rule["expr"].(string), hold: time.Duration(hold)}
+		alerts[a.name] = a
+	}
+	return alerts
+}
+
+// firingMinutes evaluates an alert once a minute over series (promqltest "load 1m" syntax) for the
+// given minutes, as a Prometheus rule group would, and reports at which minutes it was firing.
+func firingMinutes(t *testing.T, a renderedAlert, series string, minutes int) []int {
+	t.Helper()
+	expr, err := parser.ParseExpr(a.expr)
+	require.NoError(t, err, "%s: expr %q", a.name, a.expr)
+	storage := promqltest.LoadedStorage(t, "load 1m\n"+series)
+	t.Cleanup(func() { storage.Close() })
+	engine := promqltest.NewTestEngine(t, false, 5*time.Minute, 1_000_000)
+	rule := rules.NewAlertingRule(a.name, expr, a.hold, 0, labels.EmptyLabels(), labels.EmptyLabels(), labels.EmptyLabels(), "", true, nil)
+	query := rules.EngineQueryFunc(engine, storage)
+	var firing []int
+	for m := 0; m <= minutes; m++ {
+		_, err := rule.Eval(context.Background(), 0, time.Unix(0, 0).Add(time.Duration(m)*time.Minute), query, nil, 0)
+		require.NoError(t, err, "%s at minute %d", a.name, m)
+		for _, alert := range rule.ActiveAlerts() {
+			if alert.State == rules.StateFiring {
+				firing = append(firing, m)
+				break
+			}
+		}
+	}
+	return firing
+}
+
+// TestAlertsFireAfterTheirForAndOnlyThen runs the rendered rules in Prometheus' own rule engine over
+// metric histories shaped like what certctl v2.1.7 exports (see the live suite's scrape check).
+func TestAlertsFireAfterTheirForAndOnlyThen(t *testing.T) {
+	defaults := renderedAlerts(t, renderModeWith(t, "prometheus-rules", nil))
+	require.Len(t, defaults, 4)
+	custom := renderedAlerts(t, renderModeWith(t, "prometheus-rules", map[string]any{"monitoring": map[string]any{
+		"prometheusRules": map[string]any{"thresholds": map[string]any{
+			"offlineAgentCount": 2, "offlineAgentFor": "10m", "jobFailureRate": 0.5, "expiringCertificateCount": 10,
+		}},
+	}}))
+
+	cases := []struct {
+		name    string
+		alert   renderedAlert
+		series  string
+		minutes int
+		onset   int // first minute the condition holds; -1: never
+	}{
+		{"no certificate expiring", defaults["CertctlCertificateExpiringSoon"], "certctl_certificate_expiring_soon 0x60", 60, -1},
+		{"certificates expiring", defaults["CertctlCertificateExpiringSoon"], "certctl_certificate_expiring_soon 0x10 3x50", 60, 11},
+		{"expiring below a raised threshold", custom["CertctlCertificateExpiringSoon"], "certctl_certificate_expiring_soon 10x60", 60, -1},
+		{"all agents online", defaults["CertctlAgentOffline"],
+			"certctl_agent_total 5x120\ncertctl_agent_online 5x120", 120, -1},
+		{"an agent offline", defaults["CertctlAgentOffline"],
+			"certctl_agent_total 5x120\ncertctl_agent_online 5x10 4x110", 120, 11},
+		{"an agent offline under a raised threshold", custom["CertctlAgentOffline"],
+			"certctl_agent_total 5x60\ncertctl_agent_online 4x60", 60, -1},
+		{"three agents offline over a raised threshold", custom["CertctlAgentOffline"],
+			"certctl_agent_total 5x60\ncertctl_agent_online 5x10 2x50", 60, 11},
+		{"no jobs at all", defaults["CertctlJobFailureRateHigh"],
+			"certctl_job_completed_total 0x60\ncertctl_job_failed_total 0x60", 60, -1},
+		{"1% of jobs failing", defaults["CertctlJobFailureRateHigh"],
+			"certctl_job_completed_total 0+99x60\ncertctl_job_failed_total 0+1x60", 60, -1},
+		{"10% of jobs failing", defaults["CertctlJobFailureRateHigh"],
+			"certctl_job_completed_total 0+90x60\ncertctl_job_failed_total 0+10x60", 60, 1},
+		{"10% of jobs failing under a raised threshold", custom["CertctlJobFailureRateHigh"],
+			"certctl_job_completed_total 0+90x60\ncertctl_job_failed_total 0+10x60", 60, -1},
+		{"no issuance failure yet (series absent)", defaults["CertctlIssuanceFailures"],
+			"certctl_job_completed_total 0+1x60", 60, -1},
+		{"issuance failures stopped", defaults["CertctlIssuanceFailures"],
+			`certctl_issuance_failures_total{issuer_type="acme",error_class="auth"} 7x90`, 90, -1},
+		{"issuance failing", defaults["CertctlIssuanceFailures"],
+			`certctl_issuance_failures_total{issuer_type="acme",error_class="auth"} 0x10 1+1x50`, 60, 11},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			firing := firingMinutes(t, c.alert, c.series, c.minutes)
+			if c.onset < 0 {
+				require.Empty(t, firing, "%s must stay silent (expr %q)", c.alert.name, c.alert.expr)
+				return
+			}
+			holdMinutes := int(c.alert.hold / time.Minute)
+			require.Greater(t, c.minutes, c.onset+holdMinutes, "the history must outlast the for")
+			want := []int{}
+			for m := c.onset + holdMinutes; m <= c.minutes; m++ {
+				want = append(want, m)
+			}
+			require.Equal(t, fmt.Sprint(want), fmt.Sprint(firing),
+				"%s (expr %q, for %s) must fire from minute %d on, %s after the condition starts, and not before",
+				c.alert.name, c.alert.expr, c.alert.hold, c.onset+holdMinutes, c.alert.hold)
+		})
+	}
+}

@@ -25,7 +25,7 @@ import (
 )
 
 // liveModes are the modes the released certctl v2.1.7 binaries run in, as rendered.
-var liveModes = []string{"default", "external-db", "db-tls", "cert-manager", "agent-deployment", "ha"}
+var liveModes = []string{"default", "external-db", "db-tls", "cert-manager", "agent-deployment", "ha", "ha-monitoring"}
 
 // TestLive runs every live mode's pods the way a cluster would (tests/kubelet: kubelet's env,
 // volumes, users, probes and hooks; Services through a kube-proxy), with the server and agent
@@ -57,6 +57,7 @@ const (
 type liveDeployment struct {
 	mode    mode
 	render  *Render
+	objects []map[string]any // what the cluster holds: the render and the mode's own Secrets
 	cluster *kubelet.Cluster
 	api     *http.Client
 	servers []*kubelet.Pod
@@ -79,7 +80,7 @@ func newLiveDeployment(t *testing.T, name string, bins certctlBuild, pgBin strin
 	}
 	objects = append(objects, userProvidedSecrets(t, m, pki)...)
 	objects = append(objects, certManagerSecrets(r, pki)...)
-	d := &liveDeployment{mode: m, render: r, agents: map[string]*kubelet.Pod{}}
+	d := &liveDeployment{mode: m, render: r, objects: objects, agents: map[string]*kubelet.Pod{}}
 	d.cluster = kubelet.New(t, kubelet.Options{
 		Namespace: liveNamespace,
 		Objects:   objects,
@@ -184,6 +185,11 @@ func (d *liveDeployment) check(t *testing.T) {
 	t.Run("local issuer signs with the program's CA", func(t *testing.T) {
 		d.checkLocalCA(t)
 	})
+	if _, ok := d.object("ServiceMonitor", "certctl-server"); ok {
+		t.Run("Prometheus scrapes with the ServiceMonitor's settings", func(t *testing.T) {
+			d.checkScrape(t)
+		})
+	}
 	t.Run("a restarted agent keeps its identity", func(t *testing.T) {
 		before := d.waitAgentsOnline(t, admin)
 		for identity, p := range d.agents {

@@ -1,0 +1,127 @@
+package tests
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// metricsOnlyAfterAFailure are the metrics the rules use that certctl v2.1.7 exports only once
+// something has happened: certctl_issuance_failures_total appears with the first failed issuance.
+var metricsOnlyAfterAFailure = map[string]bool{"certctl_issuance_failures_total": true}
+
+// checkScrape scrapes the servers the way the Prometheus Operator configures Prometheus from the
+// rendered ServiceMonitor: its port, scheme and path, the credentials of its authorization Secret,
+// and its tlsConfig (CA Secret and serverName) verifying the server certificate. Every metric the
+// rendered alerts use must be in what certctl exports.
+func (d *liveDeployment) checkScrape(t *testing.T) {
+	t.Helper()
+	sm, ok := d.object("ServiceMonitor", "certctl-server")
+	require.True(t, ok, "the mode renders a ServiceMonitor")
+	endpoint := path(sm, "spec", "endpoints", 0).(map[string]any)
+	require.Equal(t, "https", endpoint["scheme"])
+
+	creds := path(endpoint, "authorization", "credentials").(map[string]any)
+	scrapeKey := d.secretValue(t, creds["name"].(string), creds["key"].(string))
+	caRef := path(endpoint, "tlsConfig", "ca", "secret").(map[string]any)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM([]byte(d.secretValue(t, caRef["name"].(string), caRef["key"].(string)))),
+		"the ServiceMonitor's CA Secret holds a PEM certificate")
+	scraper := &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			DialContext: d.cluster.DialContext,
+			TLSClientConfig: &tls.Config{
+				RootCAs: roots, ServerName: path(endpoint, "tlsConfig", "serverName").(string), MinVersion: tls.VersionTLS12,
+			},
+		},
+	}
+	url := fmt.Sprintf("https://certctl-server:%d%s", d.servicePort(t, endpoint["port"].(string)), endpoint["path"])
+
+	// Through the Service, a few times: the Service picks a replica per connection.
+	for i := 0; i < 2*len(d.servers); i++ {
+		req, err := http.NewRequestWithContext(context.Background(), "GET", url, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", path(endpoint, "authorization", "type").(string)+" "+scrapeKey)
+		resp, err := scraper.Do(req)
+		require.NoError(t, err, "scrape %s with the ServiceMonitor's TLS settings", url)
+		families, parseErr := new(expfmt.TextParser).TextToMetricFamilies(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "scrape %s with the ServiceMonitor's key", url)
+		require.NoError(t, parseErr, "the scrape is Prometheus text exposition")
+		for _, name := range d.alertMetricNames(t) {
+			if metricsOnlyAfterAFailure[name] {
+				continue
+			}
+			assert.Contains(t, families, name, "a rendered alert uses %s: certctl must export it", name)
+		}
+	}
+
+	// Each replica's boot records its own r-viewer grant to non-admin keys: the same role, repeated.
+	assert.Equal(t, []string{"r-viewer"}, slices.Compact(slices.Sorted(slices.Values(d.roles(t, scrapeKey)))),
+		"the scrape key reads, and only reads")
+	status, _ := d.call(t, "POST", "/api/v1/agent-groups", scrapeKey, map[string]any{"name": "scrape-key-writes"})
+	assert.Equal(t, http.StatusForbidden, status, "the scrape key cannot write")
+}
+
+// alertMetricNames are the metric names in the rendered PrometheusRule's expressions.
+func (d *liveDeployment) alertMetricNames(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	for _, a := range renderedAlerts(t, d.render) {
+		expr, err := parser.ParseExpr(a.expr)
+		require.NoError(t, err)
+		parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+			if vs, ok := node.(*parser.VectorSelector); ok {
+				names = append(names, vs.Name)
+			}
+			return nil
+		})
+	}
+	return names
+}
+
+// secretValue is one key of a Secret the cluster holds: rendered, or created for the mode.
+func (d *liveDeployment) secretValue(t *testing.T, name, key string) string {
+	t.Helper()
+	for _, o := range d.objects {
+		if o["kind"] != "Secret" || path(o, "metadata", "name") != name {
+			continue
+		}
+		if v, ok := path(o, "stringData", key).(string); ok {
+			return v
+		}
+		if v, ok := path(o, "data", key).(string); ok {
+			b, err := base64.StdEncoding.DecodeString(v)
+			require.NoError(t, err)
+			return string(b)
+		}
+	}
+	t.Fatalf("no Secret %s with key %s in the cluster", name, key)
+	return ""
+}
+
+// servicePort is the server Service's port of that name.
+func (d *liveDeployment) servicePort(t *testing.T, name string) int {
+	t.Helper()
+	svc, ok := d.object("Service", "certctl-server")
+	require.True(t, ok)
+	for _, p := range path(svc, "spec", "ports").([]any) {
+		if port := p.(map[string]any); port["name"] == name {
+			return int(port["port"].(float64))
+		}
+	}
+	t.Fatalf("the server Service has no port %q", name)
+	return 0
+}

@@ -1,0 +1,132 @@
+package tests
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// monitoringOn is the ha-monitoring mode's monitoring section on top of a mode's config.
+func monitoringOn(serviceMonitor map[string]any) map[string]any {
+	sm := map[string]any{"enabled": true}
+	for k, v := range serviceMonitor {
+		sm[k] = v
+	}
+	return map[string]any{"monitoring": map[string]any{"enabled": true, "serviceMonitor": sm}}
+}
+
+func scrapeEndpoint(t *testing.T, r *Render) map[string]any {
+	t.Helper()
+	return path(r.Object(t, "ServiceMonitor", "certctl-server").Manifest(), "spec", "endpoints", 0).(map[string]any)
+}
+
+func TestServiceMonitor(t *testing.T) {
+	t.Run("scrapes the server Service with a generated key, verifying TLS", func(t *testing.T) {
+		r := renderMode(t, "ha-monitoring")
+		sm := r.Object(t, "ServiceMonitor", "certctl-server").Manifest()
+		assert.Equal(t, "kube-prometheus", path(sm, "metadata", "labels", "release"), "the serviceMonitorSelector's label")
+		svcLabels := path(r.Object(t, "Service", "certctl-server").Manifest(), "metadata", "labels").(map[string]any)
+		for k, v := range path(sm, "spec", "selector", "matchLabels").(map[string]any) {
+			assert.Equal(t, v, svcLabels[k], "the ServiceMonitor selects the server Service by %s", k)
+		}
+		ep := scrapeEndpoint(t, r)
+		assert.Equal(t, map[string]any{
+			"port": "https", "scheme": "https", "path": "/api/v1/metrics/prometheus", "interval": "30s", "scrapeTimeout": "10s",
+			"authorization": map[string]any{"type": "Bearer", "credentials": map[string]any{"name": "certctl-metrics", "key": "api-key"}},
+			"tlsConfig": map[string]any{
+				"ca":         map[string]any{"secret": map[string]any{"name": "certctl-tls", "key": "ca.crt"}},
+				"serverName": "certctl-server",
+			},
+		}, ep)
+
+		metrics := r.Object(t, "Secret", "certctl-metrics")
+		assert.Equal(t, "GENERATED-certctl-scrape-key", r.Secret(t, "certctl-metrics").StringData["api-key"])
+		assert.True(t, metrics.secretAt("stringData", "api-key"))
+		named := r.Secret(t, "certctl-server").StringData["api-keys-named"]
+		assert.Contains(t, strings.Split(named, ","), "prometheus:GENERATED-certctl-scrape-key",
+			"the server accepts the scrape key under the name prometheus")
+	})
+
+	t.Run("a given scrape key stays secret and is used as given", func(t *testing.T) {
+		r := mustRun(t, withConfig(t, deepMerge(base(), monitoringOn(map[string]any{"scrapeKey": "given-scrape-key"})), "monitoring"))
+		assert.Equal(t, "given-scrape-key", r.Secret(t, "certctl-metrics").StringData["api-key"])
+		assert.True(t, r.Object(t, "Secret", "certctl-metrics").secretAt("stringData", "api-key"))
+		for _, pw := range r.ByType("random:index/randomPassword:RandomPassword") {
+			assert.NotEqual(t, "certctl-scrape-key", pw.Name, "a given key must not be generated")
+		}
+	})
+
+	t.Run("the user's own Secret replaces the generated key", func(t *testing.T) {
+		r := mustRun(t, withConfig(t, deepMerge(base(), monitoringOn(map[string]any{
+			"bearerTokenSecret": map[string]any{"name": "prometheus-certctl", "key": "token"},
+		}))))
+		assert.NotContains(t, r.ObjectSet(), "Secret/certctl-metrics")
+		assert.Equal(t, map[string]any{"name": "prometheus-certctl", "key": "token"}, path(scrapeEndpoint(t, r), "authorization", "credentials"))
+		assert.NotContains(t, r.Secret(t, "certctl-server").StringData["api-keys-named"], "prometheus:",
+			"the user's key is theirs to register (server.auth.namedKeys)")
+	})
+
+	t.Run("TLS: the user's CA, a CA file, or no verification when asked", func(t *testing.T) {
+		for name, c := range map[string]struct {
+			tlsConfig map[string]any
+			want      map[string]any
+		}{
+			"CA Secret": {
+				map[string]any{"ca": map[string]any{"name": "corp-ca", "key": "root.pem"}, "serverName": "certctl.example.com"},
+				map[string]any{"ca": map[string]any{"secret": map[string]any{"name": "corp-ca", "key": "root.pem"}}, "serverName": "certctl.example.com"},
+			},
+			"CA file": {
+				map[string]any{"caFile": "/etc/prometheus/certs/ca.crt"},
+				map[string]any{"caFile": "/etc/prometheus/certs/ca.crt", "serverName": "certctl-server"},
+			},
+			"insecure": {
+				map[string]any{"insecureSkipVerify": true},
+				map[string]any{"insecureSkipVerify": true},
+			},
+		} {
+			t.Run(name, func(t *testing.T) {
+				r := mustRun(t, withConfig(t, deepMerge(base(), monitoringOn(map[string]any{"tlsConfig": c.tlsConfig}))))
+				assert.Equal(t, c.want, scrapeEndpoint(t, r)["tlsConfig"])
+			})
+		}
+	})
+}
+
+func TestPrometheusRule(t *testing.T) {
+	r := renderModeWith(t, "prometheus-rules", map[string]any{"monitoring": map[string]any{"prometheusRules": map[string]any{
+		"labels":     map[string]any{"release": "kube-prometheus"},
+		"interval":   "30s",
+		"runbookURL": "https://wiki.example.com/certctl",
+		"thresholds": map[string]any{"offlineAgentCount": 3, "offlineAgentFor": "30m"},
+	}}})
+	assert.NotContains(t, r.ObjectSet(), "ServiceMonitor/certctl-server", "rules and scraping are enabled separately")
+	pr := r.Object(t, "PrometheusRule", "certctl-rules").Manifest()
+	assert.Equal(t, "kube-prometheus", path(pr, "metadata", "labels", "release"), "the ruleSelector's label")
+	group := path(pr, "spec", "groups", 0).(map[string]any)
+	assert.Equal(t, "30s", group["interval"])
+
+	var names []string
+	for _, raw := range group["rules"].([]any) {
+		rule := raw.(map[string]any)
+		name := rule["alert"].(string)
+		names = append(names, name)
+		assert.Equal(t, "https://wiki.example.com/certctl#"+strings.ToLower(name), path(rule, "annotations", "runbook_url"))
+		assert.Equal(t, "warning", path(rule, "labels", "severity"))
+		if name == "CertctlAgentOffline" {
+			assert.Equal(t, "(certctl_agent_total - certctl_agent_online) > 3", rule["expr"])
+			assert.Equal(t, "30m", rule["for"])
+			assert.Contains(t, path(rule, "annotations", "description"), "alert above 3 for 30m")
+		}
+	}
+	assert.Equal(t, []string{"CertctlCertificateExpiringSoon", "CertctlAgentOffline", "CertctlJobFailureRateHigh", "CertctlIssuanceFailures"}, names)
+
+	raw, err := os.ReadFile("../docs/runbooks/alerts.md")
+	require.NoError(t, err)
+	runbook := string(raw)
+	for _, name := range names {
+		require.Contains(t, runbook, "\n## "+name+"\n", "the default runbook_url's anchor #%s must exist", strings.ToLower(name))
+	}
+}

@@ -31,7 +31,8 @@ type MonitoringArgs struct {
 }
 
 // Monitoring scrapes the server (ServiceMonitor, with the program's own scrape key, over HTTPS
-// verified against the server's CA) and alerts on its metrics (PrometheusRule).
+// verified against the server's CA), alerts on its metrics (PrometheusRule) and shows them
+// (a Grafana dashboard ConfigMap).
 type Monitoring struct {
 	pulumi.ResourceState
 
@@ -72,6 +73,15 @@ func NewMonitoring(ctx *pulumi.Context, name string, args *MonitoringArgs, opts 
 	}
 	if mon.PrometheusRules.Enabled {
 		if _, err := apiextensions.NewCustomResource(ctx, name+"-rules", prometheusRuleArgs(args), child); err != nil {
+			return nil, err
+		}
+	}
+	if mon.GrafanaDashboard.Enabled {
+		dashboard, err := dashboardConfigMapArgs(args)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := corev1.NewConfigMap(ctx, name+"-dashboard", dashboard, child); err != nil {
 			return nil, err
 		}
 	}

@@ -70,7 +70,8 @@ func Defaults() Config {
 		RBAC:                RBAC{Create: true},
 		PodDisruptionBudget: PodDisruptionBudget{MinAvailable: ptr(intstr.FromInt32(1))},
 		Monitoring: Monitoring{
-			ServiceMonitor: ServiceMonitor{Interval: "30s", ScrapeTimeout: "10s"},
+			ServiceMonitor:   ServiceMonitor{Interval: "30s", ScrapeTimeout: "10s"},
+			GrafanaDashboard: GrafanaDashboard{Labels: map[string]string{"grafana_dashboard": "1"}},
 			PrometheusRules: PrometheusRules{Interval: "60s", RunbookURL: "https://github.com/certctl-io/certctl-pulumi/blob/main/docs/runbooks/alerts.md", Thresholds: AlertThresholds{
 				ExpiringCertificateCount: 0,
 				ExpiringCertificateFor:   "5m",

@@ -165,6 +165,7 @@ func TestNames(t *testing.T) {
 		Migration:      "prod-certctl-migrate",
 		Metrics:        "prod-certctl-metrics",
 		Rules:          "prod-certctl-rules",
+		Dashboard:      "prod-certctl-dashboard",
 		LocalCA:        "prod-certctl-ca",
 	}, c.Names())
 

@@ -42,6 +42,7 @@ type Names struct {
 	Migration      string // Job
 	Metrics        string // generated scrape-key Secret
 	Rules          string // PrometheusRule
+	Dashboard      string // Grafana dashboard ConfigMap
 	LocalCA        string // Secret with the local issuer's CA
 }
 
@@ -59,6 +60,7 @@ func (c Config) Names() Names {
 		Migration:      f + "-migrate",
 		Metrics:        f + "-metrics",
 		Rules:          f + "-rules",
+		Dashboard:      f + "-dashboard",
 		LocalCA:        f + "-ca",
 	}
 	switch {

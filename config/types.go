@@ -673,6 +673,16 @@ type Monitoring struct {
 	ServiceMonitor ServiceMonitor `json:"serviceMonitor"`
 	// PrometheusRules are the alerts on those metrics.
 	PrometheusRules PrometheusRules `json:"prometheusRules"`
+	// GrafanaDashboard is a dashboard of those metrics for Grafana's sidecar.
+	GrafanaDashboard GrafanaDashboard `json:"grafanaDashboard"`
+}
+
+type GrafanaDashboard struct {
+	// Enabled creates a ConfigMap holding the dashboard JSON; refused without monitoring.enabled.
+	// Needs no CRD: Grafana's dashboard sidecar picks it up by its labels.
+	Enabled bool `json:"enabled"`
+	// Labels go on the ConfigMap: the label the sidecar watches (its `label` setting).
+	Labels map[string]string `json:"labels"`
 }
 
 type ServiceMonitor struct {

@@ -710,7 +710,11 @@ func validateMonitoring(p *problems, c Config) {
 	for _, x := range []struct {
 		key string
 		on  bool
-	}{{"monitoring.serviceMonitor.enabled", m.ServiceMonitor.Enabled}, {"monitoring.prometheusRules.enabled", m.PrometheusRules.Enabled}} {
+	}{
+		{"monitoring.serviceMonitor.enabled", m.ServiceMonitor.Enabled},
+		{"monitoring.prometheusRules.enabled", m.PrometheusRules.Enabled},
+		{"monitoring.grafanaDashboard.enabled", m.GrafanaDashboard.Enabled},
+	} {
 		if x.on && !m.Enabled {
 			p.add(x.key, "is true while monitoring.enabled is false", "set monitoring.enabled=true, or set "+x.key+"=false")
 		}
@@ -761,6 +765,7 @@ func validateMonitoring(p *problems, c Config) {
 	const rk = "monitoring.prometheusRules"
 	pr := m.PrometheusRules
 	checkLabels(p, rk+".labels", pr.Labels)
+	checkLabels(p, "monitoring.grafanaDashboard.labels", m.GrafanaDashboard.Labels)
 	th := pr.Thresholds
 	checkPromDuration(p, rk+".interval", pr.Interval)
 	atLeast(p, rk+".thresholds.expiringCertificateCount", th.ExpiringCertificateCount, 0)

@@ -488,6 +488,8 @@ func refusals() []refusal {
 		// Monitoring.
 		{"service monitor without monitoring", func(c *Config) { c.Monitoring.ServiceMonitor.Enabled = true }, "monitoring.serviceMonitor.enabled", "set monitoring.enabled=true"},
 		{"prometheus rules without monitoring", func(c *Config) { c.Monitoring.PrometheusRules.Enabled = true }, "monitoring.prometheusRules.enabled", "set monitoring.enabled=true"},
+		{"grafana dashboard without monitoring", func(c *Config) { c.Monitoring.GrafanaDashboard.Enabled = true }, "monitoring.grafanaDashboard.enabled", "set monitoring.enabled=true"},
+		{"grafana dashboard label", func(c *Config) { c.Monitoring.GrafanaDashboard.Labels = map[string]string{"grafana dashboard": "1"} }, `monitoring.grafanaDashboard.labels["grafana dashboard"]`, "use a qualified name"},
 		{"bearer token secret without key", func(c *Config) {
 			c.Monitoring.ServiceMonitor.BearerTokenSecret = SecretKeyRef{Name: "scrape"}
 		}, "monitoring.serviceMonitor.bearerTokenSecret.key", "both"},

@@ -24,7 +24,7 @@ var metricsOnlyAfterAFailure = map[string]bool{"certctl_issuance_failures_total"
 // checkScrape scrapes the servers the way the Prometheus Operator configures Prometheus from the
 // rendered ServiceMonitor: its port, scheme and path, the credentials of its authorization Secret,
 // and its tlsConfig (CA Secret and serverName) verifying the server certificate. Every metric the
-// rendered alerts use must be in what certctl exports.
+// rendered alerts and dashboard use must be in what certctl exports.
 func (d *liveDeployment) checkScrape(t *testing.T) {
 	t.Helper()
 	sm, ok := d.object("ServiceMonitor", "certctl-server")
@@ -60,11 +60,11 @@ func (d *liveDeployment) checkScrape(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode, "scrape %s with the ServiceMonitor's key", url)
 		require.NoError(t, parseErr, "the scrape is Prometheus text exposition")
-		for _, name := range d.alertMetricNames(t) {
+		for _, name := range d.queriedMetricNames(t) {
 			if metricsOnlyAfterAFailure[name] {
 				continue
 			}
-			assert.Contains(t, families, name, "a rendered alert uses %s: certctl must export it", name)
+			assert.Contains(t, families, name, "a rendered alert or dashboard panel uses %s: certctl must export it", name)
 		}
 	}
 
@@ -75,12 +75,21 @@ func (d *liveDeployment) checkScrape(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, status, "the scrape key cannot write")
 }
 
-// alertMetricNames are the metric names in the rendered PrometheusRule's expressions.
-func (d *liveDeployment) alertMetricNames(t *testing.T) []string {
+// queriedMetricNames are the metric names in the rendered alerts' and dashboard's expressions.
+func (d *liveDeployment) queriedMetricNames(t *testing.T) []string {
 	t.Helper()
-	var names []string
+	var exprs []string
 	for _, a := range renderedAlerts(t, d.render) {
-		expr, err := parser.ParseExpr(a.expr)
+		exprs = append(exprs, a.expr)
+	}
+	if _, ok := d.object("ConfigMap", "certctl-dashboard"); ok {
+		for _, panel := range dashboardQueries(t, d.render) {
+			exprs = append(exprs, panel...)
+		}
+	}
+	var names []string
+	for _, e := range exprs {
+		expr, err := parser.ParseExpr(e)
 		require.NoError(t, err)
 		parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
 			if vs, ok := node.(*parser.VectorSelector); ok {

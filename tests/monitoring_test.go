@@ -1,10 +1,12 @@
 package tests
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -129,4 +131,53 @@ func TestPrometheusRule(t *testing.T) {
 	for _, name := range names {
 		require.Contains(t, runbook, "\n## "+name+"\n", "the default runbook_url's anchor #%s must exist", strings.ToLower(name))
 	}
+}
+
+// dashboardQueries are the PromQL expressions of the rendered Grafana dashboard, by panel title.
+func dashboardQueries(t *testing.T, r *Render) map[string][]string {
+	t.Helper()
+	cm := r.Object(t, "ConfigMap", "certctl-dashboard").Manifest()
+	raw, ok := path(cm, "data", "certctl-dashboard.json").(string)
+	require.True(t, ok, "the dashboard is the ConfigMap key certctl-dashboard.json")
+	var dashboard struct {
+		UID    string
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(raw), &dashboard))
+	assert.Equal(t, "certctl-dashboard", dashboard.UID)
+	queries := map[string][]string{}
+	for _, p := range dashboard.Panels {
+		for _, target := range p.Targets {
+			queries[p.Title] = append(queries[p.Title], target.Expr)
+		}
+	}
+	return queries
+}
+
+func TestGrafanaDashboard(t *testing.T) {
+	r := renderMode(t, "ha-monitoring")
+	assert.Equal(t, "1", path(r.Object(t, "ConfigMap", "certctl-dashboard").Manifest(), "metadata", "labels", "grafana_dashboard"),
+		"the label Grafana's dashboard sidecar watches by default")
+	queries := dashboardQueries(t, r)
+	for _, panel := range []string{"Certificates by state", "Certificates expiring within 30 days", "Agents", "Agents offline",
+		"Jobs finished per hour", "Job failure share (15m)", "Issuance failures per second"} {
+		assert.NotEmpty(t, queries[panel], "panel %q", panel)
+	}
+	for title, exprs := range queries {
+		for _, e := range exprs {
+			_, err := parser.ParseExpr(e)
+			assert.NoError(t, err, "panel %q: %q", title, e)
+		}
+	}
+
+	relabelled := renderModeWith(t, "ha-monitoring", map[string]any{"monitoring": map[string]any{
+		"grafanaDashboard": map[string]any{"labels": map[string]any{"dashboards": "platform"}},
+	}})
+	labels := path(relabelled.Object(t, "ConfigMap", "certctl-dashboard").Manifest(), "metadata", "labels").(map[string]any)
+	assert.Equal(t, "platform", labels["dashboards"])
+	assert.Equal(t, "1", labels["grafana_dashboard"], "config maps merge over the defaults: the default label stays (harmless to a sidecar watching another)")
+	assert.NotContains(t, renderMode(t, "prometheus-rules").ObjectSet(), "ConfigMap/certctl-dashboard", "the dashboard is opt-in")
 }

@@ -167,6 +167,19 @@ func metaWithLabels(m *metav1.ObjectMetaArgs, r Release, component string, extra
 	return m
 }
 
+// perInstallation takes a database-snapshot metric once per certctl installation: every server
+// replica reports the same value, and upstream's per-series rules fire once per replica.
+func perInstallation(expr string) string {
+	return "max by (namespace, job) (" + expr + ")"
+}
+
+// agentsOffline counts registered agents without a recent heartbeat.
+var agentsOffline = perInstallation("certctl_agent_total") + " - " + perInstallation("certctl_agent_online")
+
+// jobFailureShare is the share of the jobs finished in 15 minutes that failed; no jobs is no value.
+var jobFailureShare = fmt.Sprintf("%[1]s / (%[1]s + %[2]s)",
+	perInstallation("increase(certctl_job_failed_total[15m])"), perInstallation("increase(certctl_job_completed_total[15m])"))
+
 // alertRule is one alert of the PrometheusRule.
 type alertRule struct {
 	name, expr, forDuration, component, summary, description string
@@ -175,13 +188,13 @@ type alertRule struct {
 // alertRules are upstream's four alerts (deploy/helm/certctl/templates/prometheusrules.yaml) with
 // the thresholds from config, stated in the text instead of hard-coded, and a failure-rate
 // expression that stays silent without jobs (upstream's clamp_min(..., 1) blurs the ratio below
-// one job per second).
+// one job per second), each firing once per installation rather than once per server replica.
 func alertRules(th config.AlertThresholds) []alertRule {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	return []alertRule{
 		{
 			name:        "CertctlCertificateExpiringSoon",
-			expr:        fmt.Sprintf("certctl_certificate_expiring_soon > %d", th.ExpiringCertificateCount),
+			expr:        fmt.Sprintf("%s > %d", perInstallation("certctl_certificate_expiring_soon"), th.ExpiringCertificateCount),
 			forDuration: th.ExpiringCertificateFor, component: "certctl",
 			summary: "Certificates managed by certctl expire within 30 days",
 			description: fmt.Sprintf("{{ $value }} certificates expire within 30 days (alert above %d for %s): renew them or check why the renewal jobs fail.",
@@ -189,16 +202,15 @@ func alertRules(th config.AlertThresholds) []alertRule {
 		},
 		{
 			name:        "CertctlAgentOffline",
-			expr:        fmt.Sprintf("(certctl_agent_total - certctl_agent_online) > %d", th.OfflineAgentCount),
+			expr:        fmt.Sprintf("(%s) > %d", agentsOffline, th.OfflineAgentCount),
 			forDuration: th.OfflineAgentFor, component: "certctl-agent",
 			summary: "certctl agents are offline",
 			description: fmt.Sprintf("{{ $value }} agents sent no heartbeat for 5 minutes (alert above %d for %s): their nodes get no certificate deployments.",
 				th.OfflineAgentCount, th.OfflineAgentFor),
 		},
 		{
-			name: "CertctlJobFailureRateHigh",
-			expr: fmt.Sprintf("increase(certctl_job_failed_total[15m]) / (increase(certctl_job_failed_total[15m]) + increase(certctl_job_completed_total[15m])) > %s",
-				f(th.JobFailureRate)),
+			name:        "CertctlJobFailureRateHigh",
+			expr:        fmt.Sprintf("%s > %s", jobFailureShare, f(th.JobFailureRate)),
 			forDuration: th.JobFailureRateFor, component: "certctl",
 			summary: "certctl jobs fail",
 			description: fmt.Sprintf("{{ $value | humanizePercentage }} of the jobs finished in 15 minutes failed (alert above %s for %s).",
@@ -206,7 +218,7 @@ func alertRules(th config.AlertThresholds) []alertRule {
 		},
 		{
 			name:        "CertctlIssuanceFailures",
-			expr:        fmt.Sprintf("sum(rate(certctl_issuance_failures_total[15m])) > %s", f(th.IssuanceFailureRate)),
+			expr:        fmt.Sprintf("sum by (namespace, job) (rate(certctl_issuance_failures_total[15m])) > %s", f(th.IssuanceFailureRate)),
 			forDuration: th.IssuanceFailureFor, component: "certctl",
 			summary: "certctl fails to issue certificates",
 			description: fmt.Sprintf("Issuance fails at {{ $value }} per second (alert above %s for %s): check the issuer's credentials and reachability.",

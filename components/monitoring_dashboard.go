@@ -14,29 +14,29 @@ type dashboardPanel struct {
 }
 
 // dashboardPanels read certctl v2.1.7's metrics. The certificate, agent and job metrics are
-// database snapshots every replica reports alike, so they are taken with max() across replicas;
-// issuance failures are per process, so they are summed.
+// database snapshots every replica reports alike, so they are taken once per installation
+// (perInstallation); issuance failures are per process, so they are summed.
 func dashboardPanels() []dashboardPanel {
 	return []dashboardPanel{
-		{title: "Certificates expiring within 30 days", kind: "stat", queries: [][2]string{{"expiring", "max(certctl_certificate_expiring_soon)"}}},
-		{title: "Agents offline", kind: "stat", queries: [][2]string{{"offline", "max(certctl_agent_total) - max(certctl_agent_online)"}}},
-		{title: "Jobs pending", kind: "stat", queries: [][2]string{{"pending", "max(certctl_job_pending)"}}},
+		{title: "Certificates expiring within 30 days", kind: "stat", queries: [][2]string{{"expiring", perInstallation("certctl_certificate_expiring_soon")}}},
+		{title: "Agents offline", kind: "stat", queries: [][2]string{{"offline", agentsOffline}}},
+		{title: "Jobs pending", kind: "stat", queries: [][2]string{{"pending", perInstallation("certctl_job_pending")}}},
 		{title: "Certificates by state", kind: "timeseries", queries: [][2]string{
-			{"active", "max(certctl_certificate_active)"},
-			{"expiring within 30 days", "max(certctl_certificate_expiring_soon)"},
-			{"expired", "max(certctl_certificate_expired)"},
-			{"revoked", "max(certctl_certificate_revoked)"},
+			{"active", perInstallation("certctl_certificate_active")},
+			{"expiring within 30 days", perInstallation("certctl_certificate_expiring_soon")},
+			{"expired", perInstallation("certctl_certificate_expired")},
+			{"revoked", perInstallation("certctl_certificate_revoked")},
 		}},
 		{title: "Agents", kind: "timeseries", queries: [][2]string{
-			{"online", "max(certctl_agent_online)"},
-			{"offline", "max(certctl_agent_total) - max(certctl_agent_online)"},
+			{"online", perInstallation("certctl_agent_online")},
+			{"offline", agentsOffline},
 		}},
 		{title: "Jobs finished per hour", kind: "timeseries", queries: [][2]string{
-			{"completed", "max(increase(certctl_job_completed_total[1h]))"},
-			{"failed", "max(increase(certctl_job_failed_total[1h]))"},
+			{"completed", perInstallation("increase(certctl_job_completed_total[1h])")},
+			{"failed", perInstallation("increase(certctl_job_failed_total[1h])")},
 		}},
 		{title: "Job failure share (15m)", kind: "timeseries", unit: "percentunit", queries: [][2]string{
-			{"failed", "max(increase(certctl_job_failed_total[15m])) / (max(increase(certctl_job_failed_total[15m])) + max(increase(certctl_job_completed_total[15m])))"},
+			{"failed", jobFailureShare},
 		}},
 		{title: "Issuance failures per second", kind: "timeseries", queries: [][2]string{
 			{"{{issuer_type}} {{error_class}}", "sum by (issuer_type, error_class) (rate(certctl_issuance_failures_total[15m]))"},

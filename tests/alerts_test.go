@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,8 +12,18 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/promql/promqltest"
 	"github.com/prometheus/prometheus/rules"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// replicas is one series per server replica of one installation, as a ServiceMonitor scrapes them.
+func replicas(n int, metric, values string) string {
+	var lines []string
+	for i := range n {
+		lines = append(lines, fmt.Sprintf(`%s{namespace="certctl",job="certctl-server",instance="10.0.0.%d:8443"} %s`, metric, i+1, values))
+	}
+	return strings.Join(lines, "\n")
+}
 
 // renderedAlert is one rule of the rendered PrometheusRule, as Prometheus reads it.
 type renderedAlert struct {
@@ -35,8 +46,9 @@ func renderedAlerts(t *testing.T, r *Render) map[string]renderedAlert {
 }
 
 // firingMinutes evaluates an alert once a minute over series (promqltest "load 1m" syntax) for the
-// given minutes, as a Prometheus rule group would, and reports at which minutes it was firing.
-func firingMinutes(t *testing.T, a renderedAlert, series string, minutes int) []int {
+// given minutes, as a Prometheus rule group would, and reports at which minutes it was firing and
+// the most alerts firing at once.
+func firingMinutes(t *testing.T, a renderedAlert, series string, minutes int) (firing []int, most int) {
 	t.Helper()
 	expr, err := parser.ParseExpr(a.expr)
 	require.NoError(t, err, "%s: expr %q", a.name, a.expr)
@@ -45,18 +57,21 @@ func firingMinutes(t *testing.T, a renderedAlert, series string, minutes int) []
 	engine := promqltest.NewTestEngine(t, false, 5*time.Minute, 1_000_000)
 	rule := rules.NewAlertingRule(a.name, expr, a.hold, 0, labels.EmptyLabels(), labels.EmptyLabels(), labels.EmptyLabels(), "", true, nil)
 	query := rules.EngineQueryFunc(engine, storage)
-	var firing []int
 	for m := 0; m <= minutes; m++ {
 		_, err := rule.Eval(context.Background(), 0, time.Unix(0, 0).Add(time.Duration(m)*time.Minute), query, nil, 0)
 		require.NoError(t, err, "%s at minute %d", a.name, m)
+		now := 0
 		for _, alert := range rule.ActiveAlerts() {
 			if alert.State == rules.StateFiring {
-				firing = append(firing, m)
-				break
+				now++
 			}
 		}
+		if now > 0 {
+			firing = append(firing, m)
+		}
+		most = max(most, now)
 	}
-	return firing
+	return firing, most
 }
 
 // TestAlertsFireAfterTheirForAndOnlyThen runs the rendered rules in Prometheus' own rule engine over
@@ -76,36 +91,45 @@ func TestAlertsFireAfterTheirForAndOnlyThen(t *testing.T) {
 		series  string
 		minutes int
 		onset   int // first minute the condition holds; -1: never
+		alerts  int // alerts firing at once; 0 means 1
 	}{
-		{"no certificate expiring", defaults["CertctlCertificateExpiringSoon"], "certctl_certificate_expiring_soon 0x60", 60, -1},
-		{"certificates expiring", defaults["CertctlCertificateExpiringSoon"], "certctl_certificate_expiring_soon 0x10 3x50", 60, 11},
-		{"expiring below a raised threshold", custom["CertctlCertificateExpiringSoon"], "certctl_certificate_expiring_soon 10x60", 60, -1},
+		{"no certificate expiring", defaults["CertctlCertificateExpiringSoon"], "certctl_certificate_expiring_soon 0x60", 60, -1, 0},
+		{"certificates expiring", defaults["CertctlCertificateExpiringSoon"], "certctl_certificate_expiring_soon 0x10 3x50", 60, 11, 0},
+		{"expiring below a raised threshold", custom["CertctlCertificateExpiringSoon"], "certctl_certificate_expiring_soon 10x60", 60, -1, 0},
 		{"all agents online", defaults["CertctlAgentOffline"],
-			"certctl_agent_total 5x120\ncertctl_agent_online 5x120", 120, -1},
+			"certctl_agent_total 5x120\ncertctl_agent_online 5x120", 120, -1, 0},
 		{"an agent offline", defaults["CertctlAgentOffline"],
-			"certctl_agent_total 5x120\ncertctl_agent_online 5x10 4x110", 120, 11},
+			"certctl_agent_total 5x120\ncertctl_agent_online 5x10 4x110", 120, 11, 0},
 		{"an agent offline under a raised threshold", custom["CertctlAgentOffline"],
-			"certctl_agent_total 5x60\ncertctl_agent_online 4x60", 60, -1},
+			"certctl_agent_total 5x60\ncertctl_agent_online 4x60", 60, -1, 0},
 		{"three agents offline over a raised threshold", custom["CertctlAgentOffline"],
-			"certctl_agent_total 5x60\ncertctl_agent_online 5x10 2x50", 60, 11},
+			"certctl_agent_total 5x60\ncertctl_agent_online 5x10 2x50", 60, 11, 0},
 		{"no jobs at all", defaults["CertctlJobFailureRateHigh"],
-			"certctl_job_completed_total 0x60\ncertctl_job_failed_total 0x60", 60, -1},
+			"certctl_job_completed_total 0x60\ncertctl_job_failed_total 0x60", 60, -1, 0},
 		{"1% of jobs failing", defaults["CertctlJobFailureRateHigh"],
-			"certctl_job_completed_total 0+99x60\ncertctl_job_failed_total 0+1x60", 60, -1},
+			"certctl_job_completed_total 0+99x60\ncertctl_job_failed_total 0+1x60", 60, -1, 0},
 		{"10% of jobs failing", defaults["CertctlJobFailureRateHigh"],
-			"certctl_job_completed_total 0+90x60\ncertctl_job_failed_total 0+10x60", 60, 1},
+			"certctl_job_completed_total 0+90x60\ncertctl_job_failed_total 0+10x60", 60, 1, 0},
 		{"10% of jobs failing under a raised threshold", custom["CertctlJobFailureRateHigh"],
-			"certctl_job_completed_total 0+90x60\ncertctl_job_failed_total 0+10x60", 60, -1},
+			"certctl_job_completed_total 0+90x60\ncertctl_job_failed_total 0+10x60", 60, -1, 0},
 		{"no issuance failure yet (series absent)", defaults["CertctlIssuanceFailures"],
-			"certctl_job_completed_total 0+1x60", 60, -1},
+			"certctl_job_completed_total 0+1x60", 60, -1, 0},
 		{"issuance failures stopped", defaults["CertctlIssuanceFailures"],
-			`certctl_issuance_failures_total{issuer_type="acme",error_class="auth"} 7x90`, 90, -1},
+			`certctl_issuance_failures_total{issuer_type="acme",error_class="auth"} 7x90`, 90, -1, 0},
 		{"issuance failing", defaults["CertctlIssuanceFailures"],
-			`certctl_issuance_failures_total{issuer_type="acme",error_class="auth"} 0x10 1+1x50`, 60, 11},
+			`certctl_issuance_failures_total{issuer_type="acme",error_class="auth"} 0x10 1+1x50`, 60, 11, 0},
+		// Every replica reports the database's numbers: one alert per installation, not per replica.
+		{"three replicas, certificates expiring", defaults["CertctlCertificateExpiringSoon"], replicas(3, "certctl_certificate_expiring_soon", "0x10 3x50"), 60, 11, 1},
+		{"three replicas, an agent offline", defaults["CertctlAgentOffline"],
+			replicas(3, "certctl_agent_total", "5x120") + "\n" + replicas(3, "certctl_agent_online", "5x10 4x110"), 120, 11, 1},
+		{"three replicas, 10% of jobs failing", defaults["CertctlJobFailureRateHigh"],
+			replicas(3, "certctl_job_completed_total", "0+90x60") + "\n" + replicas(3, "certctl_job_failed_total", "0+10x60"), 60, 1, 1},
+		{"two installations, both expiring", defaults["CertctlCertificateExpiringSoon"],
+			"certctl_certificate_expiring_soon{namespace=\"a\",job=\"certctl-server\"} 2x30\ncertctl_certificate_expiring_soon{namespace=\"b\",job=\"certctl-server\"} 4x30", 30, 0, 2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			firing := firingMinutes(t, c.alert, c.series, c.minutes)
+			firing, most := firingMinutes(t, c.alert, c.series, c.minutes)
 			if c.onset < 0 {
 				require.Empty(t, firing, "%s must stay silent (expr %q)", c.alert.name, c.alert.expr)
 				return
@@ -116,6 +140,7 @@ func TestAlertsFireAfterTheirForAndOnlyThen(t *testing.T) {
 			for m := c.onset + holdMinutes; m <= c.minutes; m++ {
 				want = append(want, m)
 			}
+			assert.Equal(t, max(c.alerts, 1), most, "%s: alerts firing at once", c.alert.name)
 			require.Equal(t, fmt.Sprint(want), fmt.Sprint(firing),
 				"%s (expr %q, for %s) must fire from minute %d on, %s after the condition starts, and not before",
 				c.alert.name, c.alert.expr, c.alert.hold, c.onset+holdMinutes, c.alert.hold)

@@ -118,7 +118,7 @@ func TestPrometheusRule(t *testing.T) {
 		assert.Equal(t, "https://wiki.example.com/certctl#"+strings.ToLower(name), path(rule, "annotations", "runbook_url"))
 		assert.Equal(t, "warning", path(rule, "labels", "severity"))
 		if name == "CertctlAgentOffline" {
-			assert.Equal(t, "(certctl_agent_total - certctl_agent_online) > 3", rule["expr"])
+			assert.Equal(t, "(max by (namespace, job) (certctl_agent_total) - max by (namespace, job) (certctl_agent_online)) > 3", rule["expr"])
 			assert.Equal(t, "30m", rule["for"])
 			assert.Contains(t, path(rule, "annotations", "description"), "alert above 3 for 30m")
 		}

@@ -79,6 +79,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 		Ingress:             cfg.Ingress,
 		PodDisruptionBudget: cfg.PodDisruptionBudget,
 		NetworkPolicy:       cfg.NetworkPolicy,
+		ScrapedFrom:         scrapedFrom(cfg),
 		MigrationsViaHook:   cfg.Migrations.ViaHook,
 		Database:            db,
 		Credentials:         creds,
@@ -148,4 +149,13 @@ func namespace(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pul
 		return nil, err
 	}
 	return ns.Metadata.Name().Elem(), nil
+}
+
+// scrapedFrom is the namespace the server's NetworkPolicy admits Prometheus from: only while the
+// ServiceMonitor scrapes.
+func scrapedFrom(cfg *config.Config) string {
+	if cfg.Monitoring.Enabled && cfg.Monitoring.ServiceMonitor.Enabled {
+		return cfg.NetworkPolicy.PrometheusNamespace
+	}
+	return ""
 }

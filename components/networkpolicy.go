@@ -1,19 +1,28 @@
 package components
 
 import (
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// serverNetworkPolicyArgs lets agents reach the server and the server reach DNS and the bundled
-// Postgres; everything else (ingress controllers, Prometheus, an external database, ACME CAs,
-// SMTP) is the user's extraIngress / extraEgress, as in the chart.
+// serverNetworkPolicyArgs lets agents (and Prometheus, when it scrapes) reach the server and the
+// server reach DNS and the bundled Postgres; everything else (ingress controllers, an external
+// database, ACME CAs, SMTP) is the user's extraIngress / extraEgress, as in the chart.
 func serverNetworkPolicyArgs(a *CertctlServerArgs) *networkingv1.NetworkPolicyArgs {
 	np := a.NetworkPolicy
 	ingress := networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
 		From:  networkingv1.NetworkPolicyPeerArray{podPeer(a.Release, componentAgent)},
 		Ports: tcpPorts(portNameHTTPS),
 	}}
+	if a.ScrapedFrom != "" {
+		ingress = append(ingress, networkingv1.NetworkPolicyIngressRuleArgs{
+			From: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{
+				NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(a.ScrapedFrom)}},
+			}},
+			Ports: tcpPorts(portNameHTTPS),
+		})
+	}
 	for _, r := range userInputs[networkingv1.NetworkPolicyIngressRule, networkingv1.NetworkPolicyIngressRuleOutput](np.ExtraIngress) {
 		ingress = append(ingress, r)
 	}

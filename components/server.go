@@ -64,9 +64,11 @@ type CertctlServerArgs struct {
 	Ingress             config.Ingress
 	PodDisruptionBudget config.PodDisruptionBudget
 	NetworkPolicy       config.NetworkPolicy
-	MigrationsViaHook   bool
-	Database            Database
-	Credentials         Credentials
+	// ScrapedFrom is the namespace Prometheus scrapes from; empty when nothing scrapes.
+	ScrapedFrom       string
+	MigrationsViaHook bool
+	Database          Database
+	Credentials       Credentials
 }
 
 // CertctlServer is the API server: identity and RBAC, settings, secrets, workload, exposure.

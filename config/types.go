@@ -659,6 +659,9 @@ type NetworkPolicy struct {
 	// Enabled creates NetworkPolicy <fullname>-server (in: agents on https; out: DNS, bundled
 	// Postgres) and, with the bundled Postgres, <fullname>-postgres (in: the server only).
 	Enabled bool `json:"enabled"`
+	// PrometheusNamespace is the namespace Prometheus scrapes from: with the ServiceMonitor on, the
+	// server policy admits it on https (required then, or every scrape would be dropped).
+	PrometheusNamespace string `json:"prometheusNamespace"`
 	// ExtraIngress rules add to the server policy (ingress controller, Prometheus).
 	ExtraIngress []networkingv1.NetworkPolicyIngressRule `json:"extraIngress"`
 	// ExtraEgress rules add to the server policy (external database, ACME CA, SMTP, webhooks).

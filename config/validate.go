@@ -677,6 +677,13 @@ func validateAccess(p *problems, c Config) {
 
 func validateNetworkPolicy(p *problems, c Config) {
 	np := c.NetworkPolicy
+	switch {
+	case np.PrometheusNamespace != "":
+		checkName(p, "networkPolicy.prometheusNamespace", np.PrometheusNamespace, dnsLabel)
+	case np.Enabled && c.Monitoring.Enabled && c.Monitoring.ServiceMonitor.Enabled:
+		p.add("networkPolicy.prometheusNamespace", "is empty while the server NetworkPolicy would drop every scrape of the ServiceMonitor",
+			"set it to the namespace Prometheus runs in (kube-prometheus-stack: monitoring)")
+	}
 	for i, r := range np.ExtraIngress {
 		k := index("networkPolicy.extraIngress", i)
 		checkNetworkPolicyPeers(p, k+".from", r.From)

@@ -488,6 +488,10 @@ func refusals() []refusal {
 		// Monitoring.
 		{"service monitor without monitoring", func(c *Config) { c.Monitoring.ServiceMonitor.Enabled = true }, "monitoring.serviceMonitor.enabled", "set monitoring.enabled=true"},
 		{"prometheus rules without monitoring", func(c *Config) { c.Monitoring.PrometheusRules.Enabled = true }, "monitoring.prometheusRules.enabled", "set monitoring.enabled=true"},
+		{"scraped through a NetworkPolicy from nowhere", func(c *Config) {
+			c.NetworkPolicy.Enabled, c.Monitoring.Enabled, c.Monitoring.ServiceMonitor.Enabled = true, true, true
+		}, "networkPolicy.prometheusNamespace", "set it to the namespace Prometheus runs in"},
+		{"prometheus namespace name", func(c *Config) { c.NetworkPolicy.PrometheusNamespace = "Monitoring" }, "networkPolicy.prometheusNamespace", "use at most 63 lowercase"},
 		{"grafana dashboard without monitoring", func(c *Config) { c.Monitoring.GrafanaDashboard.Enabled = true }, "monitoring.grafanaDashboard.enabled", "set monitoring.enabled=true"},
 		{"grafana dashboard label", func(c *Config) { c.Monitoring.GrafanaDashboard.Labels = map[string]string{"grafana dashboard": "1"} }, `monitoring.grafanaDashboard.labels["grafana dashboard"]`, "use a qualified name"},
 		{"bearer token secret without key", func(c *Config) {

@@ -52,6 +52,12 @@ func TestNetworkPolicies(t *testing.T) {
 	assert.Equal(t, "server", pg.Ingress[0].From[0].PodSelector.MatchLabels["app.kubernetes.io/component"])
 	assert.Empty(t, pg.Egress, "Postgres may open no connection")
 
+	scraped := typed[networkingv1.NetworkPolicy](t, renderMode(t, "ha-monitoring"), "NetworkPolicy", "certctl-server").Spec
+	require.Len(t, scraped.Ingress, 2, "agents, and Prometheus while the ServiceMonitor scrapes")
+	assert.Equal(t, map[string]string{"kubernetes.io/metadata.name": "monitoring"}, scraped.Ingress[1].From[0].NamespaceSelector.MatchLabels)
+	assert.Nil(t, scraped.Ingress[1].From[0].PodSelector, "every pod of that namespace: Prometheus' labels differ per install")
+	assert.Equal(t, ptrTo(intstr.FromString("https")), scraped.Ingress[1].Ports[0].Port)
+
 	external := renderModeWith(t, "external-db", map[string]any{"networkPolicy": map[string]any{"enabled": true}})
 	assert.Len(t, typed[networkingv1.NetworkPolicy](t, external, "NetworkPolicy", "certctl-server").Spec.Egress, 1,
 		"without the bundled Postgres only DNS is allowed; the external database is the user's extraEgress")

@@ -95,17 +95,49 @@ func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, podAnnotations m
 	container.Lifecycle = &corev1.LifecycleArgs{PostStart: &corev1.LifecycleHandlerArgs{
 		Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", accessScript()})},
 	}}
+	spec := serverPodSpec(a, container, volumes)
+	if spread := defaultServerSpread(a); spread != nil {
+		spec.TopologySpreadConstraints = spread
+	}
 	return &appsv1.DeploymentSpecArgs{
 		Replicas: pulumi.Int(s.Replicas),
 		Selector: a.Release.selector(componentServer),
+		// A rollout adds the new pod before removing an old one: serving capacity (and the
+		// PodDisruptionBudget's count) never drops during an update.
+		Strategy: &appsv1.DeploymentStrategyArgs{
+			Type: pulumi.String("RollingUpdate"),
+			RollingUpdate: &appsv1.RollingUpdateDeploymentArgs{
+				MaxUnavailable: pulumi.Int(0), MaxSurge: pulumi.Int(1),
+			},
+		},
 		Template: &corev1.PodTemplateSpecArgs{
 			Metadata: &metav1.ObjectMetaArgs{
 				Labels:      pulumi.ToStringMap(a.Release.labels(componentServer)),
 				Annotations: annotations,
 			},
-			Spec: serverPodSpec(a, container, volumes),
+			Spec: spec,
 		},
 	}
+}
+
+// defaultServerSpread spreads several replicas over nodes and, where nodes carry zone labels,
+// zones, so one node or zone lost leaves servers running. ScheduleAnyway: a small cluster still
+// schedules every replica. The user's affinity or constraints replace it.
+func defaultServerSpread(a *CertctlServerArgs) corev1.TopologySpreadConstraintArray {
+	s := a.Server
+	if s.Replicas <= 1 || s.Affinity != nil || len(s.TopologySpreadConstraints) > 0 {
+		return nil
+	}
+	var spread corev1.TopologySpreadConstraintArray
+	for _, key := range []string{"kubernetes.io/hostname", "topology.kubernetes.io/zone"} {
+		spread = append(spread, corev1.TopologySpreadConstraintArgs{
+			TopologyKey:       pulumi.String(key),
+			MaxSkew:           pulumi.Int(1),
+			WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
+			LabelSelector:     a.Release.selector(componentServer),
+		})
+	}
+	return spread
 }
 
 func serviceAccountArgs(a *CertctlServerArgs) *corev1.ServiceAccountArgs {

@@ -843,4 +843,11 @@ func TestWarnings(t *testing.T) {
 	enableACME(&c)
 	require.Len(t, c.Warnings(), 1)
 	assert.Contains(t, c.Warnings()[0], "once, on the first boot")
+
+	single := valid()
+	single.PodDisruptionBudget.Enabled = true
+	require.Len(t, single.Warnings(), 1)
+	assert.Contains(t, single.Warnings()[0], "certctl:podDisruptionBudget.enabled: no PodDisruptionBudget is created for a single server replica")
+	single.Server.Replicas = 2
+	assert.Empty(t, single.Warnings())
 }

@@ -80,6 +80,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 		PodDisruptionBudget: cfg.PodDisruptionBudget,
 		NetworkPolicy:       cfg.NetworkPolicy,
 		ScrapedFrom:         scrapedFrom(cfg),
+		ProxiedFrom:         proxiedFrom(cfg),
 		MigrationsViaHook:   cfg.Migrations.ViaHook,
 		Database:            db,
 		Credentials:         creds,
@@ -149,6 +150,15 @@ func namespace(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pul
 		return nil, err
 	}
 	return ns.Metadata.Name().Elem(), nil
+}
+
+// proxiedFrom is the namespace the server's NetworkPolicy admits the ingress controller from:
+// only with an Ingress.
+func proxiedFrom(cfg *config.Config) string {
+	if cfg.Ingress.Enabled {
+		return cfg.NetworkPolicy.IngressControllerNamespace
+	}
+	return ""
 }
 
 // scrapedFrom is the namespace the server's NetworkPolicy admits Prometheus from: only while the

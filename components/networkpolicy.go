@@ -6,22 +6,25 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// serverNetworkPolicyArgs lets agents (and Prometheus, when it scrapes) reach the server and the
-// server reach DNS and the bundled Postgres; everything else (ingress controllers, an external
-// database, ACME CAs, SMTP) is the user's extraIngress / extraEgress, as in the chart.
+// serverNetworkPolicyArgs lets agents (and the ingress controller and Prometheus, by namespace)
+// reach the server and the server reach DNS and the bundled Postgres; everything else (an
+// external database, ACME CAs, SMTP) is the user's extraEgress, as in the chart.
 func serverNetworkPolicyArgs(a *CertctlServerArgs) *networkingv1.NetworkPolicyArgs {
 	np := a.NetworkPolicy
 	ingress := networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
 		From:  networkingv1.NetworkPolicyPeerArray{podPeer(a.Release, componentAgent)},
 		Ports: tcpPorts(portNameHTTPS),
 	}}
-	if a.ScrapedFrom != "" {
-		ingress = append(ingress, networkingv1.NetworkPolicyIngressRuleArgs{
-			From: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{
-				NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(a.ScrapedFrom)}},
-			}},
-			Ports: tcpPorts(portNameHTTPS),
-		})
+	// Every pod of those namespaces: controllers' and Prometheus' labels differ per install.
+	for _, ns := range []string{a.ProxiedFrom, a.ScrapedFrom} {
+		if ns != "" {
+			ingress = append(ingress, networkingv1.NetworkPolicyIngressRuleArgs{
+				From: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{
+					NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(ns)}},
+				}},
+				Ports: tcpPorts(portNameHTTPS),
+			})
+		}
 	}
 	for _, r := range userInputs[networkingv1.NetworkPolicyIngressRule, networkingv1.NetworkPolicyIngressRuleOutput](np.ExtraIngress) {
 		ingress = append(ingress, r)

@@ -65,7 +65,9 @@ type CertctlServerArgs struct {
 	PodDisruptionBudget config.PodDisruptionBudget
 	NetworkPolicy       config.NetworkPolicy
 	// ScrapedFrom is the namespace Prometheus scrapes from; empty when nothing scrapes.
-	ScrapedFrom       string
+	ScrapedFrom string
+	// ProxiedFrom is the ingress controller's namespace; empty without an Ingress.
+	ProxiedFrom       string
 	MigrationsViaHook bool
 	Database          Database
 	Credentials       Credentials

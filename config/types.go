@@ -662,6 +662,9 @@ type NetworkPolicy struct {
 	// PrometheusNamespace is the namespace Prometheus scrapes from: with the ServiceMonitor on, the
 	// server policy admits it on https (required then, or every scrape would be dropped).
 	PrometheusNamespace string `json:"prometheusNamespace"`
+	// IngressControllerNamespace is where the ingress controller runs: with ingress.enabled, the
+	// server policy admits it on https. Empty leaves that to extraIngress (warned about at preview).
+	IngressControllerNamespace string `json:"ingressControllerNamespace"`
 	// ExtraIngress rules add to the server policy (ingress controller, Prometheus).
 	ExtraIngress []networkingv1.NetworkPolicyIngressRule `json:"extraIngress"`
 	// ExtraEgress rules add to the server policy (external database, ACME CA, SMTP, webhooks).

@@ -677,6 +677,9 @@ func validateAccess(p *problems, c Config) {
 
 func validateNetworkPolicy(p *problems, c Config) {
 	np := c.NetworkPolicy
+	if np.IngressControllerNamespace != "" {
+		checkName(p, "networkPolicy.ingressControllerNamespace", np.IngressControllerNamespace, dnsLabel)
+	}
 	switch {
 	case np.PrometheusNamespace != "":
 		checkName(p, "networkPolicy.prometheusNamespace", np.PrometheusNamespace, dnsLabel)

@@ -850,4 +850,11 @@ func TestWarnings(t *testing.T) {
 	assert.Contains(t, single.Warnings()[0], "certctl:podDisruptionBudget.enabled: no PodDisruptionBudget is created for a single server replica")
 	single.Server.Replicas = 2
 	assert.Empty(t, single.Warnings())
+
+	proxied := valid()
+	proxied.NetworkPolicy.Enabled, proxied.Ingress.Enabled = true, true
+	require.Len(t, proxied.Warnings(), 1)
+	assert.Contains(t, proxied.Warnings()[0], "certctl:networkPolicy.ingressControllerNamespace: is empty")
+	proxied.NetworkPolicy.IngressControllerNamespace = "ingress-nginx"
+	assert.Empty(t, proxied.Warnings())
 }

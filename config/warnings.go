@@ -13,6 +13,10 @@ func (c Config) Warnings() []string {
 		out = append(out, "certctl:monitoring.serviceMonitor.tlsConfig.insecureSkipVerify: Prometheus will not verify the server's "+
 			"certificate, so the scrape key goes to whoever answers: leave it false (the program verifies against the server's CA by default)")
 	}
+	if np := c.NetworkPolicy; np.Enabled && c.Ingress.Enabled && np.IngressControllerNamespace == "" && len(np.ExtraIngress) == 0 {
+		out = append(out, "certctl:networkPolicy.ingressControllerNamespace: is empty and networkPolicy.extraIngress has no rule, "+
+			"so the server NetworkPolicy drops the Ingress controller's connections: set it to the controller's namespace (e.g. ingress-nginx)")
+	}
 	if c.PodDisruptionBudget.Enabled && c.Server.Replicas <= 1 {
 		out = append(out, "certctl:podDisruptionBudget.enabled: no PodDisruptionBudget is created for a single server replica, "+
 			"since it would block every node drain: set server.replicas to 2 or more for one")

@@ -164,7 +164,7 @@ func modes() []mode {
 				"ingress":             map[string]any{"enabled": true, "className": "nginx", "hosts": []any{map[string]any{"host": "certctl.example.com", "paths": []any{map[string]any{"path": "/", "pathType": "Prefix"}}}}},
 				"kubernetesSecrets":   map[string]any{"enabled": true},
 				"podDisruptionBudget": map[string]any{"enabled": true},
-				"networkPolicy":       map[string]any{"enabled": true, "prometheusNamespace": "monitoring"},
+				"networkPolicy":       map[string]any{"enabled": true, "prometheusNamespace": "monitoring", "ingressControllerNamespace": "ingress-nginx"},
 				"monitoring": map[string]any{"enabled": true,
 					"serviceMonitor": map[string]any{"enabled": true, "relabelings": []any{
 						map[string]any{"sourceLabels": []any{"__meta_kubernetes_pod_node_name"}, "targetLabel": "node"},

@@ -59,6 +59,12 @@ func TestNetworkPolicies(t *testing.T) {
 	assert.Nil(t, scraped.Ingress[1].From[0].PodSelector, "every pod of that namespace: Prometheus' labels differ per install")
 	assert.Equal(t, ptrTo(intstr.FromString("https")), scraped.Ingress[1].Ports[0].Port)
 
+	proxied := typed[networkingv1.NetworkPolicy](t, renderModeWith(t, "ingress", map[string]any{"networkPolicy": map[string]any{
+		"enabled": true, "ingressControllerNamespace": "ingress-nginx",
+	}}), "NetworkPolicy", "certctl-server").Spec
+	require.Len(t, proxied.Ingress, 2, "agents, and the ingress controller")
+	assert.Equal(t, map[string]string{"kubernetes.io/metadata.name": "ingress-nginx"}, proxied.Ingress[1].From[0].NamespaceSelector.MatchLabels)
+
 	external := renderModeWith(t, "external-db", map[string]any{"networkPolicy": map[string]any{"enabled": true}})
 	assert.Len(t, typed[networkingv1.NetworkPolicy](t, external, "NetworkPolicy", "certctl-server").Spec.Egress, 1,
 		"without the bundled Postgres only DNS is allowed; the external database is the user's extraEgress")

@@ -16,6 +16,7 @@ func Defaults() Config {
 	return Config{
 		ReleaseName: "certctl",
 		Namespace:   "certctl",
+		FleetSize:   FleetSmall,
 		Server: Server{
 			Workload:       workload(Image{Repository: "ghcr.io/certctl-io/certctl-server", PullPolicy: string(corev1.PullIfNotPresent)}, resources("100m", "128Mi", "500m", "512Mi"), restricted(1000)),
 			Replicas:       1,

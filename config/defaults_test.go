@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -204,4 +205,23 @@ func TestAlertDefaultsMatchChart(t *testing.T) {
 		JobFailureRate: 0.05, JobFailureRateFor: "15m",
 		IssuanceFailureRate: 0, IssuanceFailureFor: "15m",
 	}, pr.Thresholds)
+}
+
+func TestFleetSizes(t *testing.T) {
+	assert.Equal(t, Defaults(), Sized(FleetSmall), "small is the chart's defaults")
+	for _, size := range []string{FleetMedium, FleetLarge} {
+		c := Sized(size)
+		c.Server.TLS.ExistingSecret = "certctl-tls"
+		require.NoError(t, c.Validate(testReserved), size)
+		maxConns, err := strconv.Atoi(c.PostgreSQL.PostgresqlConfig["max_connections"])
+		require.NoError(t, err)
+		// A rollout surges one pod: every pod's pool plus one more, with room for psql and maintenance.
+		assert.Less(t, (c.Server.Replicas+1)*c.Server.DatabaseMaxConns, maxConns, "%s: the pools fit max_connections", size)
+	}
+	medium, large := Sized(FleetMedium), Sized(FleetLarge)
+	assert.Equal(t, 2, medium.Server.Replicas)
+	assert.Equal(t, 3, large.Server.Replicas)
+	assert.Equal(t, "50Gi", medium.PostgreSQL.Storage.Size)
+	assert.Equal(t, "200Gi", large.PostgreSQL.Storage.Size)
+	assert.Equal(t, Defaults().Agent, large.Agent, "an agent's load is its node's certificates, not the fleet's")
 }

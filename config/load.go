@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
@@ -23,9 +24,14 @@ const decodeFix = "check the key names against the README's config reference"
 // only names what it changes. Unknown keys, wrong types and secrets given in plain config are
 // reported together as a *ValidationError. Load does not call Validate.
 func Load(ctx *pulumi.Context) (Config, error) {
-	c := Defaults()
 	cfg := config.New(ctx, Namespace)
 	p := &problems{}
+	// The fleet size chooses the defaults every other key is decoded over.
+	var fleetSize string
+	if raw, err := cfg.Try("fleetSize"); err == nil {
+		decodeInto(p, "fleetSize", raw, reflect.ValueOf(&fleetSize).Elem())
+	}
+	c := Sized(cmp.Or(fleetSize, FleetSmall))
 	v := reflect.ValueOf(&c).Elem()
 	for i := range v.NumField() {
 		key := jsonName(v.Type().Field(i))

@@ -11,6 +11,10 @@ import (
 
 // Config is the whole `certctl:` configuration namespace.
 type Config struct {
+	// FleetSize is small, medium or large (up to 500 / 5,000 / 50,000 certificates and 100 /
+	// 1,000 / 10,000 agents): it sets the defaults of server replicas and resources, the pool size,
+	// and Postgres resources, storage and settings. Explicit values win (docs/sizing.md).
+	FleetSize string `json:"fleetSize"`
 	// ReleaseName plays the part of the Helm release name in the fullname rule: the fullname is
 	// "<releaseName>-certctl", or releaseName alone when it contains "certctl". Default "certctl".
 	ReleaseName string `json:"releaseName"`

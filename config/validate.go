@@ -50,6 +50,9 @@ func (c Config) Validate(reserved Reserved) error {
 
 func validateNames(p *problems, c Config) {
 	before := p.len()
+	if !slices.Contains(fleetSizes, c.FleetSize) {
+		p.addf("fleetSize", "use one of: "+strings.Join(fleetSizes, ", "), "%q is not a fleet size", c.FleetSize)
+	}
 	checkName(p, "releaseName", c.ReleaseName, dnsLabel)
 	checkOptionalName(p, "nameOverride", c.NameOverride, dnsLabel)
 	if c.FullnameOverride != "" {

@@ -127,6 +127,7 @@ func refusals() []refusal {
 		{"agent kind", func(c *Config) { c.Agent.Kind = "StatefulSet" }, "agent.kind", "DaemonSet"},
 
 		// Names.
+		{"fleet size", func(c *Config) { c.FleetSize = "huge" }, "fleetSize", "use one of: small, medium, large"},
 		{"release name empty", func(c *Config) { c.ReleaseName = "" }, "releaseName", ""},
 		{"release name uppercase", func(c *Config) { c.ReleaseName = "Prod" }, "releaseName", ""},
 		{"release name starting with a digit", func(c *Config) { c.ReleaseName = "1prod" }, "releaseName", "letter"},

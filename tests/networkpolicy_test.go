@@ -5,7 +5,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -68,27 +67,4 @@ func TestNetworkPolicies(t *testing.T) {
 	external := renderModeWith(t, "external-db", map[string]any{"networkPolicy": map[string]any{"enabled": true}})
 	assert.Len(t, typed[networkingv1.NetworkPolicy](t, external, "NetworkPolicy", "certctl-server").Spec.Egress, 1,
 		"without the bundled Postgres only DNS is allowed; the external database is the user's extraEgress")
-}
-
-func TestServerSurvivesNodeLoss(t *testing.T) {
-	ha := renderMode(t, "ha").Deployment(t, "certctl-server").Spec
-	require.Len(t, ha.Template.Spec.TopologySpreadConstraints, 2)
-	for i, key := range []string{"kubernetes.io/hostname", "topology.kubernetes.io/zone"} {
-		c := ha.Template.Spec.TopologySpreadConstraints[i]
-		assert.Equal(t, key, c.TopologyKey)
-		assert.Equal(t, int32(1), c.MaxSkew)
-		assert.Equal(t, corev1.ScheduleAnyway, c.WhenUnsatisfiable, "a cluster with fewer nodes than replicas still schedules them all")
-		assert.Equal(t, "server", c.LabelSelector.MatchLabels["app.kubernetes.io/component"])
-	}
-	assert.Equal(t, ptrTo(intstr.FromInt32(0)), ha.Strategy.RollingUpdate.MaxUnavailable, "a rollout never drops below the budget")
-	assert.Equal(t, ptrTo(intstr.FromInt32(1)), ha.Strategy.RollingUpdate.MaxSurge)
-
-	assert.Empty(t, renderMode(t, "default").Deployment(t, "certctl-server").Spec.Template.Spec.TopologySpreadConstraints,
-		"one replica has nothing to spread")
-	own := renderModeWith(t, "ha", map[string]any{"server": map[string]any{"topologySpreadConstraints": []any{map[string]any{
-		"topologyKey": "topology.kubernetes.io/zone", "maxSkew": 1, "whenUnsatisfiable": "DoNotSchedule",
-		"labelSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/component": "server"}},
-	}}}}).Deployment(t, "certctl-server").Spec.Template.Spec.TopologySpreadConstraints
-	require.Len(t, own, 1, "the user's constraints replace the default")
-	assert.Equal(t, corev1.DoNotSchedule, own[0].WhenUnsatisfiable)
 }

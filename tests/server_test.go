@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -314,4 +315,49 @@ func TestServerProxiesAffinityAndRateLimits(t *testing.T) {
 	assert.Empty(t, single.Service(t, "certctl-server").Spec.SessionAffinity, "None is Kubernetes' default")
 	assert.NotContains(t, single.ConfigMap(t, "certctl-server").Data, "rate-limit-janitor-interval", "the memory backend has no janitor")
 	assert.NotContains(t, single.ConfigMap(t, "certctl-server").Data, "trusted-proxies")
+}
+
+func TestServerSurvivesNodeLoss(t *testing.T) {
+	ha := renderMode(t, "ha").Deployment(t, "certctl-server").Spec
+	require.Len(t, ha.Template.Spec.TopologySpreadConstraints, 2)
+	for i, key := range []string{"kubernetes.io/hostname", "topology.kubernetes.io/zone"} {
+		c := ha.Template.Spec.TopologySpreadConstraints[i]
+		assert.Equal(t, key, c.TopologyKey)
+		assert.Equal(t, int32(1), c.MaxSkew)
+		assert.Equal(t, corev1.ScheduleAnyway, c.WhenUnsatisfiable, "a cluster with fewer nodes than replicas still schedules them all")
+		assert.Equal(t, "server", c.LabelSelector.MatchLabels["app.kubernetes.io/component"])
+	}
+	assert.Equal(t, ptrTo(intstr.FromInt32(0)), ha.Strategy.RollingUpdate.MaxUnavailable, "a rollout never drops below the budget")
+	assert.Equal(t, ptrTo(intstr.FromInt32(1)), ha.Strategy.RollingUpdate.MaxSurge)
+
+	assert.Empty(t, renderMode(t, "default").Deployment(t, "certctl-server").Spec.Template.Spec.TopologySpreadConstraints,
+		"one replica has nothing to spread")
+	own := renderModeWith(t, "ha", map[string]any{"server": map[string]any{"topologySpreadConstraints": []any{map[string]any{
+		"topologyKey": "topology.kubernetes.io/zone", "maxSkew": 1, "whenUnsatisfiable": "DoNotSchedule",
+		"labelSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/component": "server"}},
+	}}}}).Deployment(t, "certctl-server").Spec.Template.Spec.TopologySpreadConstraints
+	require.Len(t, own, 1, "the user's constraints replace the default")
+	assert.Equal(t, corev1.DoNotSchedule, own[0].WhenUnsatisfiable)
+}
+
+func TestFleetSizeSetsDefaultsExplicitValuesWin(t *testing.T) {
+	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{
+		"fleetSize":  "medium",
+		"server":     map[string]any{"replicas": 4, "resources": map[string]any{"limits": map[string]any{"memory": "3Gi"}}},
+		"postgresql": map[string]any{"postgresqlConfig": map[string]any{"work_mem": "16MB"}},
+	})))
+	server := r.Deployment(t, "certctl-server").Spec
+	assert.Equal(t, int32(4), *server.Replicas, "an explicit replica count wins over the tier's")
+	limits := server.Template.Spec.Containers[0].Resources.Limits
+	assert.Equal(t, "3Gi", limits.Memory().String(), "an explicit limit wins")
+	assert.Equal(t, "2", limits.Cpu().String(), "the tier's CPU limit stays")
+	pg := r.StatefulSet(t, "certctl-postgres").Spec
+	assert.Subset(t, pg.Template.Spec.Containers[0].Args, []string{"-c", "max_connections=200", "-c", "work_mem=16MB"},
+		"the tier's Postgres settings and the user's, merged")
+	assert.Equal(t, "50Gi", claimedStorage(pg))
+}
+
+func claimedStorage(sts appsv1.StatefulSetSpec) string {
+	q := sts.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]
+	return q.String()
 }

@@ -1,0 +1,36 @@
+package config
+
+// Fleet sizes: the chart's fleet-size ladder (certificates / agents). docs/sizing.md states every
+// number below and what it rests on.
+const (
+	FleetSmall  = "small"  // <= 500 certificates / 100 agents: the chart's defaults, upstream-validated
+	FleetMedium = "medium" // <= 5,000 certificates / 1,000 agents
+	FleetLarge  = "large"  // <= 50,000 certificates / 10,000 agents
+)
+
+var fleetSizes = []string{FleetSmall, FleetMedium, FleetLarge}
+
+// Sized are the defaults for a fleet size: explicit values are decoded over them, so they win
+// key by key. An unknown size gives the small defaults (validation refuses it).
+func Sized(fleetSize string) Config {
+	c := Defaults()
+	c.FleetSize = fleetSize
+	switch fleetSize {
+	case FleetMedium:
+		sizeFleet(&c, 2, resources("500m", "512Mi", "2", "2Gi"), 40,
+			resources("1", "2Gi", "2", "4Gi"), "50Gi", map[string]string{"max_connections": "200", "shared_buffers": "512MB"})
+	case FleetLarge:
+		sizeFleet(&c, 3, resources("1", "1Gi", "4", "4Gi"), 60,
+			resources("2", "8Gi", "4", "16Gi"), "200Gi", map[string]string{"max_connections": "300", "shared_buffers": "2GB"})
+	}
+	return c
+}
+
+func sizeFleet(c *Config, replicas int, server Resources, maxConns int, postgres Resources, storage string, pgConfig map[string]string) {
+	c.Server.Replicas = replicas
+	c.Server.Resources = server
+	c.Server.DatabaseMaxConns = maxConns
+	c.PostgreSQL.Resources = postgres
+	c.PostgreSQL.Storage.Size = storage
+	c.PostgreSQL.PostgresqlConfig = pgConfig
+}

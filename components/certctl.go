@@ -67,6 +67,9 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 		c.PostgresSecretName = pg.SecretName
 	} else {
 		db.URL = cfg.ExternalDatabase.URL.Output()
+		if endpoint, ok := cfg.ExternalDatabase.Endpoint(); ok {
+			db.External = &endpoint
+		}
 	}
 
 	server, err := NewCertctlServer(ctx, name+"-server", &CertctlServerArgs{

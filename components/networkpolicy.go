@@ -1,14 +1,17 @@
 package components
 
 import (
+	"net/netip"
+
+	"github.com/certctl-io/certctl-pulumi/config"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // serverNetworkPolicyArgs lets agents (and the ingress controller and Prometheus, by namespace)
-// reach the server and the server reach DNS and the bundled Postgres; everything else (an
-// external database, ACME CAs, SMTP) is the user's extraEgress, as in the chart.
+// reach the server and the server reach DNS and its database; everything else (ACME CAs, SMTP,
+// webhooks) is the user's extraEgress, as in the chart.
 func serverNetworkPolicyArgs(a *CertctlServerArgs) *networkingv1.NetworkPolicyArgs {
 	np := a.NetworkPolicy
 	ingress := networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
@@ -35,6 +38,9 @@ func serverNetworkPolicyArgs(a *CertctlServerArgs) *networkingv1.NetworkPolicyAr
 			To:    networkingv1.NetworkPolicyPeerArray{podPeer(a.Release, componentPostgres)},
 			Ports: tcpPorts(portNamePostgres),
 		})
+	}
+	if ext := a.Database.External; ext != nil {
+		egress = append(egress, externalDatabaseEgress(*ext))
 	}
 	for _, r := range userInputs[networkingv1.NetworkPolicyEgressRule, networkingv1.NetworkPolicyEgressRuleOutput](np.ExtraEgress) {
 		egress = append(egress, r)
@@ -64,6 +70,21 @@ func postgresNetworkPolicyArgs(a *BundledPostgresArgs) *networkingv1.NetworkPoli
 			}},
 		},
 	}
+}
+
+// externalDatabaseEgress opens the external database's port: to its address when the URL names an
+// IP, to any address when it names a host (a NetworkPolicy cannot match DNS names; narrow it
+// with extraEgress and an ipBlock if that is too wide).
+func externalDatabaseEgress(ext config.DatabaseEndpoint) networkingv1.NetworkPolicyEgressRuleArgs {
+	rule := networkingv1.NetworkPolicyEgressRuleArgs{Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{
+		Protocol: pulumi.String("TCP"), Port: pulumi.Int(ext.Port),
+	}}}
+	if ext.Addr.IsValid() {
+		rule.To = networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{
+			IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(netip.PrefixFrom(ext.Addr, ext.Addr.BitLen()).String())},
+		}}
+	}
+	return rule
 }
 
 func podPeer(r Release, component string) networkingv1.NetworkPolicyPeerArgs {

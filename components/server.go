@@ -38,6 +38,8 @@ type Database struct {
 	CASecret string
 	// Bundled: the database is the in-cluster Postgres, which the server NetworkPolicy admits.
 	Bundled bool
+	// External is where an external database listens, for the server NetworkPolicy's egress.
+	External *config.DatabaseEndpoint
 }
 
 // ServerEndpoint is how clients inside the namespace reach and trust the server, and where the

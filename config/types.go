@@ -660,8 +660,9 @@ type PodDisruptionBudget struct {
 }
 
 type NetworkPolicy struct {
-	// Enabled creates NetworkPolicy <fullname>-server (in: agents on https; out: DNS, bundled
-	// Postgres) and, with the bundled Postgres, <fullname>-postgres (in: the server only).
+	// Enabled creates NetworkPolicy <fullname>-server (in: agents on https; out: DNS, the bundled
+	// Postgres or the external database's port) and, with the bundled Postgres,
+	// <fullname>-postgres (in: the server only).
 	Enabled bool `json:"enabled"`
 	// PrometheusNamespace is the namespace Prometheus scrapes from: with the ServiceMonitor on, the
 	// server policy admits it on https (required then, or every scrape would be dropped).
@@ -671,7 +672,7 @@ type NetworkPolicy struct {
 	IngressControllerNamespace string `json:"ingressControllerNamespace"`
 	// ExtraIngress rules add to the server policy (ingress controller, Prometheus).
 	ExtraIngress []networkingv1.NetworkPolicyIngressRule `json:"extraIngress"`
-	// ExtraEgress rules add to the server policy (external database, ACME CA, SMTP, webhooks).
+	// ExtraEgress rules add to the server policy (ACME CA, SMTP, webhooks).
 	ExtraEgress []networkingv1.NetworkPolicyEgressRule `json:"extraEgress"`
 }
 

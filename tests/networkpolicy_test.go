@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,7 +65,17 @@ func TestNetworkPolicies(t *testing.T) {
 	require.Len(t, proxied.Ingress, 2, "agents, and the ingress controller")
 	assert.Equal(t, map[string]string{"kubernetes.io/metadata.name": "ingress-nginx"}, proxied.Ingress[1].From[0].NamespaceSelector.MatchLabels)
 
-	external := renderModeWith(t, "external-db", map[string]any{"networkPolicy": map[string]any{"enabled": true}})
-	assert.Len(t, typed[networkingv1.NetworkPolicy](t, external, "NetworkPolicy", "certctl-server").Spec.Egress, 1,
-		"without the bundled Postgres only DNS is allowed; the external database is the user's extraEgress")
+	external := typed[networkingv1.NetworkPolicy](t, renderModeWith(t, "external-db", map[string]any{"networkPolicy": map[string]any{"enabled": true}}),
+		"NetworkPolicy", "certctl-server").Spec.Egress
+	require.Len(t, external, 2, "DNS and the external database")
+	assert.Equal(t, ptrTo(intstr.FromInt32(5432)), external[1].Ports[0].Port, "the URL's port, lib/pq's default when it names none")
+	assert.Empty(t, external[1].To, "a host name cannot be matched by a NetworkPolicy: the port, to any address")
+
+	byIP := typed[networkingv1.NetworkPolicy](t, renderModeWith(t, "external-db", map[string]any{
+		"networkPolicy":    map[string]any{"enabled": true},
+		"externalDatabase": map[string]any{"url": strings.Replace(externalURL, "db.example.com:5432", "10.20.30.40:6432", 1)},
+	}), "NetworkPolicy", "certctl-server").Spec.Egress
+	require.Len(t, byIP, 2)
+	assert.Equal(t, ptrTo(intstr.FromInt32(6432)), byIP[1].Ports[0].Port)
+	assert.Equal(t, "10.20.30.40/32", byIP[1].To[0].IPBlock.CIDR, "an IP in the URL narrows the rule to that address")
 }

@@ -122,13 +122,11 @@ func (d *liveDeployment) secretValue(t *testing.T, name, key string) string {
 }
 
 // servicePort is the server Service's port of that name.
-func (d *liveDeployment) servicePort(t *testing.T, name string) int {
+func (d *liveDeployment) servicePort(t *testing.T, name string) int32 {
 	t.Helper()
-	svc, ok := d.object("Service", "certctl-server")
-	require.True(t, ok)
-	for _, p := range path(svc, "spec", "ports").([]any) {
-		if port := p.(map[string]any); port["name"] == name {
-			return int(port["port"].(float64))
+	for _, port := range d.render.Service(t, "certctl-server").Spec.Ports {
+		if port.Name == name {
+			return port.Port
 		}
 	}
 	t.Fatalf("the server Service has no port %q", name)

@@ -11,12 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// monitoringOn is the ha-monitoring mode's monitoring section on top of a mode's config.
+// monitoringOn turns monitoring and the ServiceMonitor on, with these ServiceMonitor settings.
 func monitoringOn(serviceMonitor map[string]any) map[string]any {
-	sm := map[string]any{"enabled": true}
-	for k, v := range serviceMonitor {
-		sm[k] = v
-	}
+	sm := deepMerge(map[string]any{"enabled": true}, serviceMonitor)
 	return map[string]any{"monitoring": map[string]any{"enabled": true, "serviceMonitor": sm}}
 }
 
@@ -136,8 +133,7 @@ func TestPrometheusRule(t *testing.T) {
 // dashboardQueries are the PromQL expressions of the rendered Grafana dashboard, by panel title.
 func dashboardQueries(t *testing.T, r *Render) map[string][]string {
 	t.Helper()
-	cm := r.Object(t, "ConfigMap", "certctl-dashboard").Manifest()
-	raw, ok := path(cm, "data", "certctl-dashboard.json").(string)
+	raw, ok := r.ConfigMap(t, "certctl-dashboard").Data["certctl-dashboard.json"]
 	require.True(t, ok, "the dashboard is the ConfigMap key certctl-dashboard.json")
 	var dashboard struct {
 		UID    string

@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -354,10 +353,5 @@ func TestFleetSizeSetsDefaultsExplicitValuesWin(t *testing.T) {
 	pg := r.StatefulSet(t, "certctl-postgres").Spec
 	assert.Subset(t, pg.Template.Spec.Containers[0].Args, []string{"-c", "max_connections=200", "-c", "work_mem=16MB"},
 		"the tier's Postgres settings and the user's, merged")
-	assert.Equal(t, "50Gi", claimedStorage(pg))
-}
-
-func claimedStorage(sts appsv1.StatefulSetSpec) string {
-	q := sts.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]
-	return q.String()
+	assert.Equal(t, "50Gi", pg.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String())
 }

@@ -32,6 +32,11 @@ type Certctl struct {
 	BootstrapToken pulumi.StringOutput `pulumi:"agentBootstrapToken"`
 	// LocalCACert is the generated local-issuer CA certificate (unset with an existing CA Secret).
 	LocalCACert pulumi.StringOutput `pulumi:"localCaCert"`
+	// MigrationJobName is the current migration Job (migrations.viaHook).
+	MigrationJobName pulumi.StringOutput `pulumi:"migrationJobName"`
+
+	// Backup is the backup component, when backup.enabled.
+	Backup *Backup
 }
 
 func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pulumi.ResourceOption) (*Certctl, error) {
@@ -58,13 +63,24 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	db := Database{CASecret: postgresCASecret(cfg.PostgreSQL.TLS), Bundled: cfg.PostgreSQL.Enabled}
 	if cfg.PostgreSQL.Enabled {
 		pg, err := NewBundledPostgres(ctx, name+"-postgres", &BundledPostgresArgs{
-			Release: release, Name: names.Postgres, PostgreSQL: cfg.PostgreSQL, NetworkPolicy: cfg.NetworkPolicy.Enabled,
+			Release: release, Name: names.Postgres, PostgreSQL: cfg.PostgreSQL,
+			NetworkPolicy: cfg.NetworkPolicy.Enabled, Clients: databaseClients(cfg),
 		}, child)
 		if err != nil {
 			return nil, err
 		}
 		db.URL = pg.Connection.URL(cfg.PostgreSQL.TLS.Mode)
+		db.Ready = []pulumi.Resource{pg}
 		c.PostgresSecretName = pg.SecretName
+		if cfg.Backup.Enabled {
+			backup, err := NewBackup(ctx, name+"-backup", &BackupArgs{
+				Release: release, Name: names.Backup, Backup: backupConfig(cfg), Database: pg.Connection,
+			}, child, pulumi.DependsOn([]pulumi.Resource{pg}))
+			if err != nil {
+				return nil, err
+			}
+			c.Backup = backup
+		}
 	} else {
 		db.URL = cfg.ExternalDatabase.URL.Output()
 		if endpoint, ok := cfg.ExternalDatabase.Endpoint(); ok {
@@ -84,7 +100,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 		NetworkPolicy:       cfg.NetworkPolicy,
 		ScrapedFrom:         scrapedFrom(cfg),
 		ProxiedFrom:         proxiedFrom(cfg),
-		MigrationsViaHook:   cfg.Migrations.ViaHook,
+		Migrations:          migrationsConfig(cfg),
 		Database:            db,
 		Credentials:         creds,
 	}, child)
@@ -117,6 +133,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	c.AgentAPIKey = creds.AgentKey
 	c.BootstrapToken = creds.BootstrapToken
 	c.LocalCACert = server.LocalCACert
+	c.MigrationJobName = server.MigrationJobName
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"namespace": c.Namespace, "serverServiceName": c.ServerServiceName, "serverDnsName": c.ServerDNSName,
 		"serverUrl": c.ServerURL, "serverSecretName": c.ServerSecretName, "tlsSecretName": c.TLSSecretName,
@@ -153,6 +170,32 @@ func namespace(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pul
 		return nil, err
 	}
 	return ns.Metadata.Name().Elem(), nil
+}
+
+// databaseClients are the components whose pods connect to the bundled database.
+func databaseClients(cfg *config.Config) []string {
+	clients := []string{componentServer}
+	if cfg.Migrations.ViaHook {
+		clients = append(clients, componentMigration)
+	}
+	if cfg.Backup.Enabled {
+		clients = append(clients, componentBackup)
+	}
+	return clients
+}
+
+// backupConfig is the backup section with its image resolved against the database's.
+func backupConfig(cfg *config.Config) config.Backup {
+	b := cfg.Backup
+	b.Workload = cfg.BackupWorkload()
+	return b
+}
+
+// migrationsConfig is the migrations section with its workload resolved against the server's.
+func migrationsConfig(cfg *config.Config) config.Migrations {
+	m := cfg.Migrations
+	m.Workload = cfg.MigrationWorkload()
+	return m
 }
 
 // proxiedFrom is the namespace the server's NetworkPolicy admits the ingress controller from:

@@ -65,7 +65,7 @@ func postgresNetworkPolicyArgs(a *BundledPostgresArgs) *networkingv1.NetworkPoli
 			PodSelector: a.Release.selector(componentPostgres),
 			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
 			Ingress: networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
-				From:  networkingv1.NetworkPolicyPeerArray{podPeer(a.Release, componentServer)},
+				From:  clientPeers(a.Release, a.Clients),
 				Ports: tcpPorts(portNamePostgres),
 			}},
 		},
@@ -85,6 +85,15 @@ func externalDatabaseEgress(ext config.DatabaseEndpoint) networkingv1.NetworkPol
 		}}
 	}
 	return rule
+}
+
+// clientPeers admits the pods of each client component.
+func clientPeers(r Release, components []string) networkingv1.NetworkPolicyPeerArray {
+	var peers networkingv1.NetworkPolicyPeerArray
+	for _, c := range components {
+		peers = append(peers, podPeer(r, c))
+	}
+	return peers
 }
 
 func podPeer(r Release, component string) networkingv1.NetworkPolicyPeerArgs {

@@ -62,8 +62,11 @@ type BundledPostgresArgs struct {
 	// Name is the StatefulSet's, headless Service's and Secret's name.
 	Name       string
 	PostgreSQL config.PostgreSQL
-	// NetworkPolicy admits only the server to the database (networkPolicy.enabled).
+	// NetworkPolicy admits only the Clients' pods to the database (networkPolicy.enabled).
 	NetworkPolicy bool
+	// Clients are the components whose pods connect: the server, and the migration Job and
+	// backup CronJob when enabled.
+	Clients []string
 }
 
 // BundledPostgres is the in-cluster PostgreSQL: one StatefulSet replica on a retained volume.

@@ -3,6 +3,7 @@ package components
 import (
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
@@ -40,6 +41,9 @@ type Database struct {
 	Bundled bool
 	// External is where an external database listens, for the server NetworkPolicy's egress.
 	External *config.DatabaseEndpoint
+	// Ready are the resources that make the database available (the bundled Postgres), which
+	// the migration Job waits for.
+	Ready []pulumi.Resource
 }
 
 // ServerEndpoint is how clients inside the namespace reach and trust the server, and where the
@@ -69,10 +73,12 @@ type CertctlServerArgs struct {
 	// ScrapedFrom is the namespace Prometheus scrapes from; empty when nothing scrapes.
 	ScrapedFrom string
 	// ProxiedFrom is the ingress controller's namespace; empty without an Ingress.
-	ProxiedFrom       string
-	MigrationsViaHook bool
-	Database          Database
-	Credentials       Credentials
+	ProxiedFrom string
+	// Migrations, with viaHook, runs the migrations in a Job before the Deployment rolls; its
+	// workload is already resolved against the server's (config.MigrationWorkload).
+	Migrations  config.Migrations
+	Database    Database
+	Credentials Credentials
 }
 
 // CertctlServer is the API server: identity and RBAC, settings, secrets, workload, exposure.
@@ -85,6 +91,8 @@ type CertctlServer struct {
 	URL           pulumi.StringOutput `pulumi:"url"`
 	// LocalCACert is the local issuer's CA certificate (PEM), when the program generated it.
 	LocalCACert pulumi.StringOutput `pulumi:"localCaCert"`
+	// MigrationJobName is the current migration Job's name, with migrations.viaHook.
+	MigrationJobName pulumi.StringOutput `pulumi:"migrationJobName"`
 
 	// Endpoint is how agents reach the server.
 	Endpoint ServerEndpoint
@@ -157,6 +165,15 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 		deps = append(deps, cert)
 	}
 
+	if a.Migrations.ViaHook {
+		job, jobName, err := newMigrationJob(ctx, name, a, env, child, pulumi.DependsOn(append(slices.Clone(deps), a.Database.Ready...)))
+		if err != nil {
+			return nil, err
+		}
+		deps = append(deps, job)
+		s.MigrationJobName = jobName
+	}
+
 	podAnnotations := mergeMaps(a.Server.PodAnnotations, map[string]string{"checksum/config": checksum(settings)})
 	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
 		Metadata: a.Release.objectMeta(names.Server, componentServer, nil),
@@ -196,6 +213,6 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	}
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"serviceName": s.ServiceName, "secretName": s.SecretName, "tlsSecretName": s.TLSSecretName, "url": s.URL,
-		"localCaCert": s.LocalCACert,
+		"localCaCert": s.LocalCACert, "migrationJobName": s.MigrationJobName,
 	})
 }

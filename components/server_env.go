@@ -67,7 +67,7 @@ func serverEnv(a *CertctlServerArgs) []envEntry {
 		plainEnv("CERTCTL_ACME_DIRECTORY_URL", acme.DirectoryURL).setBy("server.issuer.acme.directoryURL"),
 		plainEnv("CERTCTL_ACME_EMAIL", acme.Email).setBy("server.issuer.acme.email"),
 		plainEnv("CERTCTL_ACME_CHALLENGE_TYPE", acme.ChallengeType).setBy("server.issuer.acme.challengeType"))...)
-	env = append(env, when(a.MigrationsViaHook, plainEnv("CERTCTL_MIGRATIONS_VIA_HOOK", "true").setBy("migrations.viaHook"))...)
+	env = append(env, when(a.Migrations.ViaHook, plainEnv("CERTCTL_MIGRATIONS_VIA_HOOK", "true").setBy("migrations.viaHook"))...)
 	return append(env, notifierEnv(s.Notifiers)...)
 }
 

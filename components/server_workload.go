@@ -58,8 +58,10 @@ func serverVolumes(a *CertctlServerArgs) []ownVolume {
 	}
 }
 
-func serverPodSpec(a *CertctlServerArgs, container corev1.ContainerArgs, volumes []corev1.VolumeArgs) *corev1.PodSpecArgs {
-	spec := workloadPodSpec(a.Release, a.Server.Workload)
+// serverPodSpec is a pod running the server binary with the server's volumes, placed and secured
+// as w says (the server's workload, or the migration Job's).
+func serverPodSpec(a *CertctlServerArgs, w config.Workload, container corev1.ContainerArgs, volumes []corev1.VolumeArgs) *corev1.PodSpecArgs {
+	spec := workloadPodSpec(a.Release, w)
 	spec.ServiceAccountName = pulumi.String(a.Names.ServiceAccount)
 	// The server only talks to the Kubernetes API for the (preview) Secrets connector.
 	spec.AutomountServiceAccountToken = pulumi.Bool(a.KubernetesSecrets.Enabled)
@@ -69,12 +71,12 @@ func serverPodSpec(a *CertctlServerArgs, container corev1.ContainerArgs, volumes
 	return &spec
 }
 
-// serverContainer runs the server image with the server's whole configuration (certctl
-// validates all of it even for --migrate-only): the Deployment adds its port, probes and hook; a
-// migration Job adds its arguments.
-func serverContainer(a *CertctlServerArgs, env []envEntry, mounts []corev1.VolumeMountArgs) corev1.ContainerArgs {
+// serverContainer runs the server binary with the server's whole configuration (certctl
+// validates all of it even for --migrate-only), with w's image, resources and security context:
+// the Deployment adds its port, probes and hook; the migration Job adds its arguments.
+func serverContainer(a *CertctlServerArgs, name string, w config.Workload, env []envEntry, mounts []corev1.VolumeMountArgs) corev1.ContainerArgs {
 	s := a.Server
-	c := workloadContainer(componentServer, s.Workload)
+	c := workloadContainer(name, w)
 	c.Env = append(envVars(env, a.Names.Server, a.Names.Server), extraEnv(s.Env, s.ExtraEnv)...)
 	c.VolumeMounts = volumeMountsInput(s.VolumeMounts, mounts...)
 	return c
@@ -86,7 +88,7 @@ func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, podAnnotations m
 	annotations["checksum/secret"] = secretSum
 
 	volumes, mounts := podVolumes(serverVolumes(a))
-	container := serverContainer(a, env, mounts)
+	container := serverContainer(a, componentServer, s.Workload, env, mounts)
 	container.Ports = corev1.ContainerPortArray{corev1.ContainerPortArgs{
 		Name: pulumi.String(portNameHTTPS), ContainerPort: pulumi.Int(s.Port), Protocol: pulumi.String("TCP"),
 	}}
@@ -95,7 +97,7 @@ func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, podAnnotations m
 	container.Lifecycle = &corev1.LifecycleArgs{PostStart: &corev1.LifecycleHandlerArgs{
 		Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", accessScript()})},
 	}}
-	spec := serverPodSpec(a, container, volumes)
+	spec := serverPodSpec(a, s.Workload, container, volumes)
 	if spread := defaultServerSpread(a); spread != nil {
 		spec.TopologySpreadConstraints = spread
 	}

@@ -85,20 +85,27 @@ func Defaults() Config {
 			}},
 		},
 		Backup: Backup{
-			Workload:                   workload(Image{Repository: "postgres", Tag: "16-alpine", PullPolicy: string(corev1.PullIfNotPresent)}, resources("50m", "64Mi", "500m", "512Mi"), restricted(999)),
-			Schedule:                   "0 2 * * *",
+			// No image: the database's (see Backup.Workload).
+			Workload:                   workload(Image{}, resources("100m", "128Mi", "500m", "512Mi"), restricted(999)),
+			Schedule:                   "30 2 * * *",
 			Sink:                       BackupSinkPVC,
 			SuccessfulJobsHistoryLimit: 3,
-			FailedJobsHistoryLimit:     3,
-			RetentionDays:              14,
-			PVC:                        BackupPVC{Size: "20Gi"},
+			FailedJobsHistoryLimit:     1,
+			StartingDeadlineSeconds:    300,
+			BackoffLimit:               1,
+			ActiveDeadlineSeconds:      3600,
+			PVC:                        BackupPVC{Size: "20Gi", KeepLast: 14},
 			S3: BackupS3{
 				Create:        true,
 				Prefix:        "certctl/",
+				RetentionDays: 30,
 				UploaderImage: Image{Repository: "amazon/aws-cli", Tag: "2.27.0", PullPolicy: string(corev1.PullIfNotPresent)},
+				CredentialsSecret: BackupCredentialsSecret{
+					Name: "certctl-backup-aws-creds", AccessKeyIDKey: "AWS_ACCESS_KEY_ID", SecretAccessKeyKey: "AWS_SECRET_ACCESS_KEY",
+				},
 			},
 		},
-		Migrations: Migrations{BackoffLimit: 2, ActiveDeadlineSeconds: 600},
+		Migrations: Migrations{BackoffLimit: 1, ActiveDeadlineSeconds: 600},
 	}
 }
 
@@ -118,6 +125,12 @@ const (
 
 	BackupSinkPVC = "pvc"
 	BackupSinkS3  = "s3"
+
+	// How the backup uploader authenticates to S3 (backup.s3.credentials).
+	BackupCredentialsIRSA           = "irsa"
+	BackupCredentialsPodIdentity    = "podIdentity"
+	BackupCredentialsIAMUser        = "iamUser"
+	BackupCredentialsExistingSecret = "existingSecret"
 )
 
 // workload is a section's image, resources and security context, unplaced.

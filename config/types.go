@@ -793,13 +793,14 @@ type AlertThresholds struct {
 
 type Backup struct {
 	// Workload: backup takes the shared workload keys (the chart's backup.image string and
-	// backup.imagePullPolicy become backup.image.*).
+	// backup.imagePullPolicy become backup.image.*). Unset image keys take postgresql.image's, so
+	// pg_dump matches the database's major version.
 	Workload
-	// Enabled would add a CronJob that dumps the bundled database (not built yet: refused when
-	// enabled). Also refused without postgresql.enabled.
+	// Enabled adds a CronJob that dumps the bundled database (refused with an external database,
+	// whose provider's backups and point-in-time recovery apply).
 	Enabled bool `json:"enabled"`
-	// Schedule is a five-field cron expression or a macro such as "@daily", without TZ=
-	// (default "0 2 * * *").
+	// Schedule is a five-field cron expression or a macro such as "@daily", without TZ=, in the
+	// kube-controller-manager's time zone (UTC on most clusters).
 	Schedule string `json:"schedule"`
 	// Sink is "pvc" or "s3".
 	Sink string `json:"sink"`
@@ -807,8 +808,13 @@ type Backup struct {
 	SuccessfulJobsHistoryLimit int32 `json:"successfulJobsHistoryLimit"`
 	// FailedJobsHistoryLimit is how many failed Jobs are kept (>= 0).
 	FailedJobsHistoryLimit int32 `json:"failedJobsHistoryLimit"`
-	// RetentionDays deletes dumps older than this (PVC sink) or expires them (S3 lifecycle).
-	RetentionDays int `json:"retentionDays"`
+	// StartingDeadlineSeconds: a run that could not start within this many seconds of its time
+	// is skipped (>= 1).
+	StartingDeadlineSeconds int64 `json:"startingDeadlineSeconds"`
+	// BackoffLimit is how many times a failed backup Job is retried (>= 0).
+	BackoffLimit int32 `json:"backoffLimit"`
+	// ActiveDeadlineSeconds bounds one backup Job's run time, in seconds (>= 1).
+	ActiveDeadlineSeconds int64 `json:"activeDeadlineSeconds"`
 	// PVC is the volume dumps go to with sink pvc.
 	PVC BackupPVC `json:"pvc"`
 	// S3 is the bucket dumps go to with sink s3.
@@ -816,43 +822,73 @@ type Backup struct {
 }
 
 type BackupPVC struct {
-	// Size of the backup volume claim, a positive quantity such as "20Gi".
+	// Size of the backup volume claim the program creates, a positive quantity such as "20Gi".
 	Size string `json:"size"`
-	// StorageClass of the claim; empty uses the cluster default.
+	// StorageClass of the created claim; empty uses the cluster default.
 	StorageClass string `json:"storageClass"`
 	// ExistingClaim uses this PVC instead of creating one (the chart's backup.pvc.claimName).
 	ExistingClaim string `json:"existingClaim"`
+	// KeepLast is how many dumps stay on the volume; each run deletes older ones (>= 1).
+	KeepLast int `json:"keepLast"`
+	// DeleteOnDestroy lets `pulumi destroy` delete the created claim and its dumps; by default
+	// the claim is left in the cluster.
+	DeleteOnDestroy bool `json:"deleteOnDestroy"`
 }
 
 type BackupS3 struct {
-	// Bucket is the name of the bucket; empty with create=true lets AWS name it.
+	// Bucket is the name of the bucket; empty with create=true lets Pulumi name it.
 	Bucket string `json:"bucket"`
-	// Create creates the bucket in this stack; with create=false, bucket must name an existing one.
+	// Create builds the bucket in this stack with pulumi-aws; with create=false, bucket must
+	// name an existing one.
 	Create bool `json:"create"`
-	// Region of the bucket.
+	// Region of the bucket, for the AWS provider and the uploader (AWS_REGION).
 	Region string `json:"region"`
-	// Prefix of the dumps' object keys, without a leading "/" (default "certctl/").
+	// Prefix of the dumps' object keys, without a leading "/".
 	Prefix string `json:"prefix"`
-	// Endpoint targets an S3-compatible store instead of AWS.
+	// Endpoint targets an S3-compatible store instead of AWS (create=false and
+	// credentials=existingSecret only).
 	Endpoint string `json:"endpoint"`
-	// UploaderImage carries aws-cli for the upload step.
+	// UploaderImage carries the AWS CLI for the upload container.
 	UploaderImage Image `json:"uploaderImage"`
-	// IRSARoleArn annotates the backup ServiceAccount for EKS IAM Roles for Service Accounts.
-	IRSARoleArn string `json:"irsaRoleArn"`
-	// OIDCProviderArn, with create=true, builds an IRSA role for the backup ServiceAccount.
-	OIDCProviderArn string `json:"oidcProviderArn"`
-	// KMSKeyID is the KMS key that encrypts a created bucket; empty uses AES256.
+	// RetentionDays expires dumps in a created bucket after this many days (>= 1).
+	RetentionDays int `json:"retentionDays"`
+	// KMSKeyID is the ARN of the KMS key for SSE-KMS (the created bucket's default and the
+	// uploader's request); empty uses SSE-S3 (AES256).
 	KMSKeyID string `json:"kmsKeyId"`
-	// ForceDestroy lets `pulumi destroy` delete a created bucket that still holds dumps.
-	ForceDestroy bool `json:"forceDestroy"`
+	// DeleteOnDestroy lets `pulumi destroy` delete a created bucket, dumps included; by default
+	// it is left in the account.
+	DeleteOnDestroy bool `json:"deleteOnDestroy"`
+	// Credentials is how the uploader authenticates: "irsa", "podIdentity", "iamUser" or
+	// "existingSecret".
+	Credentials string `json:"credentials"`
+	// IRSARoleArn, with credentials=irsa, is an existing role for the backup ServiceAccount.
+	IRSARoleArn string `json:"irsaRoleArn"`
+	// OIDCProviderArn, with credentials=irsa, builds a role trusting the cluster's OIDC provider
+	// for the backup ServiceAccount only.
+	OIDCProviderArn string `json:"oidcProviderArn"`
+	// EKSClusterName, with credentials=podIdentity, is the cluster the Pod Identity association
+	// is made in.
+	EKSClusterName string `json:"eksClusterName"`
+	// CredentialsSecret, with credentials=existingSecret, is the Secret holding an access key.
+	CredentialsSecret BackupCredentialsSecret `json:"credentialsSecret"`
+}
+
+// BackupCredentialsSecret is the chart's backup.s3.credentialsSecret.
+type BackupCredentialsSecret struct {
+	// Name of the Secret in the release namespace.
+	Name string `json:"name"`
+	// AccessKeyIDKey is the key holding the access key ID.
+	AccessKeyIDKey string `json:"accessKeyIdKey"`
+	// SecretAccessKeyKey is the key holding the secret access key.
+	SecretAccessKeyKey string `json:"secretAccessKeyKey"`
 }
 
 type Migrations struct {
 	// Workload: the migration Job's shared workload keys; unset keys take the server's (the Job
 	// runs the server image with the server's configuration).
 	Workload
-	// ViaHook runs `--migrate-only` in a Job before the server rolls (not built yet: refused when
-	// enabled).
+	// ViaHook runs `--migrate-only` in a Job before the server rolls; the server then skips
+	// migrating at boot.
 	ViaHook bool `json:"viaHook"`
 	// BackoffLimit is how many times the migration Job retries (>= 0).
 	BackoffLimit int32 `json:"backoffLimit"`

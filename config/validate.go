@@ -40,7 +40,6 @@ func (c Config) Validate(reserved Reserved) error {
 		validateMonitoring,
 		validateBackup,
 		validateMigrations,
-		refuseNotBuilt,
 	} {
 		section(p, c)
 	}
@@ -97,7 +96,8 @@ func (c Config) derivedNames() []derivedName {
 		out = append(out, derivedName{n.Backup, "CronJob", 52})
 	}
 	if c.Migrations.ViaHook {
-		out = append(out, derivedName{n.Migration, "Job", 63})
+		// The Job's name adds "-" and an 8-digit spec digest.
+		out = append(out, derivedName{n.Migration, "Job", 54})
 	}
 	if sm := c.Monitoring.ServiceMonitor; c.Monitoring.Enabled && sm.Enabled && sm.BearerTokenSecret.Name == "" {
 		out = append(out, derivedName{n.Metrics, "Secret", 63})
@@ -798,26 +798,32 @@ func validateMonitoring(p *problems, c Config) {
 func validateBackup(p *problems, c Config) {
 	b := c.Backup
 	if b.Enabled && !c.PostgreSQL.Enabled {
-		p.add("backup.enabled", "backs up the bundled Postgres only, but postgresql.enabled is false",
+		p.add("backup.enabled", "backs up the bundled Postgres only, but postgresql.enabled is false (an external database is backed up by its provider, with point-in-time recovery)",
 			"use your managed database's backups and point-in-time recovery, and set backup.enabled=false")
 	}
 	if strings.HasPrefix(b.Schedule, "TZ=") || strings.HasPrefix(b.Schedule, "CRON_TZ=") {
 		p.add("backup.schedule", "sets a time zone, which Kubernetes refuses in a CronJob schedule", "remove the TZ= prefix (the schedule runs in the controller's time zone)")
 	} else if _, err := cron.ParseStandard(b.Schedule); err != nil {
-		p.addf("backup.schedule", `use a five-field cron expression such as "0 2 * * *" or a macro such as "@daily"`, "%q is not a cron schedule: %v", b.Schedule, err)
+		p.addf("backup.schedule", `use a five-field cron expression such as "30 2 * * *" or a macro such as "@daily"`, "%q is not a cron schedule: %v", b.Schedule, err)
 	}
 	oneOf(p, "backup.sink", b.Sink, BackupSinkPVC, BackupSinkS3)
-	atLeast(p, "backup.retentionDays", b.RetentionDays, 1)
 	atLeast(p, "backup.successfulJobsHistoryLimit", b.SuccessfulJobsHistoryLimit, 0)
 	atLeast(p, "backup.failedJobsHistoryLimit", b.FailedJobsHistoryLimit, 0)
-	checkWorkload(p, "backup", b.Workload)
+	atLeast(p, "backup.startingDeadlineSeconds", b.StartingDeadlineSeconds, 1)
+	atLeast(p, "backup.backoffLimit", b.BackoffLimit, 0)
+	atLeast(p, "backup.activeDeadlineSeconds", b.ActiveDeadlineSeconds, 1)
+	checkWorkloadOverride(p, "backup", b.Workload)
 
 	checkSize(p, "backup.pvc.size", b.PVC.Size)
 	checkOptionalName(p, "backup.pvc.storageClass", b.PVC.StorageClass, dnsSubdomain)
 	checkOptionalName(p, "backup.pvc.existingClaim", b.PVC.ExistingClaim, dnsSubdomain)
+	atLeast(p, "backup.pvc.keepLast", b.PVC.KeepLast, 1)
+	validateBackupS3(p, b.S3, b.Enabled && b.Sink == BackupSinkS3)
+}
 
-	s3 := b.S3
-	if b.Enabled && b.Sink == BackupSinkS3 && !s3.Create && s3.Bucket == "" {
+// validateBackupS3 checks the S3 sink's keys; required ones only when the sink is in use.
+func validateBackupS3(p *problems, s3 BackupS3, inUse bool) {
+	if inUse && !s3.Create && s3.Bucket == "" {
 		p.add("backup.s3.bucket", "is empty while backup.s3.create is false, so there is nowhere to upload",
 			"set it to an existing bucket, or set backup.s3.create=true")
 	}
@@ -828,14 +834,54 @@ func validateBackup(p *problems, c Config) {
 	if strings.HasPrefix(s3.Prefix, "/") {
 		p.addf("backup.s3.prefix", `remove the leading "/" (e.g. "certctl/")`, "%q starts with /, which S3 keeps as an empty path segment", s3.Prefix)
 	}
+	if inUse && s3.Region == "" && s3.Endpoint == "" {
+		p.add("backup.s3.region", "is empty, so neither the AWS provider nor the uploader knows where the bucket is", `set it to the bucket's region, e.g. "eu-west-1"`)
+	}
 	if s3.Endpoint != "" {
 		checkURL(p, "backup.s3.endpoint", s3.Endpoint, false, "https://minio.example.com:9000", "https", "http")
+		if inUse && s3.Create {
+			p.add("backup.s3.create", "is true with backup.s3.endpoint set, but the program builds buckets on AWS S3 only",
+				"set backup.s3.create=false and name the existing bucket in backup.s3.bucket")
+		}
+		if inUse && s3.Credentials != BackupCredentialsExistingSecret {
+			p.addf("backup.s3.credentials", "set it to existingSecret and store the store's access key in backup.s3.credentialsSecret",
+				"is %q, but an S3-compatible endpoint takes an access key only", s3.Credentials)
+		}
 	}
 	checkImage(p, "backup.s3.uploaderImage", s3.UploaderImage)
-	for _, x := range []struct{ key, v string }{{"backup.s3.irsaRoleArn", s3.IRSARoleArn}, {"backup.s3.oidcProviderArn", s3.OIDCProviderArn}} {
-		if x.v != "" && !strings.HasPrefix(x.v, "arn:") {
-			p.addf(x.key, `use a full ARN starting with "arn:"`, "%q is not an ARN", x.v)
+	atLeast(p, "backup.s3.retentionDays", s3.RetentionDays, 1)
+	checkARN(p, "backup.s3.kmsKeyId", s3.KMSKeyID, "kms")
+	checkARN(p, "backup.s3.irsaRoleArn", s3.IRSARoleArn, "iam")
+	checkARN(p, "backup.s3.oidcProviderArn", s3.OIDCProviderArn, "iam")
+	if inUse {
+		validateBackupCredentials(p, s3)
+	}
+}
+
+// validateBackupCredentials requires exactly the settings the chosen credentials need.
+func validateBackupCredentials(p *problems, s3 BackupS3) {
+	creds := []string{BackupCredentialsIRSA, BackupCredentialsPodIdentity, BackupCredentialsIAMUser, BackupCredentialsExistingSecret}
+	if s3.Credentials == "" {
+		p.add("backup.s3.credentials", "is empty, so the uploader has no way to authenticate",
+			"set it to one of: "+strings.Join(creds, ", ")+" (see the README's backup section)")
+		return
+	}
+	if !oneOf(p, "backup.s3.credentials", s3.Credentials, creds...) {
+		return
+	}
+	switch s3.Credentials {
+	case BackupCredentialsIRSA:
+		if (s3.IRSARoleArn == "") == (s3.OIDCProviderArn == "") {
+			p.add("backup.s3.irsaRoleArn", "and backup.s3.oidcProviderArn must be set one at a time with credentials=irsa",
+				"set backup.s3.oidcProviderArn to have the program build the role, or backup.s3.irsaRoleArn to use your own")
 		}
+	case BackupCredentialsPodIdentity:
+		checkName(p, "backup.s3.eksClusterName", s3.EKSClusterName, dnsSubdomain)
+	case BackupCredentialsExistingSecret:
+		cs := s3.CredentialsSecret
+		checkName(p, "backup.s3.credentialsSecret.name", cs.Name, dnsSubdomain)
+		checkName(p, "backup.s3.credentialsSecret.accessKeyIdKey", cs.AccessKeyIDKey, secretKey)
+		checkName(p, "backup.s3.credentialsSecret.secretAccessKeyKey", cs.SecretAccessKeyKey, secretKey)
 	}
 }
 
@@ -856,20 +902,4 @@ func validateMigrations(p *problems, c Config) {
 	checkWorkloadOverride(p, "migrations", c.Migrations.Workload)
 	atLeast(p, "migrations.backoffLimit", c.Migrations.BackoffLimit, 0)
 	atLeast(p, "migrations.activeDeadlineSeconds", c.Migrations.ActiveDeadlineSeconds, 1)
-}
-
-// refuseNotBuilt refuses features whose objects this program does not create yet, rather than
-// accept them and deploy without them.
-func refuseNotBuilt(p *problems, c Config) {
-	for _, f := range []struct {
-		key string
-		on  bool
-	}{
-		{"backup.enabled", c.Backup.Enabled},
-		{"migrations.viaHook", c.Migrations.ViaHook},
-	} {
-		if f.on {
-			p.add(f.key, "is not built in this version of the program yet (see the README, \"Not built yet\")", "set it to false")
-		}
-	}
 }

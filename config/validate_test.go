@@ -524,11 +524,48 @@ func refusals() []refusal {
 		{"backup schedule", func(c *Config) { c.Backup.Schedule = "every day" }, "backup.schedule", ""},
 		{"backup schedule with seconds", func(c *Config) { c.Backup.Schedule = "0 0 2 * * *" }, "backup.schedule", ""},
 		{"backup schedule time zone", func(c *Config) { c.Backup.Schedule = "TZ=UTC 0 2 * * *" }, "backup.schedule", "TZ"},
-		{"backup retention", func(c *Config) { c.Backup.RetentionDays = 0 }, "backup.retentionDays", ""},
+		{"backup keeps no dumps", func(c *Config) { c.Backup.PVC.KeepLast = 0 }, "backup.pvc.keepLast", "1 or more"},
+		{"backup bucket retention", func(c *Config) { c.Backup.S3.RetentionDays = 0 }, "backup.s3.retentionDays", "1 or more"},
+		{"backup starting deadline", func(c *Config) { c.Backup.StartingDeadlineSeconds = 0 }, "backup.startingDeadlineSeconds", ""},
+		{"backup backoff", func(c *Config) { c.Backup.BackoffLimit = -1 }, "backup.backoffLimit", ""},
+		{"backup deadline", func(c *Config) { c.Backup.ActiveDeadlineSeconds = 0 }, "backup.activeDeadlineSeconds", ""},
+		{"backup schedule out of range", func(c *Config) { c.Backup.Schedule = "61 2 * * *" }, "backup.schedule", "cron"},
+		{"backup s3 without credentials", func(c *Config) { enableS3Backup(c, "") }, "backup.s3.credentials", "irsa, podIdentity, iamUser, existingSecret"},
+		{"backup s3 unknown credentials", func(c *Config) { enableS3Backup(c, "instanceProfile") }, "backup.s3.credentials", ""},
+		{"backup s3 without region", func(c *Config) {
+			enableS3Backup(c, BackupCredentialsIAMUser)
+			c.Backup.S3.Region = ""
+		}, "backup.s3.region", ""},
+		{"backup irsa without a role", func(c *Config) { enableS3Backup(c, BackupCredentialsIRSA) }, "backup.s3.irsaRoleArn", "oidcProviderArn"},
+		{"backup irsa with both roles", func(c *Config) {
+			enableS3Backup(c, BackupCredentialsIRSA)
+			c.Backup.S3.IRSARoleArn = "arn:aws:iam::123456789012:role/backup"
+			c.Backup.S3.OIDCProviderArn = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+		}, "backup.s3.irsaRoleArn", "one at a time"},
+		{"backup pod identity without cluster", func(c *Config) { enableS3Backup(c, BackupCredentialsPodIdentity) }, "backup.s3.eksClusterName", ""},
+		{"backup existing secret without a name", func(c *Config) {
+			enableS3Backup(c, BackupCredentialsExistingSecret)
+			c.Backup.S3.CredentialsSecret.Name = ""
+		}, "backup.s3.credentialsSecret.name", ""},
+		{"backup existing secret bad key", func(c *Config) {
+			enableS3Backup(c, BackupCredentialsExistingSecret)
+			c.Backup.S3.CredentialsSecret.SecretAccessKeyKey = "secret key"
+		}, "backup.s3.credentialsSecret.secretAccessKeyKey", ""},
+		{"backup creates a bucket on another store", func(c *Config) {
+			enableS3Backup(c, BackupCredentialsExistingSecret)
+			c.Backup.S3.Endpoint = "https://minio.example.com:9000"
+		}, "backup.s3.create", "create=false"},
+		{"backup IAM user on another store", func(c *Config) {
+			enableS3Backup(c, BackupCredentialsIAMUser)
+			c.Backup.S3.Create, c.Backup.S3.Bucket, c.Backup.S3.Endpoint = false, "backups", "https://minio.example.com:9000"
+		}, "backup.s3.credentials", "existingSecret"},
+		{"backup KMS key not an ARN", func(c *Config) { c.Backup.S3.KMSKeyID = "alias/backups" }, "backup.s3.kmsKeyId", "ARN"},
+		{"backup KMS key of another service", func(c *Config) { c.Backup.S3.KMSKeyID = "arn:aws:iam::123456789012:role/x" }, "backup.s3.kmsKeyId", "kms"},
 		{"backup successful history", func(c *Config) { c.Backup.SuccessfulJobsHistoryLimit = -1 }, "backup.successfulJobsHistoryLimit", ""},
 		{"backup failed history", func(c *Config) { c.Backup.FailedJobsHistoryLimit = -1 }, "backup.failedJobsHistoryLimit", ""},
 		{"backup s3 without bucket", func(c *Config) {
-			c.Backup.Enabled, c.Backup.Sink, c.Backup.S3.Create = true, BackupSinkS3, false
+			enableS3Backup(c, BackupCredentialsIAMUser)
+			c.Backup.S3.Create = false
 		}, "backup.s3.bucket", "backup.s3.create=true"},
 		{"backup bucket uppercase", func(c *Config) { c.Backup.S3.Bucket = "My_Bucket" }, "backup.s3.bucket", ""},
 		{"backup bucket short", func(c *Config) { c.Backup.S3.Bucket = "ab" }, "backup.s3.bucket", ""},
@@ -544,6 +581,12 @@ func refusals() []refusal {
 		{"migration image override", func(c *Config) { c.Migrations.Image = Image{Repository: "ghcr.io/Certctl/server"} }, "migrations.image.repository", ""},
 		{"migration runs as root", func(c *Config) { c.Migrations.SecurityContext = SecurityContext{RunAsUser: ptr[int64](0)} }, "migrations.securityContext.runAsNonRoot", "restricted"},
 	}
+}
+
+// enableS3Backup turns on the S3 sink with the given credentials choice and a region.
+func enableS3Backup(c *Config, credentials string) {
+	c.Backup.Enabled, c.Backup.Sink = true, BackupSinkS3
+	c.Backup.S3.Region, c.Backup.S3.Credentials = "eu-west-1", credentials
 }
 
 func enableSMTP(c *Config) {
@@ -595,11 +638,23 @@ func TestValidateAccepts(t *testing.T) {
 			c.Monitoring.PrometheusRules.Thresholds.OfflineAgentFor = "1d"
 			c.Monitoring.PrometheusRules.Thresholds.ExpiringCertificateFor = "1h30m"
 		}},
-		{"backup to a created bucket", func(c *Config) { c.Backup.Enabled, c.Backup.Sink = true, BackupSinkS3 }},
-		{"backup to an existing bucket", func(c *Config) {
-			c.Backup.Enabled, c.Backup.Sink = true, BackupSinkS3
-			c.Backup.S3 = BackupS3{Bucket: "certctl.backups-1", Prefix: "prod/", Endpoint: "http://minio.minio:9000",
-				IRSARoleArn: "arn:aws:iam::123456789012:role/backup", UploaderImage: c.Backup.S3.UploaderImage}
+		{"backup to a created bucket with IRSA", func(c *Config) {
+			enableS3Backup(c, BackupCredentialsIRSA)
+			c.Backup.S3.OIDCProviderArn = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+			c.Backup.S3.KMSKeyID = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+		}},
+		{"backup with pod identity", func(c *Config) {
+			enableS3Backup(c, BackupCredentialsPodIdentity)
+			c.Backup.S3.EKSClusterName = "prod"
+		}},
+		{"backup to an S3-compatible store", func(c *Config) {
+			enableS3Backup(c, BackupCredentialsExistingSecret)
+			c.Backup.S3.Create, c.Backup.S3.Bucket, c.Backup.S3.Region = false, "certctl.backups-1", ""
+			c.Backup.S3.Prefix, c.Backup.S3.Endpoint = "prod/", "http://minio.minio:9000"
+		}},
+		{"backup with an existing IRSA role", func(c *Config) {
+			enableS3Backup(c, BackupCredentialsIRSA)
+			c.Backup.S3.IRSARoleArn = "arn:aws:iam::123456789012:role/backup"
 		}},
 		{"backup schedule macro", func(c *Config) { c.Backup.Enabled, c.Backup.Schedule = true, "@daily" }},
 		{"acme http-01", func(c *Config) { enableACME(c) }},
@@ -667,33 +722,9 @@ func TestValidateAccepts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
 			tc.mutate(&c)
-			assert.Empty(t, problemsExceptNotBuilt(c.Validate(testReserved)))
+			assert.NoError(t, c.Validate(testReserved))
 		})
 	}
-}
-
-// problemsExceptNotBuilt drops the refusals of not-yet-built features, so the shape checks of
-// their settings can be tested already.
-func problemsExceptNotBuilt(err error) []string {
-	var out []string
-	if err == nil {
-		return out
-	}
-	for _, p := range err.(*ValidationError).Problems {
-		if !strings.Contains(p.Message, "is not built in this version") {
-			out = append(out, p.String())
-		}
-	}
-	return out
-}
-
-func TestValidateRefusesNotBuiltFeatures(t *testing.T) {
-	c := valid()
-	c.Monitoring.Enabled, c.Backup.Enabled, c.Migrations.ViaHook = true, true, true
-	var verr *ValidationError
-	require.ErrorAs(t, c.Validate(testReserved), &verr)
-	assert.Equal(t, []string{"certctl:backup.enabled", "certctl:migrations.viaHook"}, verr.Keys(), "monitoring is built")
-	assert.Empty(t, problemsExceptNotBuilt(verr))
 }
 
 func TestValidateReportsEveryProblemAtOnce(t *testing.T) {

@@ -5,6 +5,7 @@ package program
 import (
 	"fmt"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	pulumiconfig "github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
@@ -44,8 +45,16 @@ func Deploy(ctx *pulumi.Context) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
+	providers := []pulumi.ProviderResource{provider}
+	if cfg.NeedsAWS() {
+		aws, err := aws.NewProvider(ctx, "aws", &aws.ProviderArgs{Region: pulumi.String(cfg.Backup.S3.Region)})
+		if err != nil {
+			return nil, fmt.Errorf("aws provider: %w", err)
+		}
+		providers = append(providers, aws)
+	}
 	certctl, err := components.NewCertctl(ctx, "certctl", &components.CertctlArgs{Config: &cfg},
-		pulumi.Providers(provider))
+		pulumi.Providers(providers...))
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +101,17 @@ func outputs(cfg *config.Config, c *components.Certctl) pulumi.Map {
 	}
 	if cfg.PostgreSQL.Enabled {
 		out["postgresSecretName"] = c.PostgresSecretName
+	}
+	if cfg.Migrations.ViaHook {
+		out["migrationJobName"] = c.MigrationJobName
+	}
+	if b := c.Backup; b != nil {
+		out["backupCronJobName"] = b.CronJobName
+		if cfg.Backup.Sink == config.BackupSinkS3 {
+			out["backupBucket"], out["backupLocation"] = b.Bucket, b.Location
+		} else {
+			out["backupClaimName"] = b.ClaimName
+		}
 	}
 	out["nextSteps"] = pulumi.Sprintf(
 		"kubectl -n %[1]s rollout status deployment/%[2]s\n"+

@@ -110,6 +110,22 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 			}
 		}
 		state["certPem"] = resource.NewStringProperty(pem)
+	case "aws:s3/bucketV2:BucketV2":
+		bucket := args.Name + "-generated" // what autonaming would make of the logical name
+		if b, ok := args.Inputs["bucket"]; ok && b.IsString() {
+			bucket = b.StringValue()
+		}
+		state["bucket"] = resource.NewStringProperty(bucket)
+		state["arn"] = resource.NewStringProperty("arn:aws:s3:::" + bucket)
+		return bucket, state, nil
+	case "aws:iam/role:Role":
+		state["name"] = resource.NewStringProperty(args.Name + "-generated")
+		state["arn"] = resource.NewStringProperty("arn:aws:iam::123456789012:role/" + args.Name + "-generated")
+	case "aws:iam/user:User":
+		state["name"] = resource.NewStringProperty(args.Name + "-generated")
+	case "aws:iam/accessKey:AccessKey":
+		state["secret"] = resource.MakeSecret(resource.NewStringProperty(generatedValue(args.Name)))
+		return "AKIA-" + args.Name, state, nil
 	}
 	return args.Name + "-id", state, nil
 }

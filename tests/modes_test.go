@@ -35,6 +35,18 @@ var defaultObjects = []string{
 	"ConfigMap/certctl-agent", "DaemonSet/certctl-agent",
 }
 
+// backupObjects are what backup.enabled adds with the default PVC sink.
+var backupObjects = []string{"CronJob/certctl-backup", "ServiceAccount/certctl-backup", "PersistentVolumeClaim/certctl-backup"}
+
+// migrationJob is the migration Job as TestModeObjectSets names it: its real name ends in a
+// digest of its spec (see TestMigrationJobName).
+const migrationJob = "Job/certctl-migrate-<digest>"
+
+const (
+	testOIDCProvider = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+	testKMSKey       = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+)
+
 const externalURL = "postgres://certctl:s3cr3t-db-pass@db.example.com:5432/certctl?sslmode=verify-full"
 
 func modes() []mode {
@@ -123,8 +135,28 @@ func modes() []mode {
 			userProvided: []string{"Secret/certctl-tls", "Secret/certctl-postgres-ca", "Secret/certctl-postgres-tls"},
 		},
 		{
-			// Every feature this program builds, at once (backup and migrations are refused until
-			// they are built and join this mode then).
+			name:         "backup-pvc",
+			config:       map[string]any{"backup": map[string]any{"enabled": true}},
+			objects:      with(defaultObjects, backupObjects...),
+			userProvided: []string{"Secret/certctl-tls"},
+		},
+		{
+			// The bucket built by the program, the uploader on IRSA with a role the program builds.
+			name: "backup-s3",
+			config: map[string]any{"backup": map[string]any{"enabled": true, "sink": "s3", "s3": map[string]any{
+				"region": "eu-west-1", "credentials": "irsa", "oidcProviderArn": testOIDCProvider,
+			}}},
+			objects:      with(defaultObjects, "CronJob/certctl-backup", "ServiceAccount/certctl-backup"),
+			userProvided: []string{"Secret/certctl-tls"},
+		},
+		{
+			name:         "migrations-hook",
+			config:       map[string]any{"migrations": map[string]any{"viaHook": true}},
+			objects:      with(defaultObjects, migrationJob),
+			userProvided: []string{"Secret/certctl-tls"},
+		},
+		{
+			// Every feature this program builds, at once.
 			name: "all-on",
 			config: map[string]any{
 				"createNamespace": true,
@@ -172,11 +204,16 @@ func modes() []mode {
 					"prometheusRules":  map[string]any{"enabled": true},
 					"grafanaDashboard": map[string]any{"enabled": true},
 				},
+				"backup": map[string]any{"enabled": true, "sink": "s3", "s3": map[string]any{
+					"region": "eu-west-1", "credentials": "iamUser", "kmsKeyId": testKMSKey, "prefix": "prod/certctl/",
+				}},
+				"migrations": map[string]any{"viaHook": true},
 			},
 			secret: []string{"server"},
 			objects: with(defaultObjects, "Namespace/certctl", "Certificate/certctl-server-tls", "Ingress/certctl",
 				"PodDisruptionBudget/certctl-server", "NetworkPolicy/certctl-server", "NetworkPolicy/certctl-postgres",
-				"Secret/certctl-metrics", "ServiceMonitor/certctl-server", "PrometheusRule/certctl-rules", "ConfigMap/certctl-dashboard"),
+				"Secret/certctl-metrics", "ServiceMonitor/certctl-server", "PrometheusRule/certctl-rules", "ConfigMap/certctl-dashboard",
+				"CronJob/certctl-backup", "ServiceAccount/certctl-backup", "Secret/certctl-backup-aws", migrationJob),
 			userProvided: []string{"Secret/certctl-postgres-tls"},
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -138,9 +139,10 @@ func (ctr *container) signal(sig syscall.Signal) {
 	}
 }
 
-// waitExit waits up to timeout for the process to exit and reports whether it did.
+// waitExit waits up to timeout for the process to exit and reports whether it did. A process
+// that has already exited counts even when no time is left.
 func (ctr *container) waitExit(timeout time.Duration) bool {
-	if ctr.done == nil {
+	if !ctr.running() {
 		return true
 	}
 	select {
@@ -161,18 +163,32 @@ func (ctr *container) runToCompletion() error {
 		ctr.waitExit(exitWait)
 		return fmt.Errorf("init container %s did not finish within %s", ctr.spec.Name, runTimeout)
 	}
+	return ctr.exitError()
+}
+
+// exitError says how an exited container failed; nil for exit 0.
+func (ctr *container) exitError() error {
 	if ctr.exitErr != nil {
-		return fmt.Errorf("init container %s failed: %v", ctr.spec.Name, ctr.exitErr)
+		return fmt.Errorf("%s %s failed: %v", ctr.kind(), ctr.spec.Name, ctr.exitErr)
 	}
 	return nil
 }
 
+// kind names the container as kubectl describe does.
+func (ctr *container) kind() string {
+	if ctr.init {
+		return "init container"
+	}
+	return "container"
+}
+
 // exec runs argv inside the running container as kubelet's exec does: in its network, mount and
-// UTS namespaces and its root, as its user, with its environment and working directory. The
-// command gets a process group of its own, killed whole when ctx ends.
-func (ctr *container) exec(ctx context.Context, argv []string) ([]byte, error) {
+// UTS namespaces and its root, as its user, with its environment and working directory, its
+// standard streams connected to the given ones (stdin nil: empty). The command gets a process
+// group of its own, killed whole when ctx ends.
+func (ctr *container) exec(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if !ctr.running() {
-		return nil, fmt.Errorf("container %s is not running", ctr.spec.Name)
+		return fmt.Errorf("container %s is not running", ctr.spec.Name)
 	}
 	args := slices.Concat(
 		[]string{"--target", strconv.Itoa(ctr.cmd.Process.Pid), "--mount", "--uts", "--net", "--",
@@ -180,14 +196,15 @@ func (ctr *container) exec(ctx context.Context, argv []string) ([]byte, error) {
 		ctr.userCommand(argv))
 	cmd := exec.CommandContext(ctx, tool("nsenter"), args...)
 	cmd.Env = toolEnv
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
+	cmd.WaitDelay = time.Second // a grandchild holding the streams open must not block Wait
+	err := cmd.Run()
 	if ctxErr := ctx.Err(); ctxErr != nil && err != nil {
 		err = errors.Join(err, ctxErr)
 	}
-	return out, err
+	return err
 }
 
 // setReady records a readiness probe's verdict.

@@ -155,6 +155,22 @@ func (c *Cluster) AddAlias(host, serviceName string) {
 	}
 }
 
+// ClaimDir is the host directory of the PersistentVolumeClaim named name, where pods that mount
+// the claim read and write: a test can fill a claim before a pod uses it, or look at what a pod
+// left there. A claim no pod has used yet is created, empty like a fresh volume. Files the test
+// writes there are the test's (root's): a pod with an fsGroup gets them group-owned when it
+// mounts the claim, as kubelet does, but not chowned to its user.
+func (c *Cluster) ClaimDir(name string) string {
+	c.t.Helper()
+	c.mu.Lock()
+	dir, err := c.claimDir(name)
+	c.mu.Unlock()
+	if err != nil {
+		c.t.Fatalf("claim %s: %v", name, err)
+	}
+	return dir
+}
+
 // claimDir is the host directory of a PersistentVolumeClaim, created on first use and kept for
 // the cluster's lifetime, so a pod started again on the same claim finds its data. c.mu is held.
 func (c *Cluster) claimDir(name string) (string, error) {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -22,16 +23,20 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// PodOptions are what the scheduler would decide for a pod.
+// PodOptions are what the scheduler, or the Job controller, would decide for a pod.
 type PodOptions struct {
 	NodeName string // spec.nodeName; default "node-1"
+	// Deadline bounds a RunPod pod's run, from its start, as a Job's activeDeadlineSeconds does:
+	// containers still running then are killed and reported. Default: the pod spec's
+	// activeDeadlineSeconds, else runTimeout. StartPod ignores it.
+	Deadline time.Duration
 }
 
 // defaultGracePeriod is the API's default terminationGracePeriodSeconds.
 const defaultGracePeriod = 30 * time.Second
 
-// Pod is a pod started by StartPod: a network namespace, its volumes and its containers'
-// processes.
+// Pod is a pod started by StartPod or RunPod: a network namespace, its volumes and its
+// containers' processes.
 type Pod struct {
 	cluster *Cluster
 	t       testing.TB
@@ -68,10 +73,56 @@ func (c *Cluster) StartPod(name string, template map[string]any, opts PodOptions
 	if err != nil {
 		c.t.Fatalf("pod %s: %v", name, err)
 	}
-	if err := p.run(); err != nil {
+	if err = p.prepare(); err == nil {
+		err = p.startContainers()
+	}
+	if err != nil {
 		c.t.Fatalf("pod %s: %v\n%s", name, err, p.Logs())
 	}
 	return p
+}
+
+// RunPod runs a pod from a Job's pod template (restartPolicy Never) to completion: it starts
+// the pod as StartPod does, waits until every container has exited, then deletes the sandbox at
+// once (kills what the containers left behind, like a container's PID namespace ending) and
+// returns. The error names the containers that failed or were still running at the deadline
+// (see PodOptions.Deadline), or why the pod could not start; the test is not failed, so it can
+// assert on a failing Job. The Pod is returned in every case (after a template that does not
+// decode, the test fails instead): its Logs stay readable.
+//
+// The deadline is not enforced on init containers, which runTimeout bounds each, but counts
+// their time.
+func (c *Cluster) RunPod(name string, template map[string]any, opts PodOptions) (*Pod, error) {
+	c.t.Helper()
+	p, err := c.newPod(name, template, opts)
+	if err != nil {
+		c.t.Fatalf("pod %s: %v", name, err)
+	}
+	deadline := jobDeadline(p.pod, opts)
+	start := time.Now()
+	if err = p.prepare(); err == nil {
+		err = p.startContainers()
+	}
+	if err == nil {
+		err = p.awaitCompletion(start.Add(deadline), deadline)
+	}
+	_ = p.stop(0) // an error is reported at cleanup, as for every pod
+	if err != nil {
+		return p, fmt.Errorf("pod %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// jobDeadline is how long a RunPod pod may run: PodOptions.Deadline, else the pod's
+// activeDeadlineSeconds, else runTimeout.
+func jobDeadline(pod *corev1.Pod, opts PodOptions) time.Duration {
+	switch {
+	case opts.Deadline > 0:
+		return opts.Deadline
+	case pod.Spec.ActiveDeadlineSeconds != nil:
+		return time.Duration(*pod.Spec.ActiveDeadlineSeconds) * time.Second
+	}
+	return runTimeout
 }
 
 // newPod is the Pod object as the API server would store it, registered with the cluster at once
@@ -108,8 +159,9 @@ func (c *Cluster) newPod(name string, template map[string]any, opts PodOptions) 
 	return p, nil
 }
 
-// run creates the sandbox and runs the containers.
-func (p *Pod) run() error {
+// prepare creates the sandbox and the volumes and runs the init containers, one at a time, to
+// completion.
+func (p *Pod) prepare() error {
 	netns := fmt.Sprintf("kl-%d-%d", os.Getpid(), netnsCount.Add(1))
 	if err := addNetns(netns, p.ip); err != nil {
 		return err
@@ -142,6 +194,12 @@ func (p *Pod) run() error {
 			return err
 		}
 	}
+	return nil
+}
+
+// startContainers starts the containers in order, each followed by its postStart hook, and
+// probes their readiness.
+func (p *Pod) startContainers() error {
 	for i := range p.pod.Spec.Containers {
 		ctr, err := p.newContainer(&p.pod.Spec.Containers[i], false)
 		if err != nil {
@@ -162,6 +220,21 @@ func (p *Pod) run() error {
 	}
 	p.started.Store(true)
 	return nil
+}
+
+// awaitCompletion waits until every container has exited or the deadline (limit after the pod's
+// start) has passed, and reports, in the containers' order, each one that exited non-zero or is
+// still running.
+func (p *Pod) awaitCompletion(deadline time.Time, limit time.Duration) error {
+	var errs []error
+	for _, ctr := range p.containers {
+		if !ctr.waitExit(time.Until(deadline)) {
+			errs = append(errs, fmt.Errorf("container %s did not finish within the pod's deadline of %s", ctr.spec.Name, limit))
+		} else if err := ctr.exitError(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (p *Pod) makeVolumes() error {
@@ -280,26 +353,34 @@ func (p *Pod) WaitReady(timeout time.Duration) {
 // Exec runs a command in a running container, as `kubectl exec` does, and returns its combined
 // output.
 func (p *Pod) Exec(container string, cmd ...string) (string, error) {
+	return p.ExecInput(container, nil, cmd...)
+}
+
+// ExecInput is Exec with stdin fed to the command, as `kubectl exec -i` does.
+func (p *Pod) ExecInput(container string, stdin io.Reader, cmd ...string) (string, error) {
+	var out strings.Builder // one writer for both streams: exec.Cmd gives them a single pipe
+	err := p.ExecStreams(container, stdin, &out, &out, cmd...)
+	return out.String(), err
+}
+
+// ExecStreams runs a command in a running container, as `kubectl exec -i` does, with its
+// standard streams connected to stdin (nil: empty), stdout and stderr. execTimeout bounds it.
+func (p *Pod) ExecStreams(container string, stdin io.Reader, stdout, stderr io.Writer, cmd ...string) error {
 	for _, ctr := range p.containers {
 		if ctr.spec.Name == container {
 			ctx, cancel := context.WithTimeout(context.Background(), execTimeout)
 			defer cancel()
-			out, err := ctr.exec(ctx, cmd)
-			return string(out), err
+			return ctr.exec(ctx, cmd, stdin, stdout, stderr)
 		}
 	}
-	return "", fmt.Errorf("pod %s has no container %q", p.pod.Name, container)
+	return fmt.Errorf("pod %s has no container %q", p.pod.Name, container)
 }
 
 // Logs is every container's output, init containers first, each under a header with its state.
 func (p *Pod) Logs() string {
 	var b strings.Builder
 	for _, ctr := range slices.Concat(p.initContainers, p.containers) {
-		kind := "container"
-		if ctr.init {
-			kind = "init container"
-		}
-		fmt.Fprintf(&b, "=== pod %s, %s %s (%s) ===\n", p.pod.Name, kind, ctr.spec.Name, ctr.state())
+		fmt.Fprintf(&b, "=== pod %s, %s %s (%s) ===\n", p.pod.Name, ctr.kind(), ctr.spec.Name, ctr.state())
 		out, err := os.ReadFile(ctr.logPath)
 		if err != nil && !os.IsNotExist(err) {
 			fmt.Fprintf(&b, "(reading the log: %v)\n", err)

@@ -2,8 +2,10 @@ package kubelet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -480,4 +482,184 @@ func TestStaleSandboxesAreSwept(t *testing.T) {
 	}
 	_, err := os.Stat(netnsPath(name))
 	assert.True(t, os.IsNotExist(err), "the stale sandbox is deleted")
+}
+
+// TestRunPod: a Job's pod runs its init containers, then all its containers at once, to
+// completion; its sandbox goes when it completes, its logs stay, and a claim it wrote is the
+// test's to read.
+func TestRunPod(t *testing.T) {
+	c := newCluster(t)
+	claim := c.ClaimDir("backups")
+	assert.Equal(t, claim, c.ClaimDir("backups"), "one directory per claim")
+	require.NoError(t, os.WriteFile(filepath.Join(claim, "old.dump"), []byte("old"), 0o644))
+
+	p, err := c.RunPod("backup-1", manifest(t, `
+spec:
+  restartPolicy: Never
+  securityContext: {runAsUser: 999, fsGroup: 999}
+  volumes:
+  - {name: shared, emptyDir: {}}
+  - {name: backups, persistentVolumeClaim: {claimName: backups}}
+  initContainers:
+  - name: prepare
+    image: shell
+    args: ["echo prepared > /shared/from-init && echo init ran"]
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  containers:
+  - name: dump
+    image: shell
+    # waits for the other container: they must run at the same time
+    args: ["until test -f /shared/uploaded; do sleep 0.05; done; cat /shared/from-init /backups/old.dump > /backups/new.dump && echo dumped"]
+    volumeMounts: [{name: shared, mountPath: /shared}, {name: backups, mountPath: /backups}]
+  - name: upload
+    image: shell
+    args: ["touch /shared/uploaded && echo uploaded"]
+    volumeMounts: [{name: shared, mountPath: /shared}]`), PodOptions{Deadline: 10 * time.Second})
+	require.NoError(t, err, p.Logs())
+
+	entries, err := os.ReadDir(claim)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.Equal(t, []string{"lost+found", "new.dump", "old.dump"}, names)
+	dump, err := os.ReadFile(filepath.Join(claim, "new.dump"))
+	require.NoError(t, err)
+	assert.Equal(t, "prepared\nold", string(dump))
+
+	out, err := exec.Command("ip", "netns", "list").Output()
+	require.NoError(t, err)
+	assert.NotContains(t, strings.Fields(string(out)), p.netns, "the sandbox of a completed pod is deleted")
+	_, err = os.Stat(p.dir)
+	assert.True(t, os.IsNotExist(err), "and its files")
+	logs := p.Logs()
+	for _, want := range []string{
+		"=== pod backup-1, init container prepare (terminated: exit 0) ===\ninit ran\n",
+		"=== pod backup-1, container dump (terminated: exit 0) ===\ndumped\n",
+		"=== pod backup-1, container upload (terminated: exit 0) ===\nuploaded\n",
+	} {
+		assert.Contains(t, logs, want)
+	}
+}
+
+// TestRunPodFailures: a Job's pod that fails is reported to the caller, not to the test: a
+// container exiting non-zero (after every container has finished), a failing init container, a
+// container still running at the deadline.
+func TestRunPodFailures(t *testing.T) {
+	c := newCluster(t)
+	p, err := c.RunPod("failing", manifest(t, `
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: sidecar, image: shell, args: ["sleep 0.5; echo sidecar done"]}
+  - {name: backup, image: shell, args: ["echo upload refused >&2; exit 3"]}`), PodOptions{})
+	require.Error(t, err)
+	assert.Equal(t, "pod failing: container backup failed: exit status 3", err.Error())
+	assert.Contains(t, p.Logs(), "=== pod failing, container sidecar (terminated: exit 0) ===\nsidecar done\n", "the other container ran to its end")
+	assert.Contains(t, p.Logs(), "=== pod failing, container backup (terminated: exit status 3) ===\nupload refused\n")
+
+	p, err = c.RunPod("init-fails", manifest(t, `
+spec:
+  restartPolicy: Never
+  initContainers: [{name: wait-db, image: shell, args: ["exit 2"]}]
+  containers: [{name: backup, image: shell, args: ["echo must not run"]}]`), PodOptions{})
+	assert.EqualError(t, err, "pod init-fails: init container wait-db failed: exit status 2")
+	assert.NotContains(t, p.Logs(), "must not run")
+
+	start := time.Now()
+	_, err = c.RunPod("stuck", manifest(t, `
+spec:
+  restartPolicy: Never
+  activeDeadlineSeconds: 1
+  containers:
+  - {name: quick, image: shell, args: ["exit 0"]}
+  - {name: hang, image: shell, args: ["exec sleep 3600"]}`), PodOptions{})
+	assert.EqualError(t, err, "pod stuck: container hang did not finish within the pod's deadline of 1s")
+	assert.Less(t, time.Since(start), 5*time.Second, "activeDeadlineSeconds bounds the pod")
+
+	p, err = c.RunPod("stuck-2", manifest(t, `
+spec:
+  restartPolicy: Never
+  activeDeadlineSeconds: 3600
+  containers: [{name: hang, image: shell, args: ["exec sleep 3600"]}]`), PodOptions{Deadline: 500 * time.Millisecond})
+	assert.EqualError(t, err, "pod stuck-2: container hang did not finish within the pod's deadline of 500ms", "PodOptions.Deadline wins")
+	assert.Contains(t, p.Logs(), "container hang (terminated: signal: ", "killed at the deadline")
+}
+
+// TestPortForward: a host program reaches a Service through the forwarded port, a connection
+// without a ready endpoint is refused, and the forward ends with the test, closing the
+// connections it carries (if it did not, the test's cleanup would hang).
+func TestPortForward(t *testing.T) {
+	var addr string
+	var open net.Conn // a connection still open when the cluster's test ends
+	t.Run("cluster", func(t *testing.T) {
+		c := newCluster(t, echoService)
+		addr = c.PortForward("echo", 80)
+		assert.True(t, strings.HasPrefix(addr, "127.0.0.1:"), addr)
+		client := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		_, err := client.Get("http://" + addr + "/")
+		assert.Error(t, err, "no ready endpoint yet")
+
+		c.StartPod("echo-a", manifest(t, echoPod), PodOptions{}).WaitReady(10 * time.Second)
+		resp, err := client.Get("http://" + addr + "/")
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(string(body), "echo-a "+testClientIP.String()+":"), "%q", body)
+
+		open, err = net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_, err = open.Write([]byte("GET / HTTP/1.1\r\nHost: echo\r\n\r\n"))
+		require.NoError(t, err)
+		_, err = open.Read(make([]byte, 1))
+		require.NoError(t, err)
+
+		f := &fatalRecorder{TB: t}
+		c.t = f
+		func() {
+			defer func() { _ = recover() }()
+			c.PortForward("echo", 81)
+		}()
+		c.t = t
+		assert.Equal(t, "port-forward echo:81: service echo has no port 81", f.message)
+	})
+	_, err := net.DialTimeout("tcp", addr, time.Second)
+	assert.Error(t, err, "the listener is closed with the test")
+	require.NotNil(t, open)
+	defer open.Close()
+	require.NoError(t, open.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = io.ReadAll(open)
+	assert.False(t, errors.Is(err, os.ErrDeadlineExceeded), "the open connection is closed with the test")
+}
+
+// TestExecStreams: exec feeds stdin to the command and keeps its stdout apart from its stderr.
+func TestExecStreams(t *testing.T) {
+	c := newCluster(t)
+	p := c.StartPod("tools", manifest(t, `
+spec:
+  securityContext: {runAsUser: 1000}
+  containers: [{name: main, image: shell, args: ["exec sleep 3600"]}]`), PodOptions{})
+	p.WaitReady(10 * time.Second)
+
+	out, err := p.ExecInput("main", strings.NewReader("hello\n"), "tr", "a-z", "A-Z")
+	require.NoError(t, err)
+	assert.Equal(t, "HELLO\n", out)
+	big := strings.Repeat("x", 1<<20)
+	assert.Equal(t, "1048576", strings.TrimSpace(must(p.ExecInput("main", strings.NewReader(big), "wc", "-c"))), "all of stdin arrives")
+	assert.Equal(t, "", must(p.Exec("main", "cat")), "Exec gives an empty stdin")
+
+	var stdout, stderr strings.Builder
+	err = p.ExecStreams("main", strings.NewReader("data"), &stdout, &stderr, "sh", "-c", "cat; echo oops $(id -u) >&2; exit 3")
+	assert.EqualError(t, err, "exit status 3")
+	assert.Equal(t, "data", stdout.String())
+	assert.Equal(t, "oops 1000\n", stderr.String())
+}
+
+func must(s string, err error) string {
+	if err != nil {
+		panic(err)
+	}
+	return s
 }

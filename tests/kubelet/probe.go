@@ -77,9 +77,9 @@ func (p *Pod) check(ctx context.Context, ctr *container, h corev1.ProbeHandler, 
 		if isProbe {
 			command = probeCommand(ctr.spec, command)
 		}
-		out, err := ctr.exec(ctx, command)
-		if err != nil {
-			return fmt.Errorf("exec %q: %v: %s", command, err, strings.TrimSpace(string(out)))
+		var out strings.Builder
+		if err := ctr.exec(ctx, command, nil, &out, &out); err != nil {
+			return fmt.Errorf("exec %q: %v: %s", command, err, strings.TrimSpace(out.String()))
 		}
 		return nil
 	case h.HTTPGet != nil:

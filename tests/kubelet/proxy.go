@@ -181,20 +181,79 @@ func (c *Cluster) DialContext(ctx context.Context, network, addr string) (net.Co
 	if network != "tcp" && network != "tcp4" {
 		return nil, fmt.Errorf("dial %s %s: only tcp is emulated", network, addr)
 	}
+	svc, port, err := c.servicePort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	return c.dialService(ctx, testClientIP, svc, port)
+}
+
+// servicePort finds the Service port addr ("name:port") names.
+func (c *Cluster) servicePort(addr string) (*service, corev1.ServicePort, error) {
 	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, err
+		return nil, corev1.ServicePort{}, err
 	}
 	svc, ok := c.serviceFor(host)
 	if !ok {
-		return nil, fmt.Errorf("dial %s: no Service or alias named %q", addr, host)
+		return nil, corev1.ServicePort{}, fmt.Errorf("no Service or alias named %q", host)
 	}
 	for _, port := range svc.Spec.Ports {
 		if strconv.Itoa(int(port.Port)) == portText {
-			return c.dialService(ctx, testClientIP, svc, port)
+			return svc, port, nil
 		}
 	}
-	return nil, fmt.Errorf("dial %s: service %s has no port %s", addr, svc.Name, portText)
+	return nil, corev1.ServicePort{}, fmt.Errorf("service %s has no port %s", svc.Name, portText)
+}
+
+// PortForward makes a Service port reachable from the host, as `kubectl port-forward
+// service/NAME PORT` does: it listens on a free port of the host's 127.0.0.1 and carries each
+// connection through DialContext, and returns that address ("127.0.0.1:PORT"). Unlike kubectl,
+// which picks one pod when it starts, every connection goes to the Service's next ready endpoint;
+// one made while there is none is reset. It stops, with its connections, when the test ends.
+func (c *Cluster) PortForward(service string, port int) string {
+	c.t.Helper()
+	addr := net.JoinHostPort(service, strconv.Itoa(port))
+	if _, _, err := c.servicePort(addr); err != nil {
+		c.t.Fatalf("port-forward %s: %v", addr, err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatalf("port-forward %s: %v", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	c.t.Cleanup(func() { // before the cluster's own cleanup, registered earlier: the pods still run
+		cancel()
+		_ = l.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			client, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { c.forward(ctx, client, addr) })
+		}
+	})
+	return l.Addr().String()
+}
+
+// forward carries one port-forwarded connection to the Service until both sides are done or ctx
+// ends.
+func (c *Cluster) forward(ctx context.Context, client net.Conn, addr string) {
+	backend, err := c.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		reset(client)
+		return
+	}
+	stop := context.AfterFunc(ctx, func() {
+		_ = client.Close()
+		_ = backend.Close()
+	})
+	defer stop()
+	splice(client, backend)
 }
 
 // hostsFile is a pod's /etc/hosts: kubelet's managed file (localhost and the pod's own name), then

@@ -1,0 +1,289 @@
+package components
+
+import (
+	"fmt"
+	"strconv"
+
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/certctl-io/certctl-pulumi/config"
+)
+
+const (
+	componentBackup = "backup"
+	// Where the backup pod stages a dump (an emptyDir: the image's root stays read-only) and
+	// where the PVC sink keeps them.
+	backupWorkDir = "/work"
+	backupPVCDir  = "/backups"
+	// backupFilePattern is what every dump is named: certctl-<UTC timestamp>.dump, so that names
+	// sort by age.
+	backupFilePattern = "certctl-*.dump"
+	// annotationIRSARole is the ServiceAccount annotation EKS's pod identity webhook reads.
+	annotationIRSARole = "eks.amazonaws.com/role-arn"
+)
+
+type BackupArgs struct {
+	Release Release
+	// Name is the CronJob's, ServiceAccount's, created PVC's and access-key Secret's name.
+	Name string
+	// Backup has its workload resolved against the database's (config.BackupWorkload).
+	Backup config.Backup
+	// Database is the bundled Postgres the dumps are taken from.
+	Database Connection
+}
+
+// Backup is the scheduled pg_dump of the bundled database into a volume claim or an S3 bucket.
+type Backup struct {
+	pulumi.ResourceState
+
+	CronJobName pulumi.StringOutput `pulumi:"cronJobName"`
+	// ClaimName is the claim dumps go to (sink pvc).
+	ClaimName pulumi.StringOutput `pulumi:"claimName"`
+	// Bucket is the bucket dumps go to and Location their s3:// prefix (sink s3).
+	Bucket   pulumi.StringOutput `pulumi:"bucket"`
+	Location pulumi.StringOutput `pulumi:"location"`
+}
+
+func NewBackup(ctx *pulumi.Context, name string, args *BackupArgs, opts ...pulumi.ResourceOption) (*Backup, error) {
+	if args == nil || args.Name == "" {
+		return nil, fmt.Errorf("backup %q: Name is required", name)
+	}
+	b := &Backup{}
+	if err := ctx.RegisterComponentResource("certctl:index:Backup", name, b, opts...); err != nil {
+		return nil, err
+	}
+	a, child := args, pulumi.Parent(b)
+	cfg := a.Backup
+
+	var sink backupSink
+	var deps []pulumi.Resource
+	if cfg.Sink == config.BackupSinkS3 {
+		store, err := newBackupStore(ctx, name, a, child)
+		if err != nil {
+			return nil, err
+		}
+		sink = store.sink
+		deps = store.resources
+		b.Bucket = store.sink.bucket
+		b.Location = pulumi.Sprintf("s3://%s/%s", store.sink.bucket, cfg.S3.Prefix)
+	} else {
+		claim := cfg.PVC.ExistingClaim
+		if claim == "" {
+			pvc, err := corev1.NewPersistentVolumeClaim(ctx, name, backupClaimArgs(a), child, pulumi.RetainOnDelete(!cfg.PVC.DeleteOnDestroy))
+			if err != nil {
+				return nil, err
+			}
+			claim = a.Name
+			deps = append(deps, pvc)
+		}
+		sink = backupSink{claim: claim}
+		b.ClaimName = pulumi.String(claim).ToStringOutput()
+	}
+
+	sa, err := corev1.NewServiceAccount(ctx, name, &corev1.ServiceAccountArgs{
+		Metadata:                     backupServiceAccountMeta(a, sink.roleARN),
+		AutomountServiceAccountToken: pulumi.Bool(false),
+	}, child)
+	if err != nil {
+		return nil, err
+	}
+	cron, err := batchv1.NewCronJob(ctx, name, &batchv1.CronJobArgs{
+		Metadata: a.Release.objectMeta(a.Name, componentBackup, nil),
+		Spec:     backupCronJobSpec(a, sink),
+	}, child, pulumi.DependsOn(append(deps, sa)))
+	if err != nil {
+		return nil, err
+	}
+	b.CronJobName = cron.Metadata.Name().Elem()
+	return b, ctx.RegisterResourceOutputs(b, pulumi.Map{
+		"cronJobName": b.CronJobName, "claimName": b.ClaimName, "bucket": b.Bucket, "location": b.Location,
+	})
+}
+
+// backupSink is where the backup pod puts its dump.
+type backupSink struct {
+	claim string // sink pvc
+	// sink s3:
+	bucket pulumi.StringOutput
+	// roleARN annotates the ServiceAccount for IRSA (nil otherwise).
+	roleARN pulumi.StringInput
+	// accessKey is the Secret holding an access key (iamUser, existingSecret).
+	accessKey *config.BackupCredentialsSecret
+}
+
+func backupServiceAccountMeta(a *BackupArgs, roleARN pulumi.StringInput) *metav1.ObjectMetaArgs {
+	meta := a.Release.objectMeta(a.Name, componentBackup, nil)
+	if roleARN != nil {
+		annotations := pulumi.ToStringMap(mergeMaps(a.Release.CommonAnnotations, nil))
+		annotations[annotationIRSARole] = roleARN
+		meta.Annotations = annotations
+	}
+	return meta
+}
+
+func backupClaimArgs(a *BackupArgs) *corev1.PersistentVolumeClaimArgs {
+	pvc := a.Backup.PVC
+	return &corev1.PersistentVolumeClaimArgs{
+		Metadata: a.Release.objectMeta(a.Name, componentBackup, nil),
+		Spec: &corev1.PersistentVolumeClaimSpecArgs{
+			AccessModes:      pulumi.ToStringArray([]string{"ReadWriteOnce"}),
+			StorageClassName: optString(pvc.StorageClass),
+			Resources: &corev1.VolumeResourceRequirementsArgs{
+				Requests: pulumi.StringMap{"storage": pulumi.String(pvc.Size)},
+			},
+		},
+	}
+}
+
+func backupCronJobSpec(a *BackupArgs, sink backupSink) *batchv1.CronJobSpecArgs {
+	cfg := a.Backup
+	return &batchv1.CronJobSpecArgs{
+		Schedule:                   pulumi.String(cfg.Schedule),
+		ConcurrencyPolicy:          pulumi.String("Forbid"),
+		StartingDeadlineSeconds:    pulumi.Int(int(cfg.StartingDeadlineSeconds)),
+		SuccessfulJobsHistoryLimit: pulumi.Int(int(cfg.SuccessfulJobsHistoryLimit)),
+		FailedJobsHistoryLimit:     pulumi.Int(int(cfg.FailedJobsHistoryLimit)),
+		JobTemplate: &batchv1.JobTemplateSpecArgs{
+			Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(a.Release.labels(componentBackup))},
+			Spec: &batchv1.JobSpecArgs{
+				BackoffLimit:          pulumi.Int(int(cfg.BackoffLimit)),
+				ActiveDeadlineSeconds: pulumi.Int(int(cfg.ActiveDeadlineSeconds)),
+				Template: &corev1.PodTemplateSpecArgs{
+					Metadata: &metav1.ObjectMetaArgs{
+						Labels:      pulumi.ToStringMap(a.Release.labels(componentBackup)),
+						Annotations: optStringMap(cfg.PodAnnotations),
+					},
+					Spec: backupPodSpec(a, sink),
+				},
+			},
+		},
+	}
+}
+
+// backupPodSpec dumps in one container and, for S3, uploads in a second one that runs after it
+// (an init container runs to completion first): the postgres image has no AWS CLI and the AWS
+// CLI image no pg_dump.
+func backupPodSpec(a *BackupArgs, sink backupSink) *corev1.PodSpecArgs {
+	cfg := a.Backup
+	spec := workloadPodSpec(a.Release, cfg.Workload)
+	spec.ServiceAccountName = pulumi.String(a.Name)
+	spec.AutomountServiceAccountToken = pulumi.Bool(false)
+	spec.EnableServiceLinks = pulumi.Bool(false)
+	spec.RestartPolicy = pulumi.String("Never")
+	volumes := []corev1.VolumeArgs{emptyDirVolume("work", "")}
+
+	dump := workloadContainer("dump", cfg.Workload)
+	dump.Env = backupDatabaseEnv(a.Database)
+	dump.VolumeMounts = corev1.VolumeMountArray{mount("work", backupWorkDir)}
+	dump.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", backupScript(cfg)})
+	if sink.claim != "" {
+		dump.VolumeMounts = append(dump.VolumeMounts.(corev1.VolumeMountArray), mount("backups", backupPVCDir))
+		volumes = append(volumes, corev1.VolumeArgs{
+			Name:                  pulumi.String("backups"),
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{ClaimName: pulumi.String(sink.claim)},
+		})
+		spec.Containers = corev1.ContainerArray{dump}
+	} else {
+		upload := workloadContainer("upload", config.Workload{Image: cfg.S3.UploaderImage, Resources: cfg.Resources, SecurityContext: cfg.SecurityContext})
+		upload.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", uploadScript(cfg.S3)})
+		upload.Env = backupUploadEnv(cfg.S3, sink)
+		upload.VolumeMounts = corev1.VolumeMountArray{readOnlyMount("work", backupWorkDir), mount("tmp", "/tmp")}
+		volumes = append(volumes, emptyDirVolume("tmp", ""))
+		spec.InitContainers = corev1.ContainerArray{dump}
+		spec.Containers = corev1.ContainerArray{upload}
+	}
+	spec.Volumes = volumesInput(nil, volumes...)
+	return &spec
+}
+
+// backupDatabaseEnv is libpq's environment for the bundled database; the password comes from
+// the Postgres Secret.
+func backupDatabaseEnv(db Connection) corev1.EnvVarArray {
+	return corev1.EnvVarArray{
+		plainEnvVar("PGHOST", db.Host),
+		plainEnvVar("PGPORT", strconv.Itoa(db.Port)),
+		plainEnvVar("PGUSER", db.Username),
+		plainEnvVar("PGDATABASE", db.Database),
+		corev1.EnvVarArgs{Name: pulumi.String("PGPASSWORD"), ValueFrom: &corev1.EnvVarSourceArgs{
+			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(db.PasswordRef.Name), Key: pulumi.String(db.PasswordRef.Key)},
+		}},
+	}
+}
+
+// backupUploadEnv tells the upload script where to put the dump; the AWS CLI finds IRSA's and
+// Pod Identity's credentials in the variables EKS injects, and an access key in these.
+func backupUploadEnv(s3 config.BackupS3, sink backupSink) corev1.EnvVarArray {
+	env := corev1.EnvVarArray{
+		corev1.EnvVarArgs{Name: pulumi.String("BUCKET"), Value: sink.bucket},
+		plainEnvVar("PREFIX", s3.Prefix),
+		// The CLI writes its cache under $HOME; the root filesystem is read-only.
+		plainEnvVar("HOME", "/tmp"),
+	}
+	if s3.Region != "" {
+		env = append(env, plainEnvVar("AWS_REGION", s3.Region), plainEnvVar("AWS_DEFAULT_REGION", s3.Region))
+	}
+	if s3.Endpoint != "" {
+		env = append(env, plainEnvVar("S3_ENDPOINT", s3.Endpoint))
+	}
+	if s3.KMSKeyID != "" {
+		env = append(env, plainEnvVar("KMS_KEY_ID", s3.KMSKeyID))
+	}
+	if k := sink.accessKey; k != nil {
+		for _, v := range []struct{ env, key string }{{"AWS_ACCESS_KEY_ID", k.AccessKeyIDKey}, {"AWS_SECRET_ACCESS_KEY", k.SecretAccessKeyKey}} {
+			env = append(env, corev1.EnvVarArgs{Name: pulumi.String(v.env), ValueFrom: &corev1.EnvVarSourceArgs{
+				SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(k.Name), Key: pulumi.String(v.key)},
+			}})
+		}
+	}
+	return env
+}
+
+func plainEnvVar(name, value string) corev1.EnvVarArgs {
+	return corev1.EnvVarArgs{Name: pulumi.String(name), Value: pulumi.String(value)}
+}
+
+// backupScript dumps the database into the work directory under a timestamped name, checks that
+// pg_restore can read the whole archive, and only then gives it its final name. With the PVC
+// sink it copies the dump onto the volume under a hidden name and renames it there (a rename
+// within one filesystem is atomic), then deletes all but the newest backup.pvc.keepLast dumps.
+// A failing step stops the script with a non-zero exit, so the Job fails.
+func backupScript(b config.Backup) string {
+	script := `set -eu
+name="certctl-$(date -u +%Y%m%dT%H%M%SZ).dump"
+pg_dump --format=custom --no-owner --no-acl --file="` + backupWorkDir + `/$name.partial"
+pg_restore --list "` + backupWorkDir + `/$name.partial" >/dev/null
+mv "` + backupWorkDir + `/$name.partial" "` + backupWorkDir + `/$name"
+echo "dumped and checked $name"
+`
+	if b.Sink != config.BackupSinkPVC {
+		return script
+	}
+	return script + `cd ` + backupPVCDir + `
+rm -f .certctl-*.partial
+cp "` + backupWorkDir + `/$name" ".$name.partial"
+mv ".$name.partial" "$name"
+echo "stored ` + backupPVCDir + `/$name"
+ls -1 ` + backupFilePattern + ` | sort -r | tail -n +` + strconv.Itoa(b.PVC.KeepLast+1) + ` | while read -r old; do
+  rm -f "$old"
+  echo "deleted $old (backup.pvc.keepLast=` + strconv.Itoa(b.PVC.KeepLast) + `)"
+done
+`
+}
+
+// uploadScript uploads the checked dump; an S3 object appears only once complete. It asks for
+// server-side encryption: SSE-KMS with backup.s3.kmsKeyId, else SSE-S3.
+func uploadScript(s3 config.BackupS3) string {
+	sse := `--sse AES256`
+	if s3.KMSKeyID != "" {
+		sse = `--sse aws:kms --sse-kms-key-id "$KMS_KEY_ID"`
+	}
+	return `set -eu
+for dump in ` + backupWorkDir + `/` + backupFilePattern + `; do
+  aws ${S3_ENDPOINT:+--endpoint-url "$S3_ENDPOINT"} s3 cp "$dump" "s3://$BUCKET/$PREFIX$(basename "$dump")" ` + sse + ` --only-show-errors
+  echo "uploaded s3://$BUCKET/$PREFIX$(basename "$dump")"
+done
+`
+}

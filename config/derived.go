@@ -1,0 +1,45 @@
+package config
+
+import "reflect"
+
+// BackupWorkload is backup's workload with the database's image when backup.image is unset:
+// pg_dump must be at least the server's major version, and the same image guarantees it.
+func (c Config) BackupWorkload() Workload {
+	w := c.Backup.Workload
+	if w.Image == (Image{}) {
+		w.Image = c.PostgreSQL.Image
+	}
+	return w
+}
+
+// MigrationWorkload is the migration Job's workload: its unset image, resources and security
+// context take the server's (the Job runs the server binary); placement is its own.
+func (c Config) MigrationWorkload() Workload {
+	w, server := c.Migrations.Workload, c.Server.Workload
+	if w.Image == (Image{}) {
+		w.Image = server.Image
+	}
+	if len(w.Resources.Requests) == 0 && len(w.Resources.Limits) == 0 {
+		w.Resources = server.Resources
+	}
+	if reflect.ValueOf(w.SecurityContext).IsZero() {
+		w.SecurityContext = server.SecurityContext
+	}
+	return w
+}
+
+// NeedsAWS reports whether the program creates AWS resources (the backup bucket, or IAM for the
+// uploader), and so needs an AWS provider and credentials at `pulumi up`.
+func (c Config) NeedsAWS() bool {
+	b := c.Backup
+	if !b.Enabled || b.Sink != BackupSinkS3 {
+		return false
+	}
+	switch b.S3.Credentials {
+	case BackupCredentialsPodIdentity, BackupCredentialsIAMUser:
+		return true
+	case BackupCredentialsIRSA:
+		return b.S3.Create || b.S3.OIDCProviderArn != ""
+	}
+	return b.S3.Create
+}

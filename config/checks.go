@@ -136,10 +136,11 @@ func checkWorkload(p *problems, section string, w Workload) {
 	checkPlacement(p, section, w)
 }
 
-// checkWorkloadOverride checks a section whose unset workload keys take another section's.
-func checkWorkloadOverride(p *problems, section string, w Workload) {
+// checkWorkloadOverride checks a section whose unset workload keys take another section's
+// (whose image is baseImage); what it does not set is checked where it is set.
+func checkWorkloadOverride(p *problems, section string, w Workload, baseImage Image) {
 	if w.Image != (Image{}) {
-		checkImage(p, section+".image", w.Image)
+		checkImage(p, section+".image", w.Image.over(baseImage))
 	}
 	checkResources(p, section+".resources", w.Resources)
 	if !reflect.ValueOf(w.SecurityContext).IsZero() {

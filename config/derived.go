@@ -6,9 +6,7 @@ import "reflect"
 // pg_dump must be at least the server's major version, and the same image guarantees it.
 func (c Config) BackupWorkload() Workload {
 	w := c.Backup.Workload
-	if w.Image == (Image{}) {
-		w.Image = c.PostgreSQL.Image
-	}
+	w.Image = w.Image.over(c.PostgreSQL.Image)
 	return w
 }
 
@@ -16,9 +14,7 @@ func (c Config) BackupWorkload() Workload {
 // context take the server's (the Job runs the server binary); placement is its own.
 func (c Config) MigrationWorkload() Workload {
 	w, server := c.Migrations.Workload, c.Server.Workload
-	if w.Image == (Image{}) {
-		w.Image = server.Image
-	}
+	w.Image = w.Image.over(server.Image)
 	if len(w.Resources.Requests) == 0 && len(w.Resources.Limits) == 0 {
 		w.Resources = server.Resources
 	}
@@ -26,6 +22,17 @@ func (c Config) MigrationWorkload() Workload {
 		w.SecurityContext = server.SecurityContext
 	}
 	return w
+}
+
+// over is the image with base's where no repository is set, and base's pull policy where none is.
+func (i Image) over(base Image) Image {
+	if i.Repository == "" {
+		return base
+	}
+	if i.PullPolicy == "" {
+		i.PullPolicy = base.PullPolicy
+	}
+	return i
 }
 
 // NeedsAWS reports whether the program creates AWS resources (the backup bucket, or IAM for the

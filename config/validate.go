@@ -812,7 +812,7 @@ func validateBackup(p *problems, c Config) {
 	atLeast(p, "backup.startingDeadlineSeconds", b.StartingDeadlineSeconds, 1)
 	atLeast(p, "backup.backoffLimit", b.BackoffLimit, 0)
 	atLeast(p, "backup.activeDeadlineSeconds", b.ActiveDeadlineSeconds, 1)
-	checkWorkloadOverride(p, "backup", b.Workload)
+	checkWorkloadOverride(p, "backup", b.Workload, c.PostgreSQL.Image)
 
 	checkSize(p, "backup.pvc.size", b.PVC.Size)
 	checkOptionalName(p, "backup.pvc.storageClass", b.PVC.StorageClass, dnsSubdomain)
@@ -899,7 +899,7 @@ func isBucketName(s string) bool {
 }
 
 func validateMigrations(p *problems, c Config) {
-	checkWorkloadOverride(p, "migrations", c.Migrations.Workload)
+	checkWorkloadOverride(p, "migrations", c.Migrations.Workload, c.Server.Image)
 	atLeast(p, "migrations.backoffLimit", c.Migrations.BackoffLimit, 0)
 	atLeast(p, "migrations.activeDeadlineSeconds", c.Migrations.ActiveDeadlineSeconds, 1)
 }

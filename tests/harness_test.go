@@ -37,6 +37,8 @@ type Resource struct {
 	// Aliases are the former URNs the resource answers to; an alias spec is recorded as
 	// "<former name> under <former parent URN>".
 	Aliases []string
+	// Dependencies are the URNs of the resources it depends on (DependsOn and inputs' sources).
+	Dependencies []string
 }
 
 // Output is one stack output after resolution.
@@ -78,6 +80,7 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		res.RetainOnDelete = args.RegisterRPC.GetRetainOnDelete()
 		res.IgnoreChanges = args.RegisterRPC.GetIgnoreChanges()
 		res.Aliases = args.RegisterRPC.GetAliasURNs()
+		res.Dependencies = args.RegisterRPC.GetDependencies()
 		for _, a := range args.RegisterRPC.GetAliases() {
 			if urn := a.GetUrn(); urn != "" {
 				res.Aliases = append(res.Aliases, urn)
@@ -567,6 +570,14 @@ func typed[T any](t testing.TB, r *Render, kind, name string) *T {
 	var out T
 	require.NoError(t, conformance.Decode(r.Object(t, kind, name).Manifest(), &out))
 	return &out
+}
+
+// Registered finds the one registration of a type token; its Inputs are what the provider gets.
+func (r *Render) Registered(t testing.TB, token string) Resource {
+	t.Helper()
+	found := r.ByType(token)
+	require.Len(t, found, 1, "registrations of %s", token)
+	return found[0]
 }
 
 func (r *Render) Deployment(t testing.TB, name string) *appsv1.Deployment {

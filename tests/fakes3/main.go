@@ -60,7 +60,7 @@ func newServer(buckets []string) (http.Handler, error) {
 			return nil, fmt.Errorf("creating bucket %s: %w", name, err)
 		}
 	}
-	return gofakes3.New(backend).Server(), nil
+	return virtualHost(backend, gofakes3.New(backend).Server()), nil
 }
 
 // virtualHost routes a virtual-host-style request (Host "BUCKET.REST") as its path-style

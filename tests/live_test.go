@@ -25,7 +25,7 @@ import (
 )
 
 // liveModes are the modes the released certctl v2.1.7 binaries run in, as rendered.
-var liveModes = []string{"default", "external-db", "db-tls", "cert-manager", "agent-deployment", "ha", "ha-monitoring"}
+var liveModes = []string{"default", "external-db", "db-tls", "cert-manager", "agent-deployment", "ha", "ha-monitoring", "migrations-hook"}
 
 // TestLive runs every live mode's pods the way a cluster would (tests/kubelet: kubelet's env,
 // volumes, users, probes and hooks; Services through a kube-proxy), with the server and agent
@@ -60,7 +60,10 @@ type liveDeployment struct {
 	objects []map[string]any // what the cluster holds: the render and the mode's own Secrets
 	cluster *kubelet.Cluster
 	api     *http.Client
-	servers []*kubelet.Pod
+	servers  []*kubelet.Pod
+	postgres *kubelet.Pod
+	// migration is the migration Job's pod, when the mode runs migrations in a Job.
+	migration *kubelet.Pod
 	// agents are the running agent pods by the identity they register under: the node for a
 	// DaemonSet, the pod name for a Deployment.
 	agents map[string]*kubelet.Pod
@@ -97,13 +100,43 @@ func newLiveDeployment(t *testing.T, name string, bins certctlBuild, pgBin strin
 	if name == "external-db" {
 		d.startExternalDatabase(t, pki)
 	}
-	if sts, ok := d.object("StatefulSet", "certctl-postgres"); ok {
-		pg := d.cluster.StartPod("certctl-postgres-0", withClaims(t, sts, "certctl-postgres-0"), kubelet.PodOptions{})
-		pg.WaitReady(liveTimeout)
+	if _, ok := d.object("StatefulSet", "certctl-postgres"); ok {
+		d.startPostgres(t)
+	}
+	if job, ok := d.migrationJob(); ok {
+		// As Pulumi orders it: the Job after the database, the Deployment after the Job.
+		pod, err := d.cluster.RunPod("certctl-migrate", path(job, "spec", "template").(map[string]any), kubelet.PodOptions{})
+		require.NoError(t, err, "the migration Job must succeed:\n%s", pod.Logs())
+		d.migration = pod
 	}
 	d.rollServers(t)
 	d.startAgents(t)
 	return d
+}
+
+// startPostgres runs the bundled database's pod on its claim (the same claim every time).
+func (d *liveDeployment) startPostgres(t *testing.T) {
+	sts, _ := d.object("StatefulSet", "certctl-postgres")
+	d.postgres = d.cluster.StartPod("certctl-postgres-0", withClaims(t, sts, "certctl-postgres-0"), kubelet.PodOptions{})
+	d.postgres.WaitReady(liveTimeout)
+}
+
+// psql runs one query in the database's pod, as its superuser over the local socket.
+func (d *liveDeployment) psql(t *testing.T, query string) string {
+	t.Helper()
+	out, err := d.postgres.Exec("postgres", "sh", "-c", `psql -v ON_ERROR_STOP=1 -At -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$0"`, query)
+	require.NoError(t, err, "%s: %s", query, out)
+	return strings.TrimSpace(out)
+}
+
+// migrationJob is the rendered migration Job, if any (its name ends in a digest).
+func (d *liveDeployment) migrationJob() (map[string]any, bool) {
+	for _, o := range d.render.KubernetesObjects() {
+		if o.Kind() == "Job" {
+			return o.Manifest(), true
+		}
+	}
+	return nil, false
 }
 
 // object is a rendered object's manifest.
@@ -157,6 +190,16 @@ func (d *liveDeployment) check(t *testing.T) {
 	agentsKey := d.render.Outputs["agentApiKey"].Value.(string)
 	token := d.render.Outputs["agentBootstrapToken"].Value.(string)
 
+	if d.migration != nil {
+		t.Run("the Job migrated; the servers did not", func(t *testing.T) {
+			assert.Contains(t, d.migration.Logs(), "migrations completed")
+			assert.NotEqual(t, "0", d.psql(t, "SELECT count(*) FROM schema_migrations"), "the schema is in place")
+			for _, p := range d.servers {
+				assert.Contains(t, p.Logs(), "skipping migrations at boot", p.Name())
+				assert.NotContains(t, p.Logs(), `"msg":"running migrations"`, p.Name())
+			}
+		})
+	}
 	t.Run("server ready through the Service", func(t *testing.T) {
 		for _, p := range []string{"/health", "/ready"} {
 			status, body := d.call(t, "GET", p, "", nil)

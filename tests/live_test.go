@@ -39,7 +39,7 @@ func TestLive(t *testing.T) {
 	for _, name := range liveModes {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			newLiveDeployment(t, name, bins, pgBin).check(t)
+			newLiveDeployment(t, modeNamed(t, name), bins, pgBin).check(t)
 		})
 	}
 }
@@ -71,8 +71,8 @@ type liveDeployment struct {
 	rollouts int
 }
 
-func newLiveDeployment(t *testing.T, name string, bins certctlBuild, pgBin string) *liveDeployment {
-	m := modeNamed(t, name)
+func newLiveDeployment(t *testing.T, m mode, bins certctlBuild, pgBin string) *liveDeployment {
+	name := m.name
 	r, err := runWithRealKeys(t, m.stack(t))
 	require.NoError(t, err)
 	pki := newTestPKI(t)
@@ -152,12 +152,28 @@ func (d *liveDeployment) object(kind, name string) (map[string]any, bool) {
 // rollServers replaces every server pod with new ones from the rendered Deployment, as a
 // rollout would (all at once here: the harder case for the database).
 func (d *liveDeployment) rollServers(t *testing.T) {
+	d.stopServers()
+	d.startServers(t, d.replicas())
+}
+
+// replicas is the rendered Deployment's replica count.
+func (d *liveDeployment) replicas() int {
+	dep, _ := d.object("Deployment", "certctl-server")
+	return int(path(dep, "spec", "replicas").(float64))
+}
+
+// stopServers deletes every server pod, as scaling the Deployment to 0 does.
+func (d *liveDeployment) stopServers() {
 	for _, p := range d.servers {
 		p.Stop()
 	}
-	dep, _ := d.object("Deployment", "certctl-server")
-	replicas := int(path(dep, "spec", "replicas").(float64))
 	d.servers = nil
+}
+
+// startServers starts replicas server pods from the rendered Deployment and waits until they are
+// ready.
+func (d *liveDeployment) startServers(t *testing.T, replicas int) {
+	dep, _ := d.object("Deployment", "certctl-server")
 	for i := range replicas {
 		name := fmt.Sprintf("certctl-server-r%d-%d", d.rollouts, i)
 		d.servers = append(d.servers, d.cluster.StartPod(name, path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{}))
@@ -423,6 +439,9 @@ func liveImages(t *testing.T, bins certctlBuild, pgBin string) map[string]kubele
 			Env:   map[string]string{"PATH": alpinePath},
 			Files: map[string]string{"/app/agent": bins.Agent},
 		},
+		// The Debian package's AWS CLI v2, with the image's PATH leading to it.
+		awsCLIImage: {Entrypoint: []string{"aws"}, Env: map[string]string{"PATH": "/usr/bin:/bin"}},
+		fakeS3Image: {Entrypoint: []string{"/fakes3"}, Files: map[string]string{"/fakes3": fakeS3Binary(t)}},
 		postgresImage: {
 			Entrypoint: []string{"docker-entrypoint.sh"}, Cmd: []string{"postgres"},
 			Env:   map[string]string{"PATH": "/usr/local/bin:" + pgBin + ":" + alpinePath, "PGDATA": "/var/lib/postgresql/data"},

@@ -33,6 +33,10 @@ type BackupArgs struct {
 	Backup config.Backup
 	// Database is the bundled Postgres the dumps are taken from.
 	Database Connection
+	// SSLMode is the server's postgresql.tls.mode; CASecret, when set, holds the ca.crt that
+	// verify-ca and verify-full check the database with, as the server does.
+	SSLMode  string
+	CASecret string
 }
 
 // Backup is the scheduled pg_dump of the bundled database into a volume claim or an S3 bucket.
@@ -176,8 +180,12 @@ func backupPodSpec(a *BackupArgs, sink backupSink) *corev1.PodSpecArgs {
 	volumes := []corev1.VolumeArgs{emptyDirVolume("work", "")}
 
 	dump := workloadContainer("dump", cfg.Workload)
-	dump.Env = backupDatabaseEnv(a.Database)
+	dump.Env = backupDatabaseEnv(a)
 	dump.VolumeMounts = corev1.VolumeMountArray{mount("work", backupWorkDir)}
+	if a.CASecret != "" {
+		dump.VolumeMounts = append(dump.VolumeMounts.(corev1.VolumeMountArray), readOnlyMount("postgresql-ca", postgresCAMountPath))
+		volumes = append(volumes, secretVolume("postgresql-ca", a.CASecret, "ca.crt"))
+	}
 	dump.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", backupScript(cfg)})
 	if sink.claim != "" {
 		dump.VolumeMounts = append(dump.VolumeMounts.(corev1.VolumeMountArray), mount("backups", backupPVCDir))
@@ -199,10 +207,11 @@ func backupPodSpec(a *BackupArgs, sink backupSink) *corev1.PodSpecArgs {
 	return &spec
 }
 
-// backupDatabaseEnv is libpq's environment for the bundled database; the password comes from
-// the Postgres Secret.
-func backupDatabaseEnv(db Connection) corev1.EnvVarArray {
-	return corev1.EnvVarArray{
+// backupDatabaseEnv is libpq's environment for the bundled database, with the server's TLS mode
+// and CA; the password comes from the Postgres Secret.
+func backupDatabaseEnv(a *BackupArgs) corev1.EnvVarArray {
+	db := a.Database
+	env := corev1.EnvVarArray{
 		plainEnvVar("PGHOST", db.Host),
 		plainEnvVar("PGPORT", strconv.Itoa(db.Port)),
 		plainEnvVar("PGUSER", db.Username),
@@ -210,7 +219,12 @@ func backupDatabaseEnv(db Connection) corev1.EnvVarArray {
 		corev1.EnvVarArgs{Name: pulumi.String("PGPASSWORD"), ValueFrom: &corev1.EnvVarSourceArgs{
 			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(db.PasswordRef.Name), Key: pulumi.String(db.PasswordRef.Key)},
 		}},
+		plainEnvVar("PGSSLMODE", a.SSLMode),
 	}
+	if a.CASecret != "" {
+		env = append(env, plainEnvVar("PGSSLROOTCERT", postgresCAMountPath+"/ca.crt"))
+	}
+	return env
 }
 
 // backupUploadEnv tells the upload script where to put the dump; the AWS CLI finds IRSA's and

@@ -75,6 +75,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 		if cfg.Backup.Enabled {
 			backup, err := NewBackup(ctx, name+"-backup", &BackupArgs{
 				Release: release, Name: names.Backup, Backup: backupConfig(cfg), Database: pg.Connection,
+				SSLMode: cfg.PostgreSQL.TLS.Mode, CASecret: db.CASecret,
 			}, child, pulumi.DependsOn([]pulumi.Resource{pg}))
 			if err != nil {
 				return nil, err

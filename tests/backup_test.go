@@ -43,7 +43,8 @@ func TestBackupPVC(t *testing.T) {
 	assert.Contains(t, script, "pg_restore --list")
 	assert.Contains(t, script, "tail -n +15", "keeps the newest backup.pvc.keepLast (14) dumps")
 	names, env := envSources(t, dump)
-	assert.Equal(t, []string{"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD"}, names)
+	assert.Equal(t, []string{"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGSSLMODE"}, names)
+	assert.Equal(t, "value:disable", env["PGSSLMODE"], "as the server connects")
 	assert.Equal(t, "value:certctl-postgres", env["PGHOST"])
 	assert.Equal(t, "secret:certctl-postgres/password", env["PGPASSWORD"])
 	assert.Equal(t, []corev1.VolumeMount{{Name: "work", MountPath: "/work"}, {Name: "backups", MountPath: "/backups"}}, dump.VolumeMounts)
@@ -75,6 +76,20 @@ func TestBackupPVCOptions(t *testing.T) {
 	r = renderModeWith(t, "backup-pvc", map[string]any{"backup": map[string]any{"pvc": map[string]any{"existingClaim": "nightly-dumps"}}})
 	assert.NotContains(t, r.ObjectSet(), "PersistentVolumeClaim/certctl-backup")
 	assert.Equal(t, "nightly-dumps", cronJob(t, r).Spec.JobTemplate.Spec.Template.Spec.Volumes[1].PersistentVolumeClaim.ClaimName)
+}
+
+// pg_dump verifies the database the way the server does.
+func TestBackupVerifiesDatabaseTLS(t *testing.T) {
+	r := renderMode(t, "all-on")
+	pod := cronJob(t, r).Spec.JobTemplate.Spec.Template.Spec
+	dump := pod.InitContainers[0]
+	_, env := envSources(t, dump)
+	assert.Equal(t, "value:verify-full", env["PGSSLMODE"])
+	assert.Equal(t, "value:/etc/postgresql-ca/ca.crt", env["PGSSLROOTCERT"])
+	assert.Contains(t, dump.VolumeMounts, corev1.VolumeMount{Name: "postgresql-ca", MountPath: "/etc/postgresql-ca", ReadOnly: true})
+	assert.Contains(t, pod.Volumes, corev1.Volume{Name: "postgresql-ca", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName: "certctl-postgres-tls", DefaultMode: ptrTo[int32](0o400), Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}},
+	}}})
 }
 
 // With NetworkPolicies on, the database admits the backup and migration pods besides the server.

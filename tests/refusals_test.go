@@ -40,6 +40,12 @@ func TestRefusals(t *testing.T) {
 		{name: "invalid namespace", config: map[string]any{"namespace": "Certctl_Prod"}, key: "certctl:namespace"},
 		{name: "unknown key", config: map[string]any{"server": map[string]any{"replica": 3}}, key: "certctl:server.replica"},
 		{name: "secret in plain config", config: map[string]any{"server": map[string]any{"auth": map[string]any{"apiKey": "plain-text-key"}}}, key: "certctl:server.auth.apiKey"},
+		{name: "backup with an external database", config: map[string]any{"postgresql": map[string]any{"enabled": false}, "externalDatabase": map[string]any{"url": externalURL}, "backup": map[string]any{"enabled": true}}, secret: []string{"externalDatabase"}, key: "certctl:backup.enabled"},
+		{name: "backup schedule the cron parser rejects", config: map[string]any{"backup": map[string]any{"enabled": true, "schedule": "30 25 * * *"}}, key: "certctl:backup.schedule"},
+		{name: "backup keeps nothing", config: map[string]any{"backup": map[string]any{"enabled": true, "pvc": map[string]any{"keepLast": 0}}}, key: "certctl:backup.pvc.keepLast"},
+		{name: "backup bucket retention", config: map[string]any{"backup": map[string]any{"s3": map[string]any{"retentionDays": 0}}}, key: "certctl:backup.s3.retentionDays"},
+		{name: "s3 sink without credentials", config: map[string]any{"backup": map[string]any{"enabled": true, "sink": "s3", "s3": map[string]any{"region": "eu-west-1"}}}, key: "certctl:backup.s3.credentials"},
+		{name: "s3 sink without a bucket", config: map[string]any{"backup": map[string]any{"enabled": true, "sink": "s3", "s3": map[string]any{"region": "eu-west-1", "create": false, "credentials": "iamUser"}}}, key: "certctl:backup.s3.bucket"},
 		{name: "env collides with a managed variable", config: map[string]any{"server": map[string]any{"env": map[string]any{"CERTCTL_LOG_LEVEL": "debug"}}}, key: "certctl:server.env.CERTCTL_LOG_LEVEL"},
 	}
 	for _, tc := range cases {

@@ -157,12 +157,12 @@ func firstKey(keys pulumi.StringOutput) pulumi.StringOutput {
 
 // namespace returns the namespace name objects are created in; when the program owns the
 // Namespace, using its output orders every object after it. Deleting a namespace deletes the
-// Postgres volume claims in it, so it is kept on destroy while the data is to be kept.
+// volume claims in it (Postgres', the backups'), so it is kept on destroy while data is to be kept.
 func namespace(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pulumi.ResourceOption) (pulumi.StringInput, error) {
 	if !cfg.CreateNamespace {
 		return pulumi.String(cfg.Namespace), nil
 	}
-	keepData := cfg.PostgreSQL.Enabled && !cfg.PostgreSQL.Storage.DeleteOnDestroy
+	keepData := cfg.PostgreSQL.Enabled && !cfg.PostgreSQL.Storage.DeleteOnDestroy || keepsBackupClaim(cfg)
 	meta := newRelease(cfg, nil).clusterMeta(cfg.Namespace, "", nil)
 	// Every pod here meets "restricted"; enforcing it keeps anything added later to that bar.
 	meta.Labels.(pulumi.StringMap)["pod-security.kubernetes.io/enforce"] = pulumi.String("restricted")
@@ -197,6 +197,12 @@ func migrationsConfig(cfg *config.Config) config.Migrations {
 	m := cfg.Migrations
 	m.Workload = cfg.MigrationWorkload()
 	return m
+}
+
+// keepsBackupClaim: the program creates a backup claim that must survive destroy.
+func keepsBackupClaim(cfg *config.Config) bool {
+	b := cfg.Backup
+	return b.Enabled && b.Sink == config.BackupSinkPVC && b.PVC.ExistingClaim == "" && !b.PVC.DeleteOnDestroy
 }
 
 // proxiedFrom is the namespace the server's NetworkPolicy admits the ingress controller from:

@@ -63,15 +63,22 @@ func isClusterScoped(kind string) bool {
 func TestOwnedNamespaceRetainedWithData(t *testing.T) {
 	for _, tc := range []struct {
 		deleteOnDestroy bool
+		backup          map[string]any
 		retained        bool
-	}{{false, true}, {true, false}} {
+	}{
+		{false, nil, true},
+		{true, nil, false},
+		{true, map[string]any{"enabled": true}, true},
+		{true, map[string]any{"enabled": true, "pvc": map[string]any{"deleteOnDestroy": true}}, false},
+	} {
 		r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{
 			"createNamespace": true, "namespace": "certctl-dev",
 			"postgresql": map[string]any{"storage": map[string]any{"deleteOnDestroy": tc.deleteOnDestroy}},
+			"backup":     tc.backup,
 		})))
 		ns := r.Object(t, "Namespace", "certctl-dev")
 		assert.Equal(t, "restricted", path(ns.Manifest(), "metadata", "labels", "pod-security.kubernetes.io/enforce"))
-		assert.Equal(t, tc.retained, ns.RetainOnDelete, "deleteOnDestroy=%v", tc.deleteOnDestroy)
+		assert.Equal(t, tc.retained, ns.RetainOnDelete, "postgres deleteOnDestroy=%v, backup %v", tc.deleteOnDestroy, tc.backup)
 		assert.Equal(t, "certctl-dev", r.Deployment(t, "certctl-server").Namespace)
 	}
 }

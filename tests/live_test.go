@@ -55,11 +55,11 @@ const (
 
 // liveDeployment is one mode's render running on a kubelet.Cluster.
 type liveDeployment struct {
-	mode    mode
-	render  *Render
-	objects []map[string]any // what the cluster holds: the render and the mode's own Secrets
-	cluster *kubelet.Cluster
-	api     *http.Client
+	mode     mode
+	render   *Render
+	objects  []map[string]any // what the cluster holds: the render and the mode's own Secrets
+	cluster  *kubelet.Cluster
+	api      *http.Client
 	servers  []*kubelet.Pod
 	postgres *kubelet.Pod
 	// migration is the migration Job's pod, when the mode runs migrations in a Job.

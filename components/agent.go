@@ -54,7 +54,7 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 	}
 	meta := args.Release.objectMeta(args.Name, componentAgent, nil)
 	credentials := pulumi.StringMap{keyAgentAPIKey: args.Credentials.AgentKey, keyBootstrapToken: args.Credentials.BootstrapToken}
-	template := agentPodTemplate(args, checksum(settings), secretChecksum(credentials))
+	template := agentPodTemplate(args, checksum(settings), secretChecksum(credentials, args.Credentials.ChecksumKey))
 	selector := args.Release.selector(componentAgent)
 	deps := pulumi.DependsOn([]pulumi.Resource{cm})
 	var workload pulumi.StringOutput

@@ -22,6 +22,8 @@ type Credentials struct {
 	EncryptionKey pulumi.StringOutput
 	// ScrapeKey is the key Prometheus presents, when the program provisions it (unset otherwise).
 	ScrapeKey pulumi.StringOutput
+	// ChecksumKey keys the digests of secret values in pod annotations (always generated).
+	ChecksumKey pulumi.StringOutput
 }
 
 // newCredentials generates the credentials the user did not give, as children of owner (the
@@ -51,6 +53,11 @@ func newCredentials(ctx *pulumi.Context, owner pulumi.Resource, name string, s c
 		}
 		*x.out = v
 	}
+	key, err := generated(ctx, name+"-checksum-key", pulumi.Parent(owner))
+	if err != nil {
+		return Credentials{}, err
+	}
+	c.ChecksumKey = key
 	if scrapeKeyProvisioned(m) {
 		v, err := givenOrGenerated(ctx, name+"-scrape-key", m.ServiceMonitor.ScrapeKey, pulumi.Parent(owner))
 		if err != nil {

@@ -3,8 +3,10 @@
 package components
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"maps"
 	"slices"
 
@@ -120,19 +122,29 @@ func mergeMaps(base, over map[string]string) map[string]string {
 
 // checksum digests a map in key order, for pod annotations that roll pods when config changes.
 func checksum(data map[string]string) string {
-	h := sha256.New()
+	return hex.EncodeToString(digest(sha256.New(), data))
+}
+
+// secretChecksum digests secret values for the same purpose, keyed with a generated key that
+// never leaves the stack's state: without it the digest cannot be tested against guesses of a
+// weak password, so it reveals nothing and stays out of the secrets (no "secret in a plain
+// field" in diffs and state).
+func secretChecksum(data pulumi.StringMap, key pulumi.StringOutput) pulumi.StringOutput {
+	sum := pulumi.All(data.ToStringMapOutput(), key).ApplyT(func(v []any) string {
+		return hex.EncodeToString(digest(hmac.New(sha256.New, []byte(v[1].(string))), v[0].(map[string]string)))
+	}).(pulumi.StringOutput)
+	return pulumi.Unsecret(sum).(pulumi.StringOutput)
+}
+
+// digest writes the map into h in key order, each key and value ended by a NUL.
+func digest(h hash.Hash, data map[string]string) []byte {
 	for _, k := range slices.Sorted(maps.Keys(data)) {
 		h.Write([]byte(k))
 		h.Write([]byte{0})
 		h.Write([]byte(data[k]))
 		h.Write([]byte{0})
 	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// secretChecksum digests secret values; the result stays a secret because it derives from them.
-func secretChecksum(data pulumi.StringMap) pulumi.StringOutput {
-	return data.ToStringMapOutput().ApplyT(checksum).(pulumi.StringOutput)
+	return h.Sum(nil)
 }
 
 // Optional values: unset config stays out of the manifest instead of rendering "" or {}.

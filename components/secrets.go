@@ -19,6 +19,11 @@ func givenOrGenerated(ctx *pulumi.Context, name string, given config.Secret, opt
 	if given.IsSet() {
 		return given.Output(), nil
 	}
+	return generated(ctx, name, opts...)
+}
+
+// generated is a random value kept in the stack's state (a secret), the same at every update.
+func generated(ctx *pulumi.Context, name string, opts ...pulumi.ResourceOption) (pulumi.StringOutput, error) {
 	pw, err := random.NewRandomPassword(ctx, name, &random.RandomPasswordArgs{
 		Length:  pulumi.Int(generatedLength),
 		Special: pulumi.Bool(false),

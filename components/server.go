@@ -177,7 +177,7 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	podAnnotations := mergeMaps(a.Server.PodAnnotations, map[string]string{"checksum/config": checksum(settings)})
 	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
 		Metadata: a.Release.objectMeta(names.Server, componentServer, nil),
-		Spec:     serverDeploymentSpec(a, env, podAnnotations, secretChecksum(rollOn)),
+		Spec:     serverDeploymentSpec(a, env, podAnnotations, secretChecksum(rollOn, a.Credentials.ChecksumKey)),
 	}, child, pulumi.DependsOn(deps))
 	if err != nil {
 		return nil, err

@@ -113,8 +113,8 @@ func TestDatabaseWiring(t *testing.T) {
 	})
 	t.Run("postgres password given vs generated", func(t *testing.T) {
 		generated := renderMode(t, "default")
-		assert.Len(t, generated.ByType("random:index/randomPassword:RandomPassword"), 5,
-			"admin key, agents' key, bootstrap token, config encryption key, postgres password")
+		assert.Len(t, generated.ByType("random:index/randomPassword:RandomPassword"), 6,
+			"admin key, agents' key, bootstrap token, config encryption key, checksum key, postgres password")
 		given := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"postgresql": map[string]any{"auth": map[string]any{"password": "given-pg-password"}}}), "postgresql"))
 		for _, pw := range given.ByType("random:index/randomPassword:RandomPassword") {
 			assert.NotEqual(t, "certctl-postgres-password", pw.Name, "a given password must not be generated")

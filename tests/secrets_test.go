@@ -97,7 +97,7 @@ func TestSecretsStaySecret(t *testing.T) {
 func TestGeneratedSecretsAreStable(t *testing.T) {
 	r := renderMode(t, "default")
 	pws := r.ByType("random:index/randomPassword:RandomPassword")
-	require.Len(t, pws, 5)
+	require.Len(t, pws, 6)
 	for _, pw := range pws {
 		assert.ElementsMatch(t, []string{"length", "special"}, pw.IgnoreChanges, pw.Name)
 		assert.Equal(t, false, pw.Inputs["special"].BoolValue(), "%s: alphanumeric is safe in URLs and key lists", pw.Name)

@@ -26,6 +26,8 @@ type Certctl struct {
 	ServerSecretName   pulumi.StringOutput `pulumi:"serverSecretName"`
 	TLSSecretName      pulumi.StringOutput `pulumi:"tlsSecretName"`
 	PostgresSecretName pulumi.StringOutput `pulumi:"postgresSecretName"`
+	// PostgresHost is the bundled database's cluster DNS name.
+	PostgresHost pulumi.StringOutput `pulumi:"postgresHost"`
 	// APIKey is the admin key (the newest of server.auth.apiKey).
 	APIKey         pulumi.StringOutput `pulumi:"apiKey"`
 	AgentAPIKey    pulumi.StringOutput `pulumi:"agentApiKey"`
@@ -72,6 +74,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 		db.URL = pg.Connection.URL(cfg.PostgreSQL.TLS.Mode)
 		db.Ready = []pulumi.Resource{pg}
 		c.PostgresSecretName = pg.SecretName
+		c.PostgresHost = pg.Host
 		if cfg.Backup.Enabled {
 			backup, err := NewBackup(ctx, name+"-backup", &BackupArgs{
 				Release: release, Name: names.Backup, Backup: backupConfig(cfg), Database: pg.Connection,

@@ -58,7 +58,7 @@ func Deploy(ctx *pulumi.Context) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	return outputs(&cfg, certctl), nil
+	return outputs(ctx, &cfg, certctl), nil
 }
 
 // kubernetesProvider renders manifests to a directory when certctl:renderYamlToDirectory is set
@@ -82,41 +82,4 @@ func kubernetesProvider(ctx *pulumi.Context) (*kubernetes.Provider, error) {
 		return nil, fmt.Errorf("kubernetes provider: %w", err)
 	}
 	return p, nil
-}
-
-func outputs(cfg *config.Config, c *components.Certctl) pulumi.Map {
-	out := pulumi.Map{
-		"namespace":           c.Namespace,
-		"serverServiceName":   c.ServerServiceName,
-		"serverDnsName":       c.ServerDNSName,
-		"serverUrl":           c.ServerURL,
-		"serverSecretName":    c.ServerSecretName,
-		"tlsSecretName":       c.TLSSecretName,
-		"apiKey":              c.APIKey,
-		"agentApiKey":         c.AgentAPIKey,
-		"agentBootstrapToken": c.BootstrapToken,
-	}
-	if cfg.Server.Issuer.Local.ExistingSecret == "" {
-		out["localCaCert"] = c.LocalCACert
-	}
-	if cfg.PostgreSQL.Enabled {
-		out["postgresSecretName"] = c.PostgresSecretName
-	}
-	if cfg.Migrations.ViaHook {
-		out["migrationJobName"] = c.MigrationJobName
-	}
-	if b := c.Backup; b != nil {
-		out["backupCronJobName"] = b.CronJobName
-		if cfg.Backup.Sink == config.BackupSinkS3 {
-			out["backupBucket"], out["backupLocation"] = b.Bucket, b.Location
-		} else {
-			out["backupClaimName"] = b.ClaimName
-		}
-	}
-	out["nextSteps"] = pulumi.Sprintf(
-		"kubectl -n %[1]s rollout status deployment/%[2]s\n"+
-			"pulumi stack output apiKey --show-secrets   # the admin API key\n"+
-			"kubectl -n %[1]s port-forward service/%[2]s %[3]d:%[3]d   # then https://localhost:%[3]d/health",
-		c.Namespace, c.ServerServiceName, cfg.Server.Service.Port)
-	return out
 }

@@ -67,6 +67,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 		pg, err := NewBundledPostgres(ctx, name+"-postgres", &BundledPostgresArgs{
 			Release: release, Name: names.Postgres, PostgreSQL: cfg.PostgreSQL,
 			NetworkPolicy: cfg.NetworkPolicy.Enabled, Clients: databaseClients(cfg),
+			PasswordJobPrefix: names.PasswordChange, ChecksumKey: creds.ChecksumKey,
 		}, child)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package components
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/certctl-io/certctl-pulumi/config"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -65,7 +66,7 @@ func postgresNetworkPolicyArgs(a *BundledPostgresArgs) *networkingv1.NetworkPoli
 			PodSelector: a.Release.selector(componentPostgres),
 			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
 			Ingress: networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
-				From:  clientPeers(a.Release, a.Clients),
+				From:  clientPeers(a.Release, append(slices.Clone(a.Clients), componentPasswordChange)),
 				Ports: tcpPorts(portNamePostgres),
 			}},
 		},

@@ -65,8 +65,12 @@ type BundledPostgresArgs struct {
 	// NetworkPolicy admits only the Clients' pods to the database (networkPolicy.enabled).
 	NetworkPolicy bool
 	// Clients are the components whose pods connect: the server, and the migration Job and
-	// backup CronJob when enabled.
+	// backup CronJob when enabled (the password-change Job is always admitted).
 	Clients []string
+	// PasswordJobPrefix names the password-change Jobs (config.Names.PasswordChange).
+	PasswordJobPrefix string
+	// ChecksumKey keys the digest of the password in the Job's name.
+	ChecksumKey pulumi.StringOutput
 }
 
 // BundledPostgres is the in-cluster PostgreSQL: one StatefulSet replica on a retained volume.
@@ -100,7 +104,7 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 	child := pulumi.Parent(p)
 
 	// The password binds once, at initdb (see docs/runbooks/postgres-password.md).
-	password, err := givenOrGenerated(ctx, name+"-password", pg.Auth.Password, child)
+	password, err := rotatable(ctx, name+"-password", pg.Auth.Password, pg.Auth.PasswordRotation, child)
 	if err != nil {
 		return nil, err
 	}
@@ -120,10 +124,14 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 	if err != nil {
 		return nil, err
 	}
-	if _, err := appsv1.NewStatefulSet(ctx, name, &appsv1.StatefulSetArgs{
+	sts, err := appsv1.NewStatefulSet(ctx, name, &appsv1.StatefulSetArgs{
 		Metadata: args.Release.objectMeta(args.Name, componentPostgres, nil),
 		Spec:     postgresStatefulSetSpec(args),
-	}, child, pulumi.DependsOn([]pulumi.Resource{secret, svc})); err != nil {
+	}, child, pulumi.DependsOn([]pulumi.Resource{secret, svc}))
+	if err != nil {
+		return nil, err
+	}
+	if err := newPasswordChange(ctx, name, args, password, []pulumi.Resource{secret, sts}, child); err != nil {
 		return nil, err
 	}
 

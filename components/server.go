@@ -136,11 +136,13 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	secretValues := secretData(env)
 	// Agents read their key and the bootstrap token from here.
 	secretValues[keyAgentAPIKey] = args.Credentials.AgentKey
+	// The database URL changes only once the database has the password in it (the bundled
+	// Postgres applies a new one first), so a pod that restarts meanwhile still signs in.
 	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
 		Metadata:   a.Release.objectMeta(names.Server, componentServer, nil),
 		Type:       pulumi.String("Opaque"),
 		StringData: secretValues,
-	}, child)
+	}, child, pulumi.DependsOn(a.Database.Ready))
 	if err != nil {
 		return nil, err
 	}

@@ -164,6 +164,7 @@ func TestNames(t *testing.T) {
 		ServiceAccount: "prod-certctl",
 		Backup:         "prod-certctl-backup",
 		Migration:      "prod-certctl-migrate",
+		PasswordChange: "prod-certctl-pgpass",
 		Metrics:        "prod-certctl-metrics",
 		Rules:          "prod-certctl-rules",
 		Dashboard:      "prod-certctl-dashboard",

@@ -40,6 +40,7 @@ type Names struct {
 	ServiceAccount string
 	Backup         string // CronJob, PVC, ServiceAccount
 	Migration      string // Job
+	PasswordChange string // Job applying a new Postgres password (with a digest suffix)
 	Metrics        string // generated scrape-key Secret
 	Rules          string // PrometheusRule
 	Dashboard      string // Grafana dashboard ConfigMap
@@ -58,6 +59,7 @@ func (c Config) Names() Names {
 		ServiceAccount: f,
 		Backup:         f + "-backup",
 		Migration:      f + "-migrate",
+		PasswordChange: f + "-pgpass",
 		Metrics:        f + "-metrics",
 		Rules:          f + "-rules",
 		Dashboard:      f + "-dashboard",

@@ -525,8 +525,11 @@ type PostgresAuth struct {
 	Database string `json:"database"`
 	// Username is the role created at initdb (POSTGRES_USER); a lowercase unquoted identifier.
 	Username string `json:"username"`
-	// Password binds on the first boot of an empty volume; generated when empty.
+	// Password is the role's password, generated when empty. A change (given, or generated anew
+	// by passwordRotation) is applied to the running database by a Job before the server rolls.
 	Password Secret `json:"password"`
+	// PasswordRotation: each new value generates a new password (when password is empty).
+	PasswordRotation int `json:"passwordRotation"`
 }
 
 type PostgresTLS struct {

@@ -82,6 +82,8 @@ func (c Config) derivedNames() []derivedName {
 	out := []derivedName{{n.Fullname, "ServiceAccount/ClusterRole/Ingress name", 63}, {n.Server, "Service", 63}}
 	if c.PostgreSQL.Enabled {
 		out = append(out, derivedName{n.Postgres, "StatefulSet", 52})
+		// The password-change Job's name adds "-" and an 8-digit digest.
+		out = append(out, derivedName{n.PasswordChange, "Job", 54})
 	}
 	if c.Agent.Enabled {
 		out = append(out, derivedName{n.Agent, c.Agent.Kind, 63})

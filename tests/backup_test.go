@@ -100,7 +100,7 @@ func TestDatabaseAdmitsBackupAndMigration(t *testing.T) {
 	for _, peer := range path(np, "spec", "ingress", 0, "from").([]any) {
 		components = append(components, path(peer, "podSelector", "matchLabels", "app.kubernetes.io/component").(string))
 	}
-	assert.Equal(t, []string{"server", "migration", "backup"}, components)
+	assert.Equal(t, []string{"server", "migration", "backup", "postgres-password"}, components)
 }
 
 // policy decodes a rendered IAM policy document.

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -349,14 +350,32 @@ func (res Resource) Manifest() map[string]any {
 	return obj
 }
 
-// ObjectSet lists "Kind/name" of every Kubernetes object, sorted.
+// ObjectSet lists "Kind/name" of every Kubernetes object, sorted. A Job whose name ends in the
+// digest of what it runs is listed as "Job/<prefix>-<digest>".
 func (r *Render) ObjectSet() []string {
 	var out []string
 	for _, res := range r.KubernetesObjects() {
-		out = append(out, res.Kind()+"/"+res.ObjectName())
+		name := res.ObjectName()
+		if prefix, digest, ok := cutLast(name, "-"); ok && res.Kind() == "Job" && isHexDigest(digest) {
+			name = prefix + "-<digest>"
+		}
+		out = append(out, res.Kind()+"/"+name)
 	}
 	slices.Sort(out)
 	return out
+}
+
+func cutLast(s, sep string) (string, string, bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+func isHexDigest(s string) bool {
+	_, err := hex.DecodeString(s)
+	return len(s) == 8 && err == nil && strings.ToLower(s) == s
 }
 
 // Object finds the Kubernetes object of a kind and name.

@@ -16,7 +16,7 @@ func migrationJobOf(t *testing.T, r *Render) (Resource, *batchv1.Job) {
 	t.Helper()
 	var found []Resource
 	for _, res := range r.KubernetesObjects() {
-		if res.Kind() == "Job" {
+		if res.Kind() == "Job" && strings.HasPrefix(res.ObjectName(), "certctl-migrate-") {
 			found = append(found, res)
 		}
 	}

@@ -32,15 +32,19 @@ var defaultObjects = []string{
 	"ConfigMap/certctl-server", "Secret/certctl-server", "Deployment/certctl-server", "Service/certctl-server",
 	"Secret/certctl-ca",
 	"Secret/certctl-postgres", "Service/certctl-postgres", "StatefulSet/certctl-postgres",
+	"Secret/certctl-postgres-current", passwordChangeJob,
 	"ConfigMap/certctl-agent", "DaemonSet/certctl-agent",
 }
 
 // backupObjects are what backup.enabled adds with the default PVC sink.
 var backupObjects = []string{"CronJob/certctl-backup", "ServiceAccount/certctl-backup", "PersistentVolumeClaim/certctl-backup"}
 
-// migrationJob is the migration Job as TestModeObjectSets names it: its real name ends in a
-// digest of its spec (see TestMigrationJobName).
-const migrationJob = "Job/certctl-migrate-<digest>"
+// The Jobs as Render.ObjectSet lists them: their names end in a digest of what they run (see
+// TestMigrationJobName, TestPasswordChangeJob).
+const (
+	migrationJob      = "Job/certctl-migrate-<digest>"
+	passwordChangeJob = "Job/certctl-pgpass-<digest>"
+)
 
 const (
 	testOIDCProvider = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
@@ -64,7 +68,7 @@ func modes() []mode {
 				"externalDatabase": map[string]any{"url": externalURL},
 			},
 			secret:       []string{"externalDatabase"},
-			objects:      without(defaultObjects, "Secret/certctl-postgres", "Service/certctl-postgres", "StatefulSet/certctl-postgres"),
+			objects:      without(defaultObjects, "Secret/certctl-postgres", "Service/certctl-postgres", "StatefulSet/certctl-postgres", "Secret/certctl-postgres-current", passwordChangeJob),
 			userProvided: []string{"Secret/certctl-tls", "Secret/external-db-ca"},
 		},
 		{

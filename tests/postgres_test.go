@@ -1,12 +1,14 @@
 package tests
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -83,6 +85,7 @@ func TestBundledPostgresOutputs(t *testing.T) {
 		pg, err := components.NewBundledPostgres(ctx, "pg", &components.BundledPostgresArgs{
 			Release: components.Release{AppName: "certctl", Instance: "certctl", Namespace: pulumi.String(cfg.Namespace)},
 			Name:    cfg.Names().Postgres, PostgreSQL: cfg.PostgreSQL,
+			PasswordJobPrefix: cfg.Names().PasswordChange, ChecksumKey: pulumi.String("checksum-key").ToStringOutput(),
 		})
 		if err != nil {
 			return nil, err
@@ -100,4 +103,61 @@ func TestBundledPostgresOutputs(t *testing.T) {
 		"secretName": "certctl-postgres", "passwordKey": "password", "password": generatedValue("pg-password"),
 	}, values)
 	assert.True(t, r.Outputs["password"].Secret)
+}
+
+// A new password is applied to the running role by a Job before anything presents it: the Job
+// signs in with the new or the current password, and the current-password Secret and the
+// server's URL follow it.
+func TestPasswordChangeJob(t *testing.T) {
+	r := renderMode(t, "default")
+	var job Resource
+	for _, res := range r.KubernetesObjects() {
+		if res.Kind() == "Job" && strings.HasPrefix(res.ObjectName(), "certctl-pgpass-") {
+			job = res
+		}
+	}
+	require.NotEmpty(t, job.Type, "a password-change Job")
+	spec := typed[batchv1.Job](t, r, "Job", job.ObjectName()).Spec
+	pod := spec.Template.Spec
+	c := pod.Containers[0]
+	assert.Equal(t, r.StatefulSet(t, "certctl-postgres").Spec.Template.Spec.Containers[0].Image, c.Image)
+	assert.Contains(t, c.Command[2], `ALTER ROLE :"role" WITH PASSWORD :'"'"'new'"'"';`)
+	_, env := envSources(t, c)
+	assert.Equal(t, "secret:certctl-postgres/password", env["NEW_PASSWORD"])
+	assert.Equal(t, "secret:certctl-postgres-current/password", env["CURRENT_PASSWORD"])
+	assert.Equal(t, ptrTo(true), c.Env[5].ValueFrom.SecretKeyRef.Optional, "absent on a first install")
+	assert.Equal(t, corev1.RestartPolicyNever, pod.RestartPolicy)
+	assert.Equal(t, "postgres-password", spec.Template.Labels["app.kubernetes.io/component"])
+
+	current := r.Object(t, "Secret", "certctl-postgres-current")
+	assert.True(t, current.secretAt("stringData", "password"))
+	jobURN := urnOf(t, r, job)
+	assert.Contains(t, current.Dependencies, jobURN, "the current password is recorded only once applied")
+	assert.Contains(t, r.Object(t, "Secret", "certctl-server").Dependencies, urnOf(t, r, r.Registered(t, "certctl:index:BundledPostgres")),
+		"the server's URL changes after the database has the password")
+
+	rotated := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"postgresql": map[string]any{"auth": map[string]any{"password": "another-password"}}}), "postgresql"))
+	var rotatedName string
+	for _, res := range rotated.KubernetesObjects() {
+		if res.Kind() == "Job" {
+			rotatedName = res.ObjectName()
+		}
+	}
+	assert.NotEqual(t, job.ObjectName(), rotatedName, "a new password is a new Job")
+	assert.NotContains(t, rotatedName, "another-password")
+}
+
+func TestPasswordRotationCounter(t *testing.T) {
+	keepers := func(rotation int) any {
+		r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"postgresql": map[string]any{"auth": map[string]any{"passwordRotation": rotation}}})))
+		for _, pw := range r.ByType("random:index/randomPassword:RandomPassword") {
+			if pw.Name == "certctl-postgres-password" {
+				return plain(pw.Inputs["keepers"])
+			}
+		}
+		t.Fatal("no generated Postgres password")
+		return nil
+	}
+	assert.Nil(t, keepers(0), "no keeper until the first rotation: an existing stack keeps its password")
+	assert.Equal(t, map[string]any{"rotation": "2"}, keepers(2))
 }

@@ -102,6 +102,9 @@ func newLiveDeployment(t *testing.T, m mode, bins certctlBuild, pgBin string) *l
 	}
 	if _, ok := d.object("StatefulSet", "certctl-postgres"); ok {
 		d.startPostgres(t)
+		// A first install: the Job finds the password initdb set.
+		logs := d.runPasswordChange(t)
+		require.Contains(t, logs, "has the new password")
 	}
 	if job, ok := d.migrationJob(); ok {
 		// As Pulumi orders it: the Job after the database, the Deployment after the Job.
@@ -121,6 +124,20 @@ func (d *liveDeployment) startPostgres(t *testing.T) {
 	d.postgres.WaitReady(liveTimeout)
 }
 
+// runPasswordChange runs the rendered password-change Job's pod to success and returns its logs.
+func (d *liveDeployment) runPasswordChange(t *testing.T) string {
+	t.Helper()
+	for _, o := range d.render.KubernetesObjects() {
+		if o.Kind() == "Job" && strings.HasPrefix(o.ObjectName(), "certctl-pgpass-") {
+			pod, err := d.cluster.RunPod(o.ObjectName(), path(o.Manifest(), "spec", "template").(map[string]any), kubelet.PodOptions{})
+			require.NoError(t, err, "the password-change Job must succeed:\n%s", pod.Logs())
+			return pod.Logs()
+		}
+	}
+	t.Fatal("no password-change Job in the render")
+	return ""
+}
+
 // psql runs one query in the database's pod, as its superuser over the local socket.
 func (d *liveDeployment) psql(t *testing.T, query string) string {
 	t.Helper()
@@ -132,7 +149,7 @@ func (d *liveDeployment) psql(t *testing.T, query string) string {
 // migrationJob is the rendered migration Job, if any (its name ends in a digest).
 func (d *liveDeployment) migrationJob() (map[string]any, bool) {
 	for _, o := range d.render.KubernetesObjects() {
-		if o.Kind() == "Job" {
+		if o.Kind() == "Job" && strings.HasPrefix(o.ObjectName(), "certctl-migrate-") {
 			return o.Manifest(), true
 		}
 	}

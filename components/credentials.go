@@ -1,6 +1,8 @@
 package components
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -14,58 +16,140 @@ type Credentials struct {
 	// AdminKeys is the admin key list, newest first ("new,old" during a rotation).
 	AdminKeys pulumi.StringOutput
 	// AgentKey is the key every agent presents; the server narrows it to the r-agent role.
-	AgentKey pulumi.StringOutput
+	// AgentKeys is what the server accepts under that name: AgentKey, and the previous key
+	// during a rotation.
+	AgentKey, AgentKeys pulumi.StringOutput
 	// BootstrapToken registers agents. certctl v2.1.7 wants the registration bearer to be both
 	// this token and a key holding agent.edit, so it is also a named key (see accessScript).
 	BootstrapToken pulumi.StringOutput
 	// EncryptionKey encrypts issuer and target credentials at rest.
 	EncryptionKey pulumi.StringOutput
-	// ScrapeKey is the key Prometheus presents, when the program provisions it (unset otherwise).
-	ScrapeKey pulumi.StringOutput
+	// ScrapeKey is the key Prometheus presents, when the program provisions it (unset otherwise);
+	// ScrapeKeys is what the server accepts for it, as AgentKeys.
+	ScrapeKey, ScrapeKeys pulumi.StringOutput
 	// ChecksumKey keys the digests of secret values in pod annotations (always generated).
 	ChecksumKey pulumi.StringOutput
 }
 
+// KeyRotations are the rotation counters of the generated keys (config), and the counters the
+// stack's last completed update applied (-1 for none), read back from its own outputs.
+type KeyRotations struct {
+	Admin, Agents, Scrape int
+	// Applied is the stack output keyRotations of the last completed update (nil on the first).
+	Applied pulumi.AnyOutput
+}
+
+// Names of the counters in the keyRotations output.
+const (
+	rotationAdmin  = "admin"
+	rotationAgents = "agents"
+	rotationScrape = "scrape"
+)
+
 // newCredentials generates the credentials the user did not give, as children of owner (the
 // Certctl component named name).
-func newCredentials(ctx *pulumi.Context, owner pulumi.Resource, name string, s config.Server, m config.Monitoring) (Credentials, error) {
+func newCredentials(ctx *pulumi.Context, owner pulumi.Resource, name string, s config.Server, m config.Monitoring, r KeyRotations) (Credentials, error) {
 	var c Credentials
-	for _, x := range []struct {
-		out    *pulumi.StringOutput
-		suffix string
-		given  config.Secret
-		// movedFrom is the generated value's name when CertctlServer generated it (before
-		// v2.1.7 support): the alias keeps an upgraded stack's value instead of a new one.
-		movedFrom string
-	}{
-		{&c.AdminKeys, "-api-key", s.Auth.APIKey, "-server-api-key"},
-		{&c.AgentKey, "-agent-api-key", s.Auth.AgentAPIKey, ""},
-		{&c.BootstrapToken, "-bootstrap-token", s.Auth.AgentBootstrapToken, "-server-bootstrap-token"},
-		{&c.EncryptionKey, "-config-encryption-key", s.ConfigEncryptionKey, ""},
-	} {
-		opts := []pulumi.ResourceOption{pulumi.Parent(owner)}
-		if x.movedFrom != "" {
-			opts = append(opts, movedFromServer(ctx, owner, name, name+x.movedFrom))
-		}
-		v, err := givenOrGenerated(ctx, name+x.suffix, x.given, opts...)
-		if err != nil {
-			return Credentials{}, err
-		}
-		*x.out = v
-	}
-	key, err := generated(ctx, name+"-checksum-key", pulumi.Parent(owner))
+	opts := []pulumi.ResourceOption{pulumi.Parent(owner)}
+	// Before v2.1.7 support CertctlServer generated the admin key and the bootstrap token: the
+	// aliases keep an upgraded stack's values instead of new ones.
+	admin, adminKeys, err := rotatingKey(ctx, name+"-api-key", s.Auth.APIKey, rotationAdmin, r.Admin, r.Applied,
+		movedFromServer(ctx, owner, name, name+"-server-api-key"), opts...)
 	if err != nil {
 		return Credentials{}, err
 	}
-	c.ChecksumKey = key
+	// A given admin key is already the accepted list ("new,old").
+	c.AdminKeys = adminKeys
+	if s.Auth.APIKey.IsSet() {
+		c.AdminKeys = admin
+	}
+	if c.AgentKey, c.AgentKeys, err = rotatingKey(ctx, name+"-agent-api-key", s.Auth.AgentAPIKey, rotationAgents, r.Agents, r.Applied, nil, opts...); err != nil {
+		return Credentials{}, err
+	}
+	if c.BootstrapToken, err = givenOrGenerated(ctx, name+"-bootstrap-token", s.Auth.AgentBootstrapToken,
+		append(opts, movedFromServer(ctx, owner, name, name+"-server-bootstrap-token"))...); err != nil {
+		return Credentials{}, err
+	}
+	if c.EncryptionKey, err = givenOrGenerated(ctx, name+"-config-encryption-key", s.ConfigEncryptionKey, opts...); err != nil {
+		return Credentials{}, err
+	}
+	if c.ChecksumKey, err = generated(ctx, name+"-checksum-key", opts...); err != nil {
+		return Credentials{}, err
+	}
 	if scrapeKeyProvisioned(m) {
-		v, err := givenOrGenerated(ctx, name+"-scrape-key", m.ServiceMonitor.ScrapeKey, pulumi.Parent(owner))
-		if err != nil {
+		if c.ScrapeKey, c.ScrapeKeys, err = rotatingKey(ctx, name+"-scrape-key", m.ServiceMonitor.ScrapeKey, rotationScrape, r.Scrape, r.Applied, nil, opts...); err != nil {
 			return Credentials{}, err
 		}
-		c.ScrapeKey = v
 	}
 	return c, nil
+}
+
+// rotatingKey is a key the user gave, or a generated one with a rotation counter. Generation N
+// lives in slot N%2: slot 0 keeps the key's original name (generation 0 is the key a stack had
+// before counters), slot 1 is "<name>-b", and each slot's keeper is the latest generation of its
+// parity, so a step up replaces only the older key. accepted is the current key and, until the
+// stack has completed an update at this generation, the previous one: clients move to the new
+// key in the update that makes it, and the update after drops the old. slot0 (an alias, or nil)
+// applies to slot 0 only.
+func rotatingKey(ctx *pulumi.Context, name string, given config.Secret, counter string, rotation int, applied pulumi.AnyOutput, slot0 pulumi.ResourceOption, opts ...pulumi.ResourceOption) (current, accepted pulumi.StringOutput, err error) {
+	if given.IsSet() {
+		return given.Output(), given.Output(), nil
+	}
+	slots := [2]pulumi.StringOutput{}
+	for parity := range min(rotation+1, 2) {
+		slotName, slotOpts := name, opts
+		if parity == 1 {
+			slotName += "-b"
+		} else if slot0 != nil {
+			slotOpts = append(slices.Clone(opts), slot0)
+		}
+		if slots[parity], err = generatedWith(ctx, slotName, rotationKeepers(latestOfParity(rotation, parity)), slotOpts...); err != nil {
+			return current, accepted, err
+		}
+	}
+	current = slots[rotation%2]
+	if rotation == 0 {
+		return current, current, nil
+	}
+	previous := slots[(rotation+1)%2]
+	accepted = pulumi.All(current, previous, applied).ApplyT(func(v []any) string {
+		if appliedRotation(v[2], counter) == rotation {
+			return v[0].(string)
+		}
+		return v[0].(string) + "," + v[1].(string)
+	}).(pulumi.StringOutput)
+	return current, accepted, nil
+}
+
+// latestOfParity is the latest generation up to rotation with the given parity.
+func latestOfParity(rotation, parity int) int {
+	if rotation%2 == parity {
+		return rotation
+	}
+	return rotation - 1
+}
+
+// rotationKeepers replaces a generated value when the generation changes; generation 0 has no
+// keeper, so a key from before rotation counters stays what it was.
+func rotationKeepers(generation int) pulumi.StringMapInput {
+	if generation == 0 {
+		return nil
+	}
+	return pulumi.StringMap{"rotation": pulumi.String(strconv.Itoa(generation))}
+}
+
+// appliedRotation is a counter of the keyRotations output, or -1 when it is absent.
+func appliedRotation(output any, counter string) int {
+	m, _ := output.(map[string]any)
+	if v, ok := m[counter].(float64); ok {
+		return int(v)
+	}
+	return -1
+}
+
+// rotationOutput is the keyRotations stack output: the counters this update applies.
+func rotationOutput(r KeyRotations) pulumi.Map {
+	return pulumi.Map{rotationAdmin: pulumi.Int(r.Admin), rotationAgents: pulumi.Int(r.Agents), rotationScrape: pulumi.Int(r.Scrape)}
 }
 
 // scrapeKeyProvisioned: the program gives Prometheus its own key unless the user names a Secret.
@@ -82,23 +166,28 @@ func movedFromServer(ctx *pulumi.Context, owner pulumi.Resource, name, oldName s
 }
 
 // namedKeys is CERTCTL_API_KEYS_NAMED: every admin key under one admin name (certctl accepts one
-// name with several keys, which is how a rotation keeps the old key valid), the agents' key, the
-// bootstrap token, Prometheus's scrape key, then the user's own entries. The server grants
+// name with several keys, which is how a rotation keeps the old key valid), the agents' keys, the
+// bootstrap token, Prometheus's scrape keys, then the user's own entries. The server grants
 // r-viewer to every non-admin name at boot, which is what the scrape key needs (metrics.read);
 // accessScript narrows the agents' and the bootstrap token's names after that.
 func namedKeys(c Credentials, user config.Secret) pulumi.StringOutput {
 	scrape := pulumi.String("").ToStringOutput()
-	if c.ScrapeKey != (pulumi.StringOutput{}) {
-		scrape = c.ScrapeKey
+	if c.ScrapeKeys != (pulumi.StringOutput{}) {
+		scrape = c.ScrapeKeys
 	}
-	return pulumi.All(c.AdminKeys, c.AgentKey, c.BootstrapToken, scrape, user.Output()).ApplyT(func(v []any) string {
+	return pulumi.All(c.AdminKeys, c.AgentKeys, c.BootstrapToken, scrape, user.Output()).ApplyT(func(v []any) string {
 		var entries []string
 		for _, k := range strings.Split(v[0].(string), ",") {
 			entries = append(entries, config.AdminKeyName+":"+k+":admin")
 		}
-		entries = append(entries, config.AgentsKeyName+":"+v[1].(string), config.AgentBootstrapKeyName+":"+v[2].(string))
-		if k := v[3].(string); k != "" {
-			entries = append(entries, config.PrometheusKeyName+":"+k)
+		for _, k := range strings.Split(v[1].(string), ",") {
+			entries = append(entries, config.AgentsKeyName+":"+k)
+		}
+		entries = append(entries, config.AgentBootstrapKeyName+":"+v[2].(string))
+		if keys := v[3].(string); keys != "" {
+			for _, k := range strings.Split(keys, ",") {
+				entries = append(entries, config.PrometheusKeyName+":"+k)
+			}
 		}
 		if u := v[4].(string); u != "" {
 			entries = append(entries, u)

@@ -13,7 +13,7 @@ func Reserved(cfg *config.Config) config.Reserved {
 	names := cfg.Names()
 	// Only the lists' names and keys are read; values are placeholders.
 	none := pulumi.String("").ToStringOutput()
-	creds := Credentials{AdminKeys: none, AgentKey: none, BootstrapToken: none, EncryptionKey: none}
+	creds := Credentials{AdminKeys: none, AgentKey: none, AgentKeys: none, BootstrapToken: none, EncryptionKey: none}
 	server := &CertctlServerArgs{Names: names, Server: cfg.Server, Database: Database{URL: none}, Credentials: creds}
 	agent := &AgentArgs{Name: names.Agent, Agent: cfg.Agent}
 	var r config.Reserved

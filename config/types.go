@@ -294,6 +294,12 @@ type Auth struct {
 	// AgentAPIKey is the key every agent presents (CERTCTL_API_KEY), named key "agents"; the
 	// server's postStart hook narrows it to the r-agent role. Generated when empty.
 	AgentAPIKey Secret `json:"agentApiKey"`
+	// APIKeyRotation: each step up generates a new admin key (when apiKey is empty); the server
+	// accepts the previous one too until the update after the step has completed.
+	APIKeyRotation int `json:"apiKeyRotation"`
+	// AgentAPIKeyRotation does the same for the agents' key: the agents move to the new key in the
+	// update that generates it.
+	AgentAPIKeyRotation int `json:"agentApiKeyRotation"`
 	// NamedKeys are extra CERTCTL_API_KEYS_NAMED entries, comma-separated "name:key" or
 	// "name:key:admin"; the names admin, agents and agent-bootstrap are reserved.
 	NamedKeys Secret `json:"namedKeys"`
@@ -715,6 +721,9 @@ type ServiceMonitor struct {
 	// ScrapeKey is the key Prometheus presents: the named key "prometheus" (role r-viewer, which
 	// holds metrics.read and nothing that writes). Generated when empty.
 	ScrapeKey Secret `json:"scrapeKey"`
+	// ScrapeKeyRotation does the same for the scrape key: Prometheus moves to the new key in the
+	// update that generates it.
+	ScrapeKeyRotation int `json:"scrapeKeyRotation"`
 	// TLSConfig is how the scrape verifies the server's certificate.
 	TLSConfig ScrapeTLS `json:"tlsConfig"`
 	// Relabelings are Prometheus relabel rules applied to the scrape target.

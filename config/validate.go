@@ -217,6 +217,22 @@ func validateServerTLS(p *problems, c Config) {
 }
 
 func validateAuth(p *problems, c Config) {
+	for _, r := range []struct {
+		key      string
+		rotation int
+		given    Secret
+		keyName  string
+	}{
+		{"server.auth.apiKeyRotation", c.Server.Auth.APIKeyRotation, c.Server.Auth.APIKey, "server.auth.apiKey"},
+		{"server.auth.agentApiKeyRotation", c.Server.Auth.AgentAPIKeyRotation, c.Server.Auth.AgentAPIKey, "server.auth.agentApiKey"},
+		{"monitoring.serviceMonitor.scrapeKeyRotation", c.Monitoring.ServiceMonitor.ScrapeKeyRotation, c.Monitoring.ServiceMonitor.ScrapeKey, "monitoring.serviceMonitor.scrapeKey"},
+	} {
+		atLeast(p, r.key, r.rotation, 0)
+		if r.rotation > 0 && r.given.IsSet() {
+			p.add(r.key, "rotates a generated key, but "+r.keyName+" is set",
+				"remove "+r.key+": it rotates generated keys only (a key you set changes when you set the new one; see docs/runbooks/api-key-rotation.md)")
+		}
+	}
 	a := c.Server.Auth
 	switch a.Type {
 	case AuthAPIKey:

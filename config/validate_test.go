@@ -575,6 +575,13 @@ func refusals() []refusal {
 		{"backup endpoint", func(c *Config) { c.Backup.S3.Endpoint = "minio:9000" }, "backup.s3.endpoint", ""},
 		{"backup IRSA role", func(c *Config) { c.Backup.S3.IRSARoleArn = "backup-role" }, "backup.s3.irsaRoleArn", ""},
 
+		// Key rotation counters.
+		{"rotation below zero", func(c *Config) { c.Server.Auth.APIKeyRotation = -1 }, "server.auth.apiKeyRotation", ""},
+		{"rotation of a given key", func(c *Config) {
+			c.Server.Auth.AgentAPIKey = NewSecret("given-agents-key")
+			c.Server.Auth.AgentAPIKeyRotation = 1
+		}, "server.auth.agentApiKeyRotation", "generated keys only"},
+
 		// Migrations.
 		{"migration backoff", func(c *Config) { c.Migrations.BackoffLimit = -1 }, "migrations.backoffLimit", ""},
 		{"migration deadline", func(c *Config) { c.Migrations.ActiveDeadlineSeconds = 0 }, "migrations.activeDeadlineSeconds", ""},

@@ -1,0 +1,81 @@
+package tests
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestLiveKeyRotation rotates the admin key and the agents' key with one counter step each,
+// applying every update as Pulumi would (Secrets, then the server rollout, then the agents),
+// against v2.1.7: the old keys work during the update that replaces them and not after it, the
+// new ones work from then on, and the agents stay online throughout.
+func TestLiveKeyRotation(t *testing.T) {
+	bins := certctlBinaries(t)
+	pgBin := postgresBinDir(t)
+	d := newLiveDeployment(t, modeNamed(t, "default"), bins, pgBin)
+	oldAdmin := d.render.Outputs["apiKey"].Value.(string)
+	oldAgents := d.render.Outputs["agentApiKey"].Value.(string)
+	ids := d.waitAgentsOnline(t, oldAdmin)
+
+	rotate := withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{"auth": map[string]any{
+		"apiKeyRotation": 1, "agentApiKeyRotation": 1,
+	}}}))
+	rotating, err := runUpdate(t, rotate, d.render)
+	require.NoError(t, err)
+	d.apply(t, rotating)
+	newAdmin := rotating.Outputs["apiKey"].Value.(string)
+	newAgents := rotating.Outputs["agentApiKey"].Value.(string)
+	require.NotEqual(t, oldAdmin, newAdmin)
+	require.NotEqual(t, oldAgents, newAgents)
+	assert.Equal(t, ids, d.waitAgentsOnline(t, newAdmin), "the agents, now on the new key, are online")
+	for _, key := range []string{oldAdmin, newAdmin} {
+		status, _ := d.call(t, "GET", "/api/v1/agents", key, nil)
+		assert.Equal(t, http.StatusOK, status, "both admin keys work during the rotating update")
+	}
+	for _, key := range []string{oldAgents, newAgents} {
+		assert.Equal(t, []string{"r-agent"}, d.roles(t, key), "both agents' keys hold the agent role only")
+	}
+
+	done, err := runUpdate(t, rotate, rotating)
+	require.NoError(t, err)
+	d.apply(t, done)
+	status, _ := d.call(t, "GET", "/api/v1/agents", oldAdmin, nil)
+	assert.Equal(t, http.StatusUnauthorized, status, "the old admin key is refused after the following update")
+	status, _ = d.call(t, "GET", "/api/v1/agents/"+ids["node-a"]+"/work", oldAgents, nil)
+	assert.Equal(t, http.StatusUnauthorized, status, "the old agents' key is refused")
+	status, _ = d.call(t, "GET", "/api/v1/agents", newAdmin, nil)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, ids, d.waitAgentsOnline(t, newAdmin), "the agents stayed online")
+	if t.Failed() {
+		d.dumpLogs(t)
+	}
+}
+
+// apply brings the cluster to a new render as `pulumi up` orders it: the server's ConfigMap and
+// Secrets, the server rollout, then the agents (which depend on the server) when their pod
+// template changed.
+func (d *liveDeployment) apply(t *testing.T, next *Render) {
+	t.Helper()
+	agentTemplate := func(r *Render) any {
+		ds, _ := (&liveDeployment{render: r}).object("DaemonSet", "certctl-agent")
+		return path(ds, "spec", "template")
+	}
+	agentsChanged := !assert.ObjectsAreEqual(agentTemplate(d.render), agentTemplate(next))
+	d.render = next
+	for _, o := range next.KubernetesObjects() {
+		if o.Kind() == "Secret" || o.Kind() == "ConfigMap" {
+			d.cluster.AddObject(o.Manifest())
+		}
+	}
+	d.rollServers(t)
+	if agentsChanged {
+		for identity, p := range d.agents {
+			p.Stop()
+			delete(d.agents, identity)
+		}
+		d.startAgents(t)
+	}
+}

@@ -8,21 +8,26 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestLiveKeyRotation rotates the admin key and the agents' key with one counter step each,
+// TestLiveKeyRotation rotates the admin key, the agents' key and the scrape key with one counter
+// step each,
 // applying every update as Pulumi would (Secrets, then the server rollout, then the agents),
 // against v2.1.7: the old keys work during the update that replaces them and not after it, the
 // new ones work from then on, and the agents stay online throughout.
 func TestLiveKeyRotation(t *testing.T) {
 	bins := certctlBinaries(t)
 	pgBin := postgresBinDir(t)
-	d := newLiveDeployment(t, modeNamed(t, "default"), bins, pgBin)
+	m := modeNamed(t, "ha-monitoring")
+	d := newLiveDeployment(t, m, bins, pgBin)
 	oldAdmin := d.render.Outputs["apiKey"].Value.(string)
 	oldAgents := d.render.Outputs["agentApiKey"].Value.(string)
+	oldScrape := d.secretValue(t, "certctl-metrics", "api-key")
 	ids := d.waitAgentsOnline(t, oldAdmin)
 
-	rotate := withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{"auth": map[string]any{
-		"apiKeyRotation": 1, "agentApiKeyRotation": 1,
-	}}}))
+	m.config = deepMerge(m.config, map[string]any{
+		"server":     map[string]any{"auth": map[string]any{"apiKeyRotation": 1, "agentApiKeyRotation": 1}},
+		"monitoring": map[string]any{"serviceMonitor": map[string]any{"scrapeKeyRotation": 1}},
+	})
+	rotate := m.stack(t)
 	rotating, err := runUpdate(t, rotate, d.render)
 	require.NoError(t, err)
 	d.apply(t, rotating)
@@ -38,12 +43,20 @@ func TestLiveKeyRotation(t *testing.T) {
 	for _, key := range []string{oldAgents, newAgents} {
 		assert.Equal(t, []string{"r-agent"}, d.roles(t, key), "both agents' keys hold the agent role only")
 	}
+	newScrape := d.secretValue(t, "certctl-metrics", "api-key")
+	require.NotEqual(t, oldScrape, newScrape)
+	d.checkScrape(t) // Prometheus, with the ServiceMonitor's Secret, now on the new key
+	status, _ := d.call(t, "GET", "/api/v1/metrics/prometheus", oldScrape, nil)
+	assert.Equal(t, http.StatusOK, status, "the old scrape key works during the rotating update")
 
 	done, err := runUpdate(t, rotate, rotating)
 	require.NoError(t, err)
 	d.apply(t, done)
-	status, _ := d.call(t, "GET", "/api/v1/agents", oldAdmin, nil)
+	status, _ = d.call(t, "GET", "/api/v1/agents", oldAdmin, nil)
 	assert.Equal(t, http.StatusUnauthorized, status, "the old admin key is refused after the following update")
+	status, _ = d.call(t, "GET", "/api/v1/metrics/prometheus", oldScrape, nil)
+	assert.Equal(t, http.StatusUnauthorized, status, "the old scrape key is refused")
+	d.checkScrape(t)
 	status, _ = d.call(t, "GET", "/api/v1/agents/"+ids["node-a"]+"/work", oldAgents, nil)
 	assert.Equal(t, http.StatusUnauthorized, status, "the old agents' key is refused")
 	status, _ = d.call(t, "GET", "/api/v1/agents", newAdmin, nil)
@@ -52,6 +65,17 @@ func TestLiveKeyRotation(t *testing.T) {
 	if t.Failed() {
 		d.dumpLogs(t)
 	}
+}
+
+// replaceObject records an applied object in what the cluster holds.
+func (d *liveDeployment) replaceObject(obj map[string]any) {
+	for i, o := range d.objects {
+		if o["kind"] == obj["kind"] && path(o, "metadata", "name") == path(obj, "metadata", "name") {
+			d.objects[i] = obj
+			return
+		}
+	}
+	d.objects = append(d.objects, obj)
 }
 
 // apply brings the cluster to a new render as `pulumi up` orders it: the server's ConfigMap and
@@ -68,6 +92,7 @@ func (d *liveDeployment) apply(t *testing.T, next *Render) {
 	for _, o := range next.KubernetesObjects() {
 		if o.Kind() == "Secret" || o.Kind() == "ConfigMap" {
 			d.cluster.AddObject(o.Manifest())
+			d.replaceObject(o.Manifest())
 		}
 	}
 	d.rollServers(t)

@@ -152,17 +152,7 @@ func backupCronJobSpec(a *BackupArgs, sink backupSink) *batchv1.CronJobSpecArgs 
 		FailedJobsHistoryLimit:     pulumi.Int(int(cfg.FailedJobsHistoryLimit)),
 		JobTemplate: &batchv1.JobTemplateSpecArgs{
 			Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(a.Release.labels(componentBackup))},
-			Spec: &batchv1.JobSpecArgs{
-				BackoffLimit:          pulumi.Int(int(cfg.BackoffLimit)),
-				ActiveDeadlineSeconds: pulumi.Int(int(cfg.ActiveDeadlineSeconds)),
-				Template: &corev1.PodTemplateSpecArgs{
-					Metadata: &metav1.ObjectMetaArgs{
-						Labels:      pulumi.ToStringMap(a.Release.labels(componentBackup)),
-						Annotations: optStringMap(cfg.PodAnnotations),
-					},
-					Spec: backupPodSpec(a, sink),
-				},
-			},
+			Spec:     jobSpec(a.Release, componentBackup, cfg.BackoffLimit, cfg.ActiveDeadlineSeconds, cfg.PodAnnotations, backupPodSpec(a, sink)),
 		},
 	}
 }
@@ -174,9 +164,7 @@ func backupPodSpec(a *BackupArgs, sink backupSink) *corev1.PodSpecArgs {
 	cfg := a.Backup
 	spec := workloadPodSpec(a.Release, cfg.Workload)
 	spec.ServiceAccountName = pulumi.String(a.Name)
-	spec.AutomountServiceAccountToken = pulumi.Bool(false)
 	spec.EnableServiceLinks = pulumi.Bool(false)
-	spec.RestartPolicy = pulumi.String("Never")
 	volumes := []corev1.VolumeArgs{emptyDirVolume("work", "")}
 
 	dump := workloadContainer("dump", cfg.Workload)

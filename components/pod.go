@@ -6,7 +6,9 @@ import (
 	"maps"
 	"slices"
 
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	k8scorev1 "k8s.io/api/core/v1"
 
@@ -44,6 +46,24 @@ func workloadContainer(name string, w config.Workload) corev1.ContainerArgs {
 		ImagePullPolicy: pulumi.String(w.Image.PullPolicy),
 		Resources:       resourceRequirements(w.Resources),
 		SecurityContext: containerSecurityContext(w.SecurityContext),
+	}
+}
+
+// jobSpec runs spec once to completion: no restarts in place (the Job retries with a new pod up to
+// backoffLimit times), no API token, and the component's labels on its pods.
+func jobSpec(r Release, component string, backoffLimit int32, deadlineSeconds int64, podAnnotations map[string]string, spec *corev1.PodSpecArgs) *batchv1.JobSpecArgs {
+	spec.RestartPolicy = pulumi.String("Never")
+	spec.AutomountServiceAccountToken = pulumi.Bool(false)
+	return &batchv1.JobSpecArgs{
+		BackoffLimit:          pulumi.Int(int(backoffLimit)),
+		ActiveDeadlineSeconds: pulumi.Int(int(deadlineSeconds)),
+		Template: &corev1.PodTemplateSpecArgs{
+			Metadata: &metav1.ObjectMetaArgs{
+				Labels:      pulumi.ToStringMap(r.labels(component)),
+				Annotations: optStringMap(podAnnotations),
+			},
+			Spec: spec,
+		},
 	}
 }
 

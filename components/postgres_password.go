@@ -8,7 +8,6 @@ import (
 
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -69,19 +68,10 @@ func passwordChangeJobSpec(a *BundledPostgresArgs) *batchv1.JobSpecArgs {
 	c.Env = append(c.Env.(corev1.EnvVarArray), plainEnvVar("HOME", "/tmp"))
 	c.VolumeMounts = corev1.VolumeMountArray{mount("tmp", "/tmp")}
 	spec := workloadPodSpec(a.Release, pg.Workload)
-	spec.AutomountServiceAccountToken = pulumi.Bool(false)
 	spec.EnableServiceLinks = pulumi.Bool(false)
-	spec.RestartPolicy = pulumi.String("Never")
 	spec.Containers = corev1.ContainerArray{c}
 	spec.Volumes = volumesInput(nil, emptyDirVolume("tmp", ""))
-	return &batchv1.JobSpecArgs{
-		BackoffLimit:          pulumi.Int(2),
-		ActiveDeadlineSeconds: pulumi.Int(600),
-		Template: &corev1.PodTemplateSpecArgs{
-			Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(a.Release.labels(componentPasswordChange))},
-			Spec:     &spec,
-		},
-	}
+	return jobSpec(a.Release, componentPasswordChange, 2, 600, nil, &spec)
 }
 
 // passwordChangeScript makes the role's password NEW_PASSWORD: idempotent, and it waits (about

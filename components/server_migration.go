@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
-	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -55,17 +53,5 @@ func migrationJobSpec(a *CertctlServerArgs, env []envEntry) *batchv1.JobSpecArgs
 	// The pod's status then carries the log's tail, so `kubectl describe` shows why it failed.
 	container.TerminationMessagePolicy = pulumi.String("FallbackToLogsOnError")
 	spec := serverPodSpec(a, m.Workload, container, volumes)
-	spec.AutomountServiceAccountToken = pulumi.Bool(false)
-	spec.RestartPolicy = pulumi.String("Never")
-	return &batchv1.JobSpecArgs{
-		BackoffLimit:          pulumi.Int(int(m.BackoffLimit)),
-		ActiveDeadlineSeconds: pulumi.Int(int(m.ActiveDeadlineSeconds)),
-		Template: &corev1.PodTemplateSpecArgs{
-			Metadata: &metav1.ObjectMetaArgs{
-				Labels:      pulumi.ToStringMap(a.Release.labels(componentMigration)),
-				Annotations: optStringMap(m.PodAnnotations),
-			},
-			Spec: spec,
-		},
-	}
+	return jobSpec(a.Release, componentMigration, m.BackoffLimit, m.ActiveDeadlineSeconds, m.PodAnnotations, spec)
 }

@@ -2,6 +2,7 @@ package components
 
 import (
 	"fmt"
+	"path"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/certctl-io/certctl-pulumi/config"
 )
+
+// agentKeyVolume holds agent.keyDir, which the agent creates inside it.
+const agentKeyVolume = "keys"
 
 // keyDirSizeLimit caps the node-local key store so a runaway agent cannot fill the node's disk.
 const keyDirSizeLimit = "1Gi"
@@ -30,8 +34,10 @@ type Agent struct {
 	pulumi.ResourceState
 
 	WorkloadName pulumi.StringOutput `pulumi:"workloadName"`
-	Kind         pulumi.StringOutput `pulumi:"kind"`
+	// Kind is the workload's Kubernetes kind: DaemonSet, or StatefulSet for agent.kind Deployment.
+	Kind pulumi.StringOutput `pulumi:"kind"`
 }
+
 
 func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.ResourceOption) (*Agent, error) {
 	if args == nil || args.Name == "" || args.Server.URL == "" {
@@ -59,13 +65,19 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 	deps := pulumi.DependsOn([]pulumi.Resource{cm})
 	var workload pulumi.StringOutput
 	if args.Agent.Kind == config.AgentDeployment {
-		d, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{Metadata: meta, Spec: &appsv1.DeploymentSpecArgs{
+		// A StatefulSet, not a Deployment: its pods keep their names (certctl-agent-0, ...) across
+		// replacements, and the name is the agent's identity, so a rollout re-attaches every pod
+		// to its agent (its targets, jobs and keys) instead of registering a new one and leaving
+		// the old one registered and offline.
+		set, err := appsv1.NewStatefulSet(ctx, name, &appsv1.StatefulSetArgs{Metadata: meta, Spec: &appsv1.StatefulSetSpecArgs{
 			Replicas: pulumi.Int(args.Agent.Replicas), Selector: selector, Template: template,
+			// The agents do not depend on each other: start and replace them all at once.
+			PodManagementPolicy: pulumi.String("Parallel"),
 		}}, child, deps)
 		if err != nil {
 			return nil, err
 		}
-		workload = d.Metadata.Name().Elem()
+		workload = set.Metadata.Name().Elem()
 	} else {
 		d, err := appsv1.NewDaemonSet(ctx, name, &appsv1.DaemonSetArgs{Metadata: meta, Spec: &appsv1.DaemonSetSpecArgs{
 			Selector: selector, Template: template,
@@ -76,7 +88,7 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 		workload = d.Metadata.Name().Elem()
 	}
 	a.WorkloadName = workload
-	a.Kind = pulumi.String(args.Agent.Kind).ToStringOutput()
+	a.Kind = pulumi.String(args.Agent.WorkloadKind()).ToStringOutput()
 	return a, ctx.RegisterResourceOutputs(a, pulumi.Map{"workloadName": a.WorkloadName, "kind": a.Kind})
 }
 
@@ -107,7 +119,8 @@ func agentEnv(a *AgentArgs, register bool) []envEntry {
 }
 
 // agentNameEnv is the agent's stable identity: the node for a DaemonSet (one agent per node, the
-// same agent after every restart), agent.name or the pod for a Deployment.
+// same agent after every restart), agent.name or the StatefulSet pod's name (which a replaced
+// pod takes over) for agent.kind Deployment.
 func agentNameEnv(a config.Agent) envEntry {
 	switch {
 	case a.Kind == config.AgentDeployment && a.Name != "":
@@ -119,8 +132,23 @@ func agentNameEnv(a config.Agent) envEntry {
 	}
 }
 
+// agentVolumes are the agent container's volumes and mounts. The key volume is mounted at the
+// parent of agent.keyDir, not at keyDir itself: the agent creates keyDir and makes it 0700
+// before writing a key, and it may not chmod a mount point (kubelet creates an emptyDir root,
+// owned by root, 0777), which fails every key it would generate. Agents verify the server with
+// the CA only; the server's key stays out of their pods.
+func agentVolumes(a *AgentArgs) []ownVolume {
+	return []ownVolume{
+		{volume: emptyDirVolume(agentKeyVolume, keyDirSizeLimit), path: path.Dir(path.Clean(a.Agent.KeyDir))},
+		{volume: emptyDirVolume("identity", ""), path: agentIdentityPath, readOnly: true},
+		{volume: emptyDirVolume("tmp", ""), path: "/tmp"},
+		{volume: secretVolume("tls", a.Server.TLSSecret, "ca.crt"), path: a.Server.TLSMountPath, readOnly: true},
+	}
+}
+
 func agentPodTemplate(a *AgentArgs, settingsSum string, credentialSum pulumi.StringOutput) *corev1.PodTemplateSpecArgs {
 	ag := a.Agent
+	volumes, mounts := podVolumes(agentVolumes(a))
 	register := workloadContainer("register", ag.Workload)
 	register.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", registerScript(agentIDFile)})
 	register.Env = envVars(active(agentEnv(a, true)), a.Name, a.Server.Secret)
@@ -132,24 +160,14 @@ func agentPodTemplate(a *AgentArgs, settingsSum string, credentialSum pulumi.Str
 	agent := workloadContainer(componentAgent, ag.Workload)
 	agent.Command = pulumi.ToStringArray(agentCommand(agentIDFile))
 	agent.Env = append(envVars(active(agentEnv(a, false)), a.Name, a.Server.Secret), extraEnv(ag.Env, ag.ExtraEnv)...)
-	agent.VolumeMounts = corev1.VolumeMountArray{
-		mount("keys", ag.KeyDir),
-		readOnlyMount("identity", agentIdentityPath),
-		mount("tmp", "/tmp"),
-		readOnlyMount("tls", a.Server.TLSMountPath),
-	}
+	agent.VolumeMounts = volumeMountsInput(nil, mounts...)
 
 	spec := workloadPodSpec(a.Release, ag.Workload)
 	spec.AutomountServiceAccountToken = pulumi.Bool(false)
 	spec.EnableServiceLinks = pulumi.Bool(false)
 	spec.InitContainers = corev1.ContainerArray{register}
 	spec.Containers = corev1.ContainerArray{agent}
-	// Agents verify the server with the CA only; the server's key stays out of their pods.
-	spec.Volumes = volumesInput(nil,
-		emptyDirVolume("keys", keyDirSizeLimit),
-		emptyDirVolume("identity", ""),
-		emptyDirVolume("tmp", ""),
-		secretVolume("tls", a.Server.TLSSecret, "ca.crt"))
+	spec.Volumes = volumesInput(nil, volumes...)
 	annotations := pulumi.ToStringMap(ag.PodAnnotations)
 	annotations["checksum/config"] = pulumi.String(settingsSum)
 	annotations["checksum/secret"] = credentialSum

@@ -168,8 +168,8 @@ func movedFromServer(ctx *pulumi.Context, owner pulumi.Resource, name, oldName s
 // namedKeys is CERTCTL_API_KEYS_NAMED: every admin key under one admin name (certctl accepts one
 // name with several keys, which is how a rotation keeps the old key valid), the agents' keys, the
 // bootstrap token, Prometheus's scrape keys, then the user's own entries. The server grants
-// r-viewer to every non-admin name at boot, which is what the scrape key needs (metrics.read);
-// accessScript narrows the agents' and the bootstrap token's names after that.
+// r-viewer to every non-admin name at boot; accessScript narrows the agents', the bootstrap
+// token's and the scrape key's names after that.
 func namedKeys(c Credentials, user config.Secret) pulumi.StringOutput {
 	scrape := pulumi.String("").ToStringOutput()
 	if c.ScrapeKeys != (pulumi.StringOutput{}) {

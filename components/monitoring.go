@@ -173,8 +173,16 @@ func perInstallation(expr string) string {
 	return "max by (namespace, job) (" + expr + ")"
 }
 
-// agentsOffline counts registered agents without a recent heartbeat.
-var agentsOffline = perInstallation("certctl_agent_total") + " - " + perInstallation("certctl_agent_online")
+// agentsOffline counts the registered agents without a recent heartbeat that should have one:
+// certctl counts among its agents the ones the server itself registers for server-side discovery
+// (sentinels such as the network scanner), which never heartbeat, so they are taken off.
+func agentsOffline(sentinels int) string {
+	expr := perInstallation("certctl_agent_total") + " - " + perInstallation("certctl_agent_online")
+	if sentinels > 0 {
+		expr += " - " + strconv.Itoa(sentinels)
+	}
+	return expr
+}
 
 // jobFailureShare is the share of the jobs finished in 15 minutes that failed; no jobs is no value.
 var jobFailureShare = fmt.Sprintf("%[1]s / (%[1]s + %[2]s)",
@@ -189,7 +197,7 @@ type alertRule struct {
 // the thresholds from config, stated in the text instead of hard-coded, and a failure-rate
 // expression that stays silent without jobs (upstream's clamp_min(..., 1) blurs the ratio below
 // one job per second), each firing once per installation rather than once per server replica.
-func alertRules(th config.AlertThresholds) []alertRule {
+func alertRules(th config.AlertThresholds, sentinels int) []alertRule {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	return []alertRule{
 		{
@@ -202,7 +210,7 @@ func alertRules(th config.AlertThresholds) []alertRule {
 		},
 		{
 			name:        "CertctlAgentOffline",
-			expr:        fmt.Sprintf("(%s) > %d", agentsOffline, th.OfflineAgentCount),
+			expr:        fmt.Sprintf("(%s) > %d", agentsOffline(sentinels), th.OfflineAgentCount),
 			forDuration: th.OfflineAgentFor, component: "certctl-agent",
 			summary: "certctl agents are offline",
 			description: fmt.Sprintf("{{ $value }} agents sent no heartbeat for 5 minutes (alert above %d for %s): their nodes get no certificate deployments.",
@@ -230,7 +238,7 @@ func alertRules(th config.AlertThresholds) []alertRule {
 func prometheusRuleArgs(a *MonitoringArgs) *apiextensions.CustomResourceArgs {
 	pr := a.Monitoring.PrometheusRules
 	var rules pulumi.Array
-	for _, r := range alertRules(pr.Thresholds) {
+	for _, r := range alertRules(pr.Thresholds, a.Server.SentinelAgents) {
 		rules = append(rules, pulumi.Map{
 			"alert":  pulumi.String(r.name),
 			"expr":   pulumi.String(r.expr),

@@ -16,10 +16,10 @@ type dashboardPanel struct {
 // dashboardPanels read certctl v2.1.7's metrics. The certificate, agent and job metrics are
 // database snapshots every replica reports alike, so they are taken once per installation
 // (perInstallation); issuance failures are per process, so they are summed.
-func dashboardPanels() []dashboardPanel {
+func dashboardPanels(sentinels int) []dashboardPanel {
 	return []dashboardPanel{
 		{title: "Certificates expiring within 30 days", kind: "stat", queries: [][2]string{{"expiring", perInstallation("certctl_certificate_expiring_soon")}}},
-		{title: "Agents offline", kind: "stat", queries: [][2]string{{"offline", agentsOffline}}},
+		{title: "Agents offline", kind: "stat", queries: [][2]string{{"offline", agentsOffline(sentinels)}}},
 		{title: "Jobs pending", kind: "stat", queries: [][2]string{{"pending", perInstallation("certctl_job_pending")}}},
 		{title: "Certificates by state", kind: "timeseries", queries: [][2]string{
 			{"active", perInstallation("certctl_certificate_active")},
@@ -29,7 +29,7 @@ func dashboardPanels() []dashboardPanel {
 		}},
 		{title: "Agents", kind: "timeseries", queries: [][2]string{
 			{"online", perInstallation("certctl_agent_online")},
-			{"offline", agentsOffline},
+			{"offline", agentsOffline(sentinels)},
 		}},
 		{title: "Jobs finished per hour", kind: "timeseries", queries: [][2]string{
 			{"completed", perInstallation("increase(certctl_job_completed_total[1h])")},
@@ -46,11 +46,11 @@ func dashboardPanels() []dashboardPanel {
 
 // dashboardJSON is the Grafana dashboard model: stats on the first row, time series two per row
 // below, every query on the data source chosen in the dashboard's variable.
-func dashboardJSON(uid, title string) (string, error) {
+func dashboardJSON(uid, title string, sentinels int) (string, error) {
 	datasource := map[string]any{"type": "prometheus", "uid": "${datasource}"}
 	var panels []map[string]any
 	stats, charts := 0, 0
-	for i, p := range dashboardPanels() {
+	for i, p := range dashboardPanels(sentinels) {
 		grid := map[string]int{"h": 4, "w": 8, "x": 8 * stats, "y": 0}
 		if p.kind == "stat" {
 			stats++
@@ -85,7 +85,7 @@ func dashboardJSON(uid, title string) (string, error) {
 func dashboardConfigMapArgs(a *MonitoringArgs) (*corev1.ConfigMapArgs, error) {
 	// Grafana's uid holds at most 40 characters.
 	uid := a.Names.Dashboard[:min(len(a.Names.Dashboard), 40)]
-	dashboard, err := dashboardJSON(uid, "certctl ("+a.Names.Fullname+")")
+	dashboard, err := dashboardJSON(uid, "certctl ("+a.Names.Fullname+")", a.Server.SentinelAgents)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ func Reserved(cfg *config.Config) config.Reserved {
 	none := pulumi.String("").ToStringOutput()
 	creds := Credentials{AdminKeys: none, AgentKey: none, AgentKeys: none, BootstrapToken: none, EncryptionKey: none}
 	server := &CertctlServerArgs{Names: names, Server: cfg.Server, Database: Database{URL: none}, Credentials: creds}
-	agent := &AgentArgs{Name: names.Agent, Agent: cfg.Agent}
+	agent := &AgentArgs{Name: names.Agent, Agent: cfg.Agent, Server: ServerEndpoint{TLSMountPath: cfg.Server.TLS.MountPath}}
 	var r config.Reserved
 	for _, e := range serverEnv(server) {
 		r.ServerEnv = append(r.ServerEnv, config.ReservedEnv{Name: e.name, Key: e.key})
@@ -25,6 +25,11 @@ func Reserved(cfg *config.Config) config.Reserved {
 	}
 	for _, v := range serverVolumes(server) {
 		r.ServerVolumes = append(r.ServerVolumes, config.ReservedVolume{Name: v.name(), MountPath: v.path})
+	}
+	for _, v := range agentVolumes(agent) {
+		if v.name() != agentKeyVolume {
+			r.AgentVolumes = append(r.AgentVolumes, config.ReservedVolume{Name: v.name(), MountPath: v.path})
+		}
 	}
 	return r
 }

@@ -10,20 +10,37 @@ import (
 // worth relying on, so the scripts stick to POSIX sh, tr, grep, sed and head. Keys reach curl
 // on standard input (--config -), never on its command line, where other processes could read them.
 
-// agentRegistrarRole is the role the server creates for the bootstrap token: what
-// POST /api/v1/agents needs (agent.edit) and what finding an agent by name needs (agent.read).
-const agentRegistrarRole = "agent-registrar"
+// The roles the server creates for its narrowed keys: the bootstrap token's (what
+// POST /api/v1/agents needs, agent.edit, and what finding an agent by name needs, agent.read),
+// and the scrape key's (GET /api/v1/metrics/prometheus needs metrics.read and nothing else).
+const (
+	agentRegistrarRole = "agent-registrar"
+	metricsReaderRole  = "metrics-reader"
+)
 
 // accessScript runs in the server container after every start (postStart). certctl grants
 // r-viewer to every non-admin named key each time it boots; this narrows the agents' key to
-// r-agent and the bootstrap token to agent-registrar, with the admin key (the first entry of
-// CERTCTL_AUTH_SECRET) the container already holds. Kubernetes starts the readiness probe
-// only after the hook, so no request reaches this replica before the grants are in place.
-func accessScript() string {
+// r-agent, the bootstrap token to agent-registrar and, when the program provisions it (scrape),
+// the scrape key to metrics-reader, with the admin key (the first entry of CERTCTL_AUTH_SECRET)
+// the container already holds. It also removes the r-admin grant migration 000029 leaves to the
+// demo actor, once per install (the migration never runs again). Kubernetes starts the
+// readiness probe only after the hook, so no request reaches this replica before the grants are
+// in place.
+func accessScript(scrape bool) string {
+	narrowScrape := ""
+	if scrape {
+		narrowScrape = `metrics=$(ensure_role @METRICS@ "Scrapes certctl metrics: the Prometheus key" metrics.read)
+narrow @PROMETHEUS@ "$metrics"
+echo "certctl access: @PROMETHEUS@ holds @METRICS@"
+`
+	}
 	return strings.NewReplacer(
 		"@REGISTRAR@", agentRegistrarRole,
+		"@METRICS@", metricsReaderRole,
 		"@AGENTS@", config.AgentsKeyName,
 		"@BOOTSTRAP@", config.AgentBootstrapKeyName,
+		"@PROMETHEUS@", config.PrometheusKeyName,
+		"@DEMO@", demoActor,
 	).Replace(`set -eu
 # The requests never leave the pod (loopback), so the server certificate is not checked (-k).
 base="https://127.0.0.1:${CERTCTL_SERVER_PORT}"
@@ -42,34 +59,31 @@ expect() { # WHAT STATUS...: stop unless the last answer ($status) is one of the
   echo "certctl access: $what answered $status: $(cat "$out")" >&2
   exit 1
 }
-registrar_id() {
+role_id() { # NAME: the ID of the role called NAME, empty when there is none
   status=$(call GET /auth/roles)
   expect "listing roles" 200
-  tr '{' '\n' <"$out" | grep -F '"name":"@REGISTRAR@"' | sed -n 's/^"id":"\([^"]*\)".*/\1/p' | head -n 1
+  tr '{' '\n' <"$out" | grep -F "\"name\":\"$1\"" | sed -n 's/^"id":"\([^"]*\)".*/\1/p' | head -n 1
 }
-
-i=0
-until [ "$(curl -sk -o /dev/null -w '%{http_code}' "$base/ready" || true)" = 200 ]; do
-  i=$((i + 1))
-  if [ "$i" -gt 300 ]; then echo "certctl access: the server was not ready after 300s" >&2; exit 1; fi
-  sleep 1
-done
-
-id=$(registrar_id)
-if [ -z "$id" ]; then
-  status=$(call POST /auth/roles --data '{"name":"@REGISTRAR@","description":"Registers certctl agents: the agent bootstrap token"}')
-  expect "creating role @REGISTRAR@" 201 409 # 409: another replica created it first
-  id=$(registrar_id)
-fi
-if [ -z "$id" ]; then echo "certctl access: role @REGISTRAR@ not found after creating it" >&2; exit 1; fi
-status=$(call GET "/auth/roles/$id")
-expect "reading role @REGISTRAR@" 200
-granted=$(cat "$out")
-for perm in agent.edit agent.read; do
-  case $granted in *"\"name\":\"$perm\""*) continue ;; esac
-  status=$(call POST "/auth/roles/$id/permissions" --data "{\"permission\":\"$perm\"}")
-  expect "adding $perm to @REGISTRAR@" 204
-done
+ensure_role() { # NAME DESCRIPTION PERMISSION...: create the role if missing, add what it lacks; print its ID
+  name=$1 description=$2
+  shift 2
+  id=$(role_id "$name")
+  if [ -z "$id" ]; then
+    status=$(call POST /auth/roles --data "{\"name\":\"$name\",\"description\":\"$description\"}")
+    expect "creating role $name" 201 409 # 409: another replica created it first
+    id=$(role_id "$name")
+  fi
+  if [ -z "$id" ]; then echo "certctl access: role $name not found after creating it" >&2; exit 1; fi
+  status=$(call GET "/auth/roles/$id")
+  expect "reading role $name" 200
+  granted=$(cat "$out")
+  for perm in "$@"; do
+    case $granted in *"\"name\":\"$perm\""*) continue ;; esac
+    status=$(call POST "/auth/roles/$id/permissions" --data "{\"permission\":\"$perm\"}")
+    expect "adding $perm to $name" 204
+  done
+  echo "$id"
+}
 holds() { # ACTOR ROLE: whether ACTOR holds ROLE (certctl stores a repeated grant twice)
   status=$(call GET /auth/keys)
   expect "listing keys" 200
@@ -83,11 +97,30 @@ narrow() { # ACTOR ROLE: grant ROLE, then revoke the r-viewer the server granted
   status=$(call DELETE "/auth/keys/$1/roles/r-viewer")
   expect "revoking r-viewer from $1" 204 404
 }
-narrow @BOOTSTRAP@ "$id"
+
+i=0
+until [ "$(curl -sk -o /dev/null -w '%{http_code}' "$base/ready" || true)" = 200 ]; do
+  i=$((i + 1))
+  if [ "$i" -gt 300 ]; then echo "certctl access: the server was not ready after 300s" >&2; exit 1; fi
+  sleep 1
+done
+
+# A failing ensure_role stops the script here: set -e applies to an assignment's substitution.
+registrar=$(ensure_role @REGISTRAR@ "Registers certctl agents: the agent bootstrap token" agent.edit agent.read)
+narrow @BOOTSTRAP@ "$registrar"
 narrow @AGENTS@ r-agent
 echo "certctl access: @AGENTS@ holds r-agent, @BOOTSTRAP@ holds @REGISTRAR@"
+` + narrowScrape + `if holds @DEMO@ r-admin; then
+  status=$(call POST /auth/demo-residual/cleanup)
+  expect "removing the demo actor's grants" 200
+  echo "certctl access: removed the r-admin grant migration 000029 gives @DEMO@"
+fi
 `)
 }
+
+// demoActor is the synthetic admin certctl serves unauthenticated requests as in demo mode;
+// migration 000029 grants it r-admin in every install.
+const demoActor = "actor-demo-anon"
 
 // registerScript runs in the agent's init container. The agent binary needs an ID and never
 // registers itself; the server assigns the ID at POST /api/v1/agents and refuses a name twice

@@ -57,6 +57,18 @@ type ServerEndpoint struct {
 	TLSMountPath string
 	// Secret is the server Secret holding the agents' key and the bootstrap token.
 	Secret string
+	// SentinelAgents is how many agents the server registers itself (the network scanner's,
+	// with server.networkScan.enabled): certctl counts them as agents, and they never heartbeat.
+	SentinelAgents int
+}
+
+// sentinelAgents counts the agents certctl v2.1.7 registers for its own discovery sources: the
+// network scanner's "server-scanner" (cmd/server/main.go).
+func sentinelAgents(s config.Server) int {
+	if s.NetworkScan.Enabled {
+		return 1
+	}
+	return 0
 }
 
 type CertctlServerArgs struct {
@@ -211,7 +223,7 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	s.Endpoint = ServerEndpoint{
 		URL:       fmt.Sprintf("https://%s:%d", names.Server, a.Server.Service.Port),
 		TLSSecret: names.TLSSecret, TLSMountPath: a.Server.TLS.MountPath,
-		Secret: names.Server,
+		Secret: names.Server, SentinelAgents: sentinelAgents(a.Server),
 	}
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"serviceName": s.ServiceName, "secretName": s.SecretName, "tlsSecretName": s.TLSSecretName, "url": s.URL,

@@ -35,6 +35,8 @@ func serverEnv(a *CertctlServerArgs) []envEntry {
 		plainEnv("CERTCTL_CA_CERT_PATH", localCAMountPath+"/tls.crt").setBy("server.issuer.local.existingSecret"),
 		plainEnv("CERTCTL_CA_KEY_PATH", localCAMountPath+"/tls.key").setBy("server.issuer.local.existingSecret"),
 		plainEnv("CERTCTL_KEYGEN_MODE", s.Keygen.Mode).setBy("server.keygen.mode"),
+		plainEnv("CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL", s.JobProcessorInterval()).setBy("server.scheduler.jobProcessorInterval"),
+		plainEnv("CERTCTL_CRL_GENERATION_INTERVAL", s.Scheduler.CRLGenerationInterval).setBy("server.scheduler.crlGenerationInterval"),
 		plainEnv("CERTCTL_RATE_LIMIT_RPS", strconv.Itoa(s.RateLimiting.RPS)).setBy("server.rateLimiting.rps"),
 		plainEnv("CERTCTL_RATE_LIMIT_BURST", strconv.Itoa(s.RateLimiting.Burst)).setBy("server.rateLimiting.burst"),
 		plainEnv("CERTCTL_RATE_LIMIT_BACKEND", rateLimitBackend(s.RateLimiting.Backend, s.Replicas)).setBy("server.rateLimiting.backend"),

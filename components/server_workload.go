@@ -95,7 +95,7 @@ func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, podAnnotations m
 	container.LivenessProbe = httpsProbe("/health", s.LivenessProbe)
 	container.ReadinessProbe = httpsProbe("/ready", s.ReadinessProbe)
 	container.Lifecycle = &corev1.LifecycleArgs{PostStart: &corev1.LifecycleHandlerArgs{
-		Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", accessScript()})},
+		Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", accessScript(a.Credentials.ScrapeKeys != (pulumi.StringOutput{}))})},
 	}}
 	spec := serverPodSpec(a, s.Workload, container, volumes)
 	if spread := defaultServerSpread(a); spread != nil {

@@ -416,10 +416,12 @@ func checkEmail(p *problems, key, addr string) {
 	}
 }
 
-func checkAbsPath(p *problems, key, v string) {
+func checkAbsPath(p *problems, key, v string) bool {
 	if !path.IsAbs(v) {
 		p.addf(key, `use an absolute path such as "/var/lib/certctl"`, "%q is not an absolute path", v)
+		return false
 	}
+	return true
 }
 
 // checkIssuerRef checks a cert-manager issuer reference; the name is required only when used.

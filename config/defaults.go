@@ -42,6 +42,7 @@ func Defaults() Config {
 			RateLimiting:     RateLimiting{RPS: 100, Burst: 200, JanitorInterval: "5m"},
 			NetworkScan:      NetworkScan{Interval: "6h"},
 			Keygen:           Keygen{Mode: "agent"},
+			Scheduler:        Scheduler{CRLGenerationInterval: "1h"},
 			Issuer:           Issuer{Local: LocalIssuer{Enabled: true}, ACME: ACMEIssuer{ChallengeType: "http-01"}},
 			Notifiers:        Notifiers{PagerDuty: PagerDutyNotifier{Severity: "warning"}, Opsgenie: OpsgenieNotifier{Priority: "P3"}},
 			DatabaseMaxConns: 25,

@@ -50,3 +50,27 @@ func (c Config) NeedsAWS() bool {
 	}
 	return b.S3.Create
 }
+
+// WorkloadKind is the kind of object the agents run as: a DaemonSet, or for agent.kind
+// Deployment a StatefulSet, whose pods keep their names (the agents' identities) when replaced.
+func (a Agent) WorkloadKind() string {
+	if a.Kind == AgentDeployment {
+		return "StatefulSet"
+	}
+	return "DaemonSet"
+}
+
+// JobProcessorInterval is server.scheduler.jobProcessorInterval, or when it is empty the
+// interval that suits the keygen mode: with agents generating keys the processor's only useful
+// work is passing scheduled renewals on to them, and every run can strand an agent's deployment
+// (v2.1.7), so it runs daily; with server-side keys it does the issuing, at certctl's pace.
+func (s Server) JobProcessorInterval() string {
+	switch {
+	case s.Scheduler.JobProcessorInterval != "":
+		return s.Scheduler.JobProcessorInterval
+	case s.Keygen.Mode == "agent":
+		return "24h"
+	default:
+		return "30s"
+	}
+}

@@ -12,6 +12,9 @@ type Reserved struct {
 	AgentEnv []ReservedEnv
 	// ServerVolumes are the server pod's own volumes and where its container mounts them.
 	ServerVolumes []ReservedVolume
+	// AgentVolumes are the agent container's own volumes besides the key volume (which is
+	// mounted at the parent of agent.keyDir), and where they are mounted.
+	AgentVolumes []ReservedVolume
 }
 
 // ReservedEnv is a variable the program sets, and the config key that sets it ("" when the

@@ -199,6 +199,8 @@ type Server struct {
 	NetworkScan NetworkScan `json:"networkScan"`
 	// Keygen decides where private keys are generated.
 	Keygen Keygen `json:"keygen"`
+	// Scheduler paces the server's background loops that users notice.
+	Scheduler Scheduler `json:"scheduler"`
 	// CORS is the browser origins the API admits.
 	CORS CORS `json:"cors"`
 	// TrustedProxies are the CIDRs or addresses of proxies (an Ingress controller) whose
@@ -374,6 +376,20 @@ type NetworkScan struct {
 	Enabled bool `json:"enabled"`
 	// Interval between scans, a Go duration such as "6h" (CERTCTL_NETWORK_SCAN_INTERVAL).
 	Interval string `json:"interval"`
+}
+
+type Scheduler struct {
+	// JobProcessorInterval is how often the server runs its pending jobs
+	// (CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL, a Go duration of at least 1s). Empty: "24h" with
+	// server.keygen.mode agent, certctl's "30s" with server. In v2.1.7 each run also claims the
+	// agents' pending deployment jobs and then leaves them Running, never deployed; in agent mode
+	// its only other work is moving the renewals the hourly check creates on to the agents, which
+	// can wait a day inside a renewal window of weeks.
+	JobProcessorInterval string `json:"jobProcessorInterval"`
+	// CRLGenerationInterval is how often the server rebuilds each issuer's CRL
+	// (CERTCTL_CRL_GENERATION_INTERVAL, a Go duration): a revocation reaches the CRL every
+	// replica serves only then.
+	CRLGenerationInterval string `json:"crlGenerationInterval"`
 }
 
 type Keygen struct {
@@ -718,8 +734,8 @@ type ServiceMonitor struct {
 	// BearerTokenSecret points at your own Secret key holding an API key with metrics.read;
 	// empty means the program provisions the scrape key (scrapeKey) in Secret <fullname>-metrics.
 	BearerTokenSecret SecretKeyRef `json:"bearerTokenSecret"`
-	// ScrapeKey is the key Prometheus presents: the named key "prometheus" (role r-viewer, which
-	// holds metrics.read and nothing that writes). Generated when empty.
+	// ScrapeKey is the key Prometheus presents: the named key "prometheus", narrowed to the role
+	// metrics-reader (metrics.read only). Generated when empty.
 	ScrapeKey Secret `json:"scrapeKey"`
 	// ScrapeKeyRotation does the same for the scrape key: Prometheus moves to the new key in the
 	// update that generates it.

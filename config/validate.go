@@ -44,6 +44,7 @@ func (c Config) Validate(reserved Reserved) error {
 		section(p, c)
 	}
 	validateExtras(p, c, reserved)
+	checkKeyDir(p, c.Agent.KeyDir, reserved.AgentVolumes)
 	return p.err()
 }
 
@@ -367,6 +368,12 @@ func validateServerFeatures(p *problems, c Config) {
 			"%d is below server.rateLimiting.rps (%d)", s.RateLimiting.Burst, s.RateLimiting.RPS)
 	}
 	checkDuration(p, "server.networkScan.interval", s.NetworkScan.Interval)
+	if v := s.Scheduler.JobProcessorInterval; v != "" {
+		if d, ok := checkDuration(p, "server.scheduler.jobProcessorInterval", v); ok && d < time.Second {
+			p.addf("server.scheduler.jobProcessorInterval", `set it to "1s" or more, or leave it empty for the keygen mode's default`, "%q is below the minimum certctl accepts (1s)", v)
+		}
+	}
+	checkDuration(p, "server.scheduler.crlGenerationInterval", s.Scheduler.CRLGenerationInterval)
 	if s.RateLimiting.Backend != "" {
 		oneOf(p, "server.rateLimiting.backend", s.RateLimiting.Backend, "memory", "postgres")
 	}
@@ -640,13 +647,41 @@ func validateAgent(p *problems, c Config) {
 	// Like node and pod names, the other identities an agent registers under.
 	checkOptionalName(p, "agent.name", a.Name, dnsSubdomain)
 	checkWorkload(p, "agent", a.Workload)
-	checkAbsPath(p, "agent.keyDir", a.KeyDir)
 	if strings.TrimSpace(a.DiscoveryDirs) != "" {
 		for i, d := range splitList(a.DiscoveryDirs) {
 			if !path.IsAbs(d) {
 				p.addf("agent.discoveryDirs", `give comma-separated absolute paths such as "/etc/ssl,/etc/nginx"`,
 					"entry %d (%q) is not an absolute path", i+1, d)
 			}
+		}
+	}
+}
+
+// systemDirs are the image directories a volume at the parent of agent.keyDir would hide.
+var systemDirs = []string{"/bin", "/dev", "/etc", "/lib", "/proc", "/root", "/run", "/sbin", "/sys", "/usr", "/var"}
+
+// checkKeyDir: the agent creates agent.keyDir itself (so it can make it 0700) inside a volume the
+// program mounts at its parent; that parent must be a directory of its own, not the root, a
+// system directory of the image, or one of the agent's other mounts.
+func checkKeyDir(p *problems, keyDir string, others []ReservedVolume) {
+	const key = "agent.keyDir"
+	if !checkAbsPath(p, key, keyDir) {
+		return
+	}
+	clean := path.Clean(keyDir)
+	parent := path.Dir(clean)
+	const fix = "use a directory two levels below / of its own, such as /var/lib/certctl/keys"
+	switch {
+	case parent == "/":
+		p.addf(key, fix, "%q sits directly under /: the agent creates the key directory itself (to make it 0700) inside a volume mounted at its parent, and a volume cannot be mounted at /", keyDir)
+		return
+	case slices.Contains(systemDirs, parent):
+		p.addf(key, fix, "%q would mount the key volume at %s, hiding the image's %s", keyDir, parent, parent)
+		return
+	}
+	for _, v := range others {
+		if parent == v.MountPath || clean == v.MountPath || strings.HasPrefix(clean, strings.TrimSuffix(v.MountPath, "/")+"/") {
+			p.addf(key, fix, "%q collides with the agent's %s volume at %s (the key volume is mounted at %s)", keyDir, v.Name, v.MountPath, parent)
 		}
 	}
 }

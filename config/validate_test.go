@@ -445,6 +445,11 @@ func refusals() []refusal {
 
 		// Paths.
 		{"agent key dir relative", func(c *Config) { c.Agent.KeyDir = "keys" }, "agent.keyDir", ""},
+		// The key volume is mounted at keyDir's parent (the agent must own keyDir to make it 0700).
+		{"agent key dir directly under /", func(c *Config) { c.Agent.KeyDir = "/keys" }, "agent.keyDir", "directly under /"},
+		{"agent key dir hiding a system directory", func(c *Config) { c.Agent.KeyDir = "/etc/keys" }, "agent.keyDir", "hiding the image's /etc"},
+		{"agent key dir beside the agent's tmp", func(c *Config) { c.Agent.KeyDir = "/tmp/keys" }, "agent.keyDir", "tmp volume at /tmp"},
+		{"agent key dir inside its identity volume", func(c *Config) { c.Agent.KeyDir = "/var/lib/certctl/identity/keys" }, "agent.keyDir", "identity volume"},
 		{"agent discovery dir relative", func(c *Config) { c.Agent.DiscoveryDirs = "/etc/ssl, certs" }, "agent.discoveryDirs", "entry 2"},
 		{"agent discovery dir empty entry", func(c *Config) { c.Agent.DiscoveryDirs = "/etc/ssl,,/etc/nginx" }, "agent.discoveryDirs", "entry 2"},
 
@@ -808,6 +813,7 @@ var testReserved = Reserved{
 	ServerEnv:     []ReservedEnv{{"CERTCTL_SERVER_HOST", ""}, {"CERTCTL_LOG_LEVEL", "server.logging.level"}},
 	AgentEnv:      []ReservedEnv{{"CERTCTL_AGENT_ID", ""}, {"CERTCTL_AGENT_NAME", "agent.name"}},
 	ServerVolumes: []ReservedVolume{{"tmp", "/tmp"}, {"tls", "/etc/certctl/tls"}},
+	AgentVolumes:  []ReservedVolume{{"identity", "/var/lib/certctl/identity"}, {"tmp", "/tmp"}},
 }
 
 func TestReservedEnvAndVolumesAreRefused(t *testing.T) {

@@ -61,7 +61,7 @@ func outputs(ctx *pulumi.Context, cfg *config.Config, c *components.Certctl) pul
 type notes struct {
 	stack, backend string
 	port           int
-	agent          string // "daemonset/<name>" or "deployment/<name>", "" without agents
+	agent          string // "daemonset/<name>" or "statefulset/<name>", "" without agents
 	backup         string // the CronJob, "" without backups
 	migrations     bool
 }
@@ -74,7 +74,7 @@ func notesFor(ctx *pulumi.Context, cfg *config.Config) notes {
 	}
 	names := cfg.Names()
 	if cfg.Agent.Enabled {
-		n.agent = strings.ToLower(cfg.Agent.Kind) + "/" + names.Agent
+		n.agent = strings.ToLower(cfg.Agent.WorkloadKind()) + "/" + names.Agent
 	}
 	if cfg.Backup.Enabled {
 		n.backup = names.Backup

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -54,6 +55,9 @@ func TestAgent(t *testing.T) {
 		}, pod.Volumes, "agents mount the server's CA, never its key")
 		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "tls", MountPath: "/etc/certctl/tls", ReadOnly: true})
 		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "identity", MountPath: "/var/lib/certctl/identity", ReadOnly: true})
+		// The agent creates CERTCTL_KEY_DIR and makes it 0700 before writing a key; it may not chmod
+		// a mount point (root-owned, 0777), so the volume is mounted one level above.
+		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "keys", MountPath: "/var/lib/certctl"})
 		assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, pod.SecurityContext.SeccompProfile.Type)
 		assert.Equal(t, ptrTo(false), pod.EnableServiceLinks)
 		for _, ctr := range []corev1.Container{c, register} {
@@ -67,7 +71,7 @@ func TestAgent(t *testing.T) {
 			"tolerations":  []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "certs", "effect": "NoSchedule"}},
 			"env":          map[string]any{"CERTCTL_AGENT_POLL_INTERVAL": "30s"},
 		}})))
-		d := r.Deployment(t, "certctl-agent")
+		d := r.StatefulSet(t, "certctl-agent")
 		assert.Equal(t, ptrTo[int32](1), d.Spec.Replicas)
 		pod := d.Spec.Template.Spec
 		_, src := envSources(t, pod.Containers[0])
@@ -80,9 +84,13 @@ func TestAgent(t *testing.T) {
 		assert.Equal(t, map[string]string{"node-role.kubernetes.io/worker": "true"}, pod.NodeSelector)
 		assert.Equal(t, []corev1.Toleration{{Key: "dedicated", Operator: "Equal", Value: "certs", Effect: "NoSchedule"}}, pod.Tolerations)
 	})
-	t.Run("Deployment replicas name themselves after their pods", func(t *testing.T) {
-		d := renderMode(t, "agent-deployment").Deployment(t, "certctl-agent")
+	t.Run("Deployment replicas are a StatefulSet's pods, named after them", func(t *testing.T) {
+		// A replaced StatefulSet pod takes its predecessor's name, so it is the same agent: a
+		// Deployment's new pod names would register new agents and leave the old ones offline.
+		d := renderMode(t, "agent-deployment").StatefulSet(t, "certctl-agent")
 		assert.Equal(t, ptrTo[int32](2), d.Spec.Replicas)
+		assert.Equal(t, appsv1.ParallelPodManagement, d.Spec.PodManagementPolicy, "agents do not wait for each other")
+		assert.Empty(t, d.Spec.VolumeClaimTemplates)
 		_, src := envSources(t, d.Spec.Template.Spec.Containers[0])
 		assert.Equal(t, "field:metadata.name", src["CERTCTL_AGENT_NAME"])
 	})

@@ -84,6 +84,10 @@ func TestAlertsFireAfterTheirForAndOnlyThen(t *testing.T) {
 			"offlineAgentCount": 2, "offlineAgentFor": "10m", "jobFailureRate": 0.5, "expiringCertificateCount": 10,
 		}},
 	}}))
+	// The network scanner registers a sentinel agent that never heartbeats (certctl v2.1.7).
+	scanning := renderedAlerts(t, renderModeWith(t, "prometheus-rules", map[string]any{
+		"server": map[string]any{"networkScan": map[string]any{"enabled": true}},
+	}))
 
 	cases := []struct {
 		name    string
@@ -104,6 +108,10 @@ func TestAlertsFireAfterTheirForAndOnlyThen(t *testing.T) {
 			"certctl_agent_total 5x60\ncertctl_agent_online 4x60", 60, -1, 0},
 		{"three agents offline over a raised threshold", custom["CertctlAgentOffline"],
 			"certctl_agent_total 5x60\ncertctl_agent_online 5x10 2x50", 60, 11, 0},
+		{"the network scanner's sentinel, never heartbeating", scanning["CertctlAgentOffline"],
+			"certctl_agent_total 6x120\ncertctl_agent_online 5x120", 120, -1, 0},
+		{"an agent offline beside the sentinel", scanning["CertctlAgentOffline"],
+			"certctl_agent_total 6x120\ncertctl_agent_online 5x10 4x110", 120, 11, 0},
 		{"no jobs at all", defaults["CertctlJobFailureRateHigh"],
 			"certctl_job_completed_total 0x60\ncertctl_job_failed_total 0x60", 60, -1, 0},
 		{"1% of jobs failing", defaults["CertctlJobFailureRateHigh"],

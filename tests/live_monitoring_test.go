@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"slices"
 	"testing"
 	"time"
 
@@ -68,9 +67,18 @@ func (d *liveDeployment) checkScrape(t *testing.T) {
 		}
 	}
 
-	// Each replica's boot records its own r-viewer grant to non-admin keys: the same role, repeated.
-	assert.Equal(t, []string{"r-viewer"}, slices.Compact(slices.Sorted(slices.Values(d.roles(t, scrapeKey)))),
-		"the scrape key reads, and only reads")
+	// The server hook narrows the r-viewer every boot grants to a role holding metrics.read alone.
+	me := d.me(t, scrapeKey)
+	assert.Len(t, me.Roles, 1, "the scrape key holds one role: %v", me.Roles)
+	var perms []string
+	for _, p := range me.EffectivePermissions {
+		perms = append(perms, p.Permission+"@"+p.ScopeType)
+	}
+	assert.Equal(t, []string{"metrics.read@global"}, perms, "the scrape key scrapes, and does nothing else")
+	for _, route := range []string{"/api/v1/certificates", "/api/v1/agents", "/api/v1/audit", "/api/v1/issuers", "/api/v1/jobs"} {
+		status, _ := d.call(t, "GET", route, scrapeKey, nil)
+		assert.Equal(t, http.StatusForbidden, status, "the scrape key cannot read %s", route)
+	}
 	status, _ := d.call(t, "POST", "/api/v1/agent-groups", scrapeKey, map[string]any{"name": "scrape-key-writes"})
 	assert.Equal(t, http.StatusForbidden, status, "the scrape key cannot write")
 }

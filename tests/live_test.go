@@ -21,11 +21,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl-io/certctl-pulumi/config"
 	"github.com/certctl-io/certctl-pulumi/tests/kubelet"
 )
 
 // liveModes are the modes the released certctl v2.1.7 binaries run in, as rendered.
-var liveModes = []string{"default", "external-db", "db-tls", "cert-manager", "agent-deployment", "ha", "ha-monitoring", "migrations-hook"}
+var liveModes = []string{"default", "external-db", "db-tls", "cert-manager", "agent-deployment", "ha", "ha-monitoring", "migrations-hook", "server-keygen"}
 
 // TestLive runs every live mode's pods the way a cluster would (tests/kubelet: kubelet's env,
 // volumes, users, probes and hooks; Services through a kube-proxy), with the server and agent
@@ -65,7 +66,7 @@ type liveDeployment struct {
 	// migration is the migration Job's pod, when the mode runs migrations in a Job.
 	migration *kubelet.Pod
 	// agents are the running agent pods by the identity they register under: the node for a
-	// DaemonSet, the pod name for a Deployment.
+	// DaemonSet, the pod name for a StatefulSet (agent.kind Deployment).
 	agents map[string]*kubelet.Pod
 	// rollouts counts server rollouts, for unique pod names.
 	rollouts int
@@ -73,6 +74,8 @@ type liveDeployment struct {
 
 func newLiveDeployment(t *testing.T, m mode, bins certctlBuild, pgBin string) *liveDeployment {
 	name := m.name
+	// The CRL is rebuilt every few seconds, so a revocation shows without an hour's wait.
+	m.config = deepMerge(m.config, map[string]any{"server": map[string]any{"scheduler": map[string]any{"crlGenerationInterval": "5s"}}})
 	r, err := runWithRealKeys(t, m.stack(t))
 	require.NoError(t, err)
 	pki := newTestPKI(t)
@@ -209,10 +212,10 @@ func (d *liveDeployment) startAgents(t *testing.T) {
 			d.agents[node] = d.cluster.StartPod("certctl-agent-"+node, path(ds, "spec", "template").(map[string]any), kubelet.PodOptions{NodeName: node})
 		}
 	}
-	if dep, ok := d.object("Deployment", "certctl-agent"); ok {
-		for i := range int(path(dep, "spec", "replicas").(float64)) {
+	if set, ok := d.object("StatefulSet", "certctl-agent"); ok {
+		for i := range int(path(set, "spec", "replicas").(float64)) {
 			name := fmt.Sprintf("certctl-agent-%d", i)
-			d.agents[name] = d.cluster.StartPod(name, path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{})
+			d.agents[name] = d.cluster.StartPod(name, path(set, "spec", "template").(map[string]any), kubelet.PodOptions{})
 		}
 	}
 	require.NotEmpty(t, d.agents)
@@ -266,26 +269,23 @@ func (d *liveDeployment) check(t *testing.T) {
 			d.checkScrape(t)
 		})
 	}
+	t.Run("certctl issues, renews and revokes a certificate", func(t *testing.T) {
+		d.checkIssuance(t, admin)
+	})
+	t.Run("no actor but admin holds r-admin", func(t *testing.T) {
+		assert.Equal(t, config.AdminKeyName, d.psql(t, "SELECT string_agg(DISTINCT actor_id, ',') FROM actor_roles WHERE role_id = 'r-admin'"),
+			"the demo actor's grant from migration 000029 is gone")
+	})
 	t.Run("a restarted agent keeps its identity", func(t *testing.T) {
 		before := d.waitAgentsOnline(t, admin)
 		for identity, p := range d.agents {
 			template, opts := d.agentTemplate(identity)
 			p.Stop()
-			delete(d.agents, identity)
-			again := d.cluster.StartPod(p.Name()+"-again", template, opts)
-			if opts.NodeName != "" {
-				d.agents[opts.NodeName] = again
-			} else {
-				d.agents[again.Name()] = again
-			}
+			d.agents[identity] = d.cluster.StartPod(p.Name(), template, opts)
 			break
 		}
 		after := d.waitAgentsOnline(t, admin)
-		if d.mode.name == "agent-deployment" {
-			assert.Len(t, after, len(before)+1, "a Deployment's new pod is a new agent")
-		} else {
-			assert.Equal(t, before, after, "a DaemonSet's agent registers once per node")
-		}
+		assert.Equal(t, before, after, "a DaemonSet's agent registers once per node, a StatefulSet's once per pod name")
 	})
 	t.Run("second rollout on the migrated database", func(t *testing.T) {
 		d.rollServers(t)
@@ -296,6 +296,9 @@ func (d *liveDeployment) check(t *testing.T) {
 		d.checkBootstrapToken(t, token)
 		d.waitAgentsOnline(t, admin)
 		d.checkLocalCA(t)
+		for _, p := range d.servers {
+			assert.NotContains(t, p.Logs(), "residual role grant", "%s: the demo actor's grant was removed once, for good", p.Name())
+		}
 	})
 	if t.Failed() {
 		d.dumpLogs(t)
@@ -307,8 +310,8 @@ func (d *liveDeployment) agentTemplate(identity string) (map[string]any, kubelet
 	if ds, ok := d.object("DaemonSet", "certctl-agent"); ok {
 		return path(ds, "spec", "template").(map[string]any), kubelet.PodOptions{NodeName: identity}
 	}
-	dep, _ := d.object("Deployment", "certctl-agent")
-	return path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{}
+	set, _ := d.object("StatefulSet", "certctl-agent")
+	return path(set, "spec", "template").(map[string]any), kubelet.PodOptions{}
 }
 
 // waitAgentsOnline waits until every running agent is listed online with the metadata only
@@ -576,4 +579,6 @@ func (d *liveDeployment) startExternalDatabase(t *testing.T, pki *testPKI) {
 		},
 	}, kubelet.PodOptions{})
 	pod.WaitReady(liveTimeout)
+	// The database of this installation: psql reaches it as it reaches the bundled one.
+	d.postgres = pod
 }

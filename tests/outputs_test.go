@@ -50,5 +50,5 @@ func TestNotesFollowTheMode(t *testing.T) {
 	assert.NotContains(t, notes, "logs job/", "no migration Job")
 	assert.NotContains(t, notes, "cronjob", "no backups")
 	notes = renderMode(t, "agent-deployment").Outputs["nextSteps"].Value.(string)
-	assert.Contains(t, notes, "rollout status deployment/certctl-agent")
+	assert.Contains(t, notes, "rollout status statefulset/certctl-agent")
 }

@@ -52,30 +52,34 @@ func TestServerDeploymentDefaultMode(t *testing.T) {
 		cmd := c.Lifecycle.PostStart.Exec.Command
 		assert.Equal(t, []string{"/bin/sh", "-c"}, cmd[:2])
 		assert.Contains(t, cmd[2], `narrow agents r-agent`)
+		assert.Contains(t, cmd[2], `POST /auth/demo-residual/cleanup`, "the demo actor's r-admin grant is removed")
+		assert.NotContains(t, cmd[2], `narrow prometheus`, "no scrape key without monitoring")
 	})
 
 	t.Run("env", func(t *testing.T) {
 		order, src := envSources(t, c)
 		want := map[string]string{
-			"CERTCTL_SERVER_HOST":           "configMap:certctl-server/server-host",
-			"CERTCTL_SERVER_PORT":           "configMap:certctl-server/server-port",
-			"CERTCTL_SERVER_TLS_CERT_PATH":  "configMap:certctl-server/server-tls-cert-path",
-			"CERTCTL_SERVER_TLS_KEY_PATH":   "configMap:certctl-server/server-tls-key-path",
-			"CERTCTL_DATABASE_URL":          "secret:certctl-server/database-url",
-			"CERTCTL_DATABASE_MAX_CONNS":    "configMap:certctl-server/database-max-conns",
-			"CERTCTL_LOG_LEVEL":             "configMap:certctl-server/log-level",
-			"CERTCTL_LOG_FORMAT":            "configMap:certctl-server/log-format",
-			"CERTCTL_AUTH_TYPE":             "configMap:certctl-server/auth-type",
-			"CERTCTL_AUTH_SECRET":           "secret:certctl-server/api-key",
-			"CERTCTL_API_KEYS_NAMED":        "secret:certctl-server/api-keys-named",
-			"CERTCTL_AGENT_BOOTSTRAP_TOKEN": "secret:certctl-server/bootstrap-token",
-			"CERTCTL_CONFIG_ENCRYPTION_KEY": "secret:certctl-server/config-encryption-key",
-			"CERTCTL_CA_CERT_PATH":          "configMap:certctl-server/ca-cert-path",
-			"CERTCTL_CA_KEY_PATH":           "configMap:certctl-server/ca-key-path",
-			"CERTCTL_KEYGEN_MODE":           "configMap:certctl-server/keygen-mode",
-			"CERTCTL_RATE_LIMIT_RPS":        "configMap:certctl-server/rate-limit-rps",
-			"CERTCTL_RATE_LIMIT_BURST":      "configMap:certctl-server/rate-limit-burst",
-			"CERTCTL_RATE_LIMIT_BACKEND":    "configMap:certctl-server/rate-limit-backend",
+			"CERTCTL_SERVER_HOST":                      "configMap:certctl-server/server-host",
+			"CERTCTL_SERVER_PORT":                      "configMap:certctl-server/server-port",
+			"CERTCTL_SERVER_TLS_CERT_PATH":             "configMap:certctl-server/server-tls-cert-path",
+			"CERTCTL_SERVER_TLS_KEY_PATH":              "configMap:certctl-server/server-tls-key-path",
+			"CERTCTL_DATABASE_URL":                     "secret:certctl-server/database-url",
+			"CERTCTL_DATABASE_MAX_CONNS":               "configMap:certctl-server/database-max-conns",
+			"CERTCTL_LOG_LEVEL":                        "configMap:certctl-server/log-level",
+			"CERTCTL_LOG_FORMAT":                       "configMap:certctl-server/log-format",
+			"CERTCTL_AUTH_TYPE":                        "configMap:certctl-server/auth-type",
+			"CERTCTL_AUTH_SECRET":                      "secret:certctl-server/api-key",
+			"CERTCTL_API_KEYS_NAMED":                   "secret:certctl-server/api-keys-named",
+			"CERTCTL_AGENT_BOOTSTRAP_TOKEN":            "secret:certctl-server/bootstrap-token",
+			"CERTCTL_CONFIG_ENCRYPTION_KEY":            "secret:certctl-server/config-encryption-key",
+			"CERTCTL_CA_CERT_PATH":                     "configMap:certctl-server/ca-cert-path",
+			"CERTCTL_CA_KEY_PATH":                      "configMap:certctl-server/ca-key-path",
+			"CERTCTL_KEYGEN_MODE":                      "configMap:certctl-server/keygen-mode",
+			"CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL": "configMap:certctl-server/scheduler-job-processor-interval",
+			"CERTCTL_CRL_GENERATION_INTERVAL":          "configMap:certctl-server/crl-generation-interval",
+			"CERTCTL_RATE_LIMIT_RPS":                   "configMap:certctl-server/rate-limit-rps",
+			"CERTCTL_RATE_LIMIT_BURST":                 "configMap:certctl-server/rate-limit-burst",
+			"CERTCTL_RATE_LIMIT_BACKEND":               "configMap:certctl-server/rate-limit-backend",
 		}
 		assert.Equal(t, want, src)
 		assert.NotContains(t, order, "POSTGRES_PASSWORD", "the URL carries the password; v2.1.7 never substitutes $(POSTGRES_PASSWORD)")
@@ -84,7 +88,10 @@ func TestServerDeploymentDefaultMode(t *testing.T) {
 			"server-host": "0.0.0.0", "server-port": "8443",
 			"server-tls-cert-path": "/etc/certctl/tls/tls.crt", "server-tls-key-path": "/etc/certctl/tls/tls.key",
 			"database-max-conns": "25", "log-level": "info", "log-format": "json", "auth-type": "api-key",
-			"keygen-mode": "agent", "rate-limit-rps": "100", "rate-limit-burst": "200", "rate-limit-backend": "memory",
+			// Agents generate keys: the job processor runs daily, so it does not strand their
+			// deployment jobs (v2.1.7 claims them and leaves them Running).
+			"keygen-mode": "agent", "scheduler-job-processor-interval": "24h", "crl-generation-interval": "1h",
+			"rate-limit-rps": "100", "rate-limit-burst": "200", "rate-limit-backend": "memory",
 			"ca-cert-path": "/etc/certctl/ca/tls.crt", "ca-key-path": "/etc/certctl/ca/tls.key",
 		}, r.ConfigMap(t, "certctl-server").Data)
 
@@ -319,6 +326,34 @@ func TestReservedIsRefused(t *testing.T) {
 		}}, "server.volumeMounts[0].mountPath")
 	}
 	assert.Contains(t, reserved.AgentEnv, config.ReservedEnv{Name: "CERTCTL_AGENT_ID"}, "the agent's command sets its ID")
+	require.NotEmpty(t, reserved.AgentVolumes)
+	for _, v := range reserved.AgentVolumes {
+		// The key volume would be mounted over one of the agent's own mounts, or keyDir is one.
+		refused(t, map[string]any{"agent": map[string]any{"keyDir": v.MountPath + "/keys"}}, "agent.keyDir")
+		refused(t, map[string]any{"agent": map[string]any{"keyDir": v.MountPath}}, "agent.keyDir")
+	}
+}
+
+func TestJobProcessorFollowsTheKeygenMode(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		scheduler map[string]any
+		keygen    string
+		want      string
+	}{
+		{"agent keys", nil, "agent", "24h"},
+		{"server keys: the processor issues", nil, "server", "30s"},
+		{"chosen", map[string]any{"jobProcessorInterval": "5m"}, "agent", "5m"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			server := map[string]any{"keygen": map[string]any{"mode": tc.keygen}}
+			if tc.scheduler != nil {
+				server["scheduler"] = tc.scheduler
+			}
+			r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": server})))
+			assert.Equal(t, tc.want, r.ConfigMap(t, "certctl-server").Data["scheduler-job-processor-interval"])
+		})
+	}
 }
 
 func TestServerProxiesAffinityAndRateLimits(t *testing.T) {

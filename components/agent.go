@@ -38,7 +38,6 @@ type Agent struct {
 	Kind pulumi.StringOutput `pulumi:"kind"`
 }
 
-
 func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.ResourceOption) (*Agent, error) {
 	if args == nil || args.Name == "" || args.Server.URL == "" {
 		return nil, fmt.Errorf("agent %q: Name and Server are required", name)

@@ -149,9 +149,11 @@ func serviceAccountArgs(a *CertctlServerArgs) *corev1.ServiceAccountArgs {
 	}
 }
 
-// clusterRoleArgs has no rules unless the preview Kubernetes Secrets connector is enabled.
+// clusterRoleArgs has no rules unless the preview Kubernetes Secrets connector is enabled. No
+// rules is no list at all: the API server stores an empty list as none, and an empty list sent
+// would show as a change at every update.
 func clusterRoleArgs(a *CertctlServerArgs) *rbacv1.ClusterRoleArgs {
-	rules := rbacv1.PolicyRuleArray{}
+	var rules rbacv1.PolicyRuleArray
 	if a.KubernetesSecrets.Enabled {
 		rules = append(rules, rbacv1.PolicyRuleArgs{
 			ApiGroups: pulumi.ToStringArray([]string{""}),

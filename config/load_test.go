@@ -70,6 +70,25 @@ func TestLoadMergesOverDefaults(t *testing.T) {
 	require.NoError(t, c.Validate(testReserved))
 }
 
+// `pulumi config set --path certctl:agent.resources.requests.cpu 2` stores a number.
+func TestLoadTakesQuantitiesAsTheCLIWritesThem(t *testing.T) {
+	c, err := load(t, map[string]string{
+		"certctl:agent":  `{"resources":{"requests":{"cpu":2},"limits":{"cpu":2.5,"memory":"256Mi"}}}`,
+		"certctl:server": `{"tls":{"existingSecret":"mine"}}`,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "2", c.Agent.Resources.Requests["cpu"])
+	assert.Equal(t, "2.5", c.Agent.Resources.Limits["cpu"])
+	assert.Equal(t, "256Mi", c.Agent.Resources.Limits["memory"])
+	assert.Equal(t, Defaults().Agent.Resources.Requests["memory"], c.Agent.Resources.Requests["memory"], "unset quantities keep their default")
+	require.NoError(t, c.Validate(testReserved))
+
+	ps := loadProblems(t, map[string]string{"certctl:agent": `{"resources":{"requests":{"cpu":true}}}`})
+	assert.Contains(t, ps[0].Message, "a quantity is a string")
+	ps = loadProblems(t, map[string]string{"certctl:agent": `{"resources":{"request":{"cpu":"1"}}}`})
+	assert.Contains(t, ps[0].Message, "request")
+}
+
 func TestLoadScalarKeys(t *testing.T) {
 	c, err := load(t, map[string]string{
 		"certctl:namespace":        "pki",

@@ -4,6 +4,10 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -85,6 +89,55 @@ type Resources struct {
 	Requests map[string]string `json:"requests"`
 	// Limits by resource name: cpu, memory or ephemeral-storage.
 	Limits map[string]string `json:"limits"`
+}
+
+// UnmarshalJSON takes each quantity as a string or a number: `pulumi config set --path
+// certctl:agent.resources.requests.cpu 2` stores the number 2, which means "2" to Kubernetes.
+// Keys other than requests and limits are refused, as everywhere in the config.
+func (r *Resources) UnmarshalJSON(b []byte) error {
+	var in struct {
+		Requests map[string]quantityText `json:"requests"`
+		Limits   map[string]quantityText `json:"limits"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return err
+	}
+	// Into the maps already there, as encoding/json decodes maps: a user's key overrides the
+	// default's (config.Load decodes over the defaults) and leaves the others.
+	r.Requests, r.Limits = mergeQuantities(r.Requests, in.Requests), mergeQuantities(r.Limits, in.Limits)
+	return nil
+}
+
+// quantityText is a quantity written as a JSON string or number.
+type quantityText string
+
+func (q *quantityText) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		*q = quantityText(n.String())
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a quantity is a string such as \"100m\" or a number, not %s", b)
+	}
+	*q = quantityText(s)
+	return nil
+}
+
+func mergeQuantities(into map[string]string, in map[string]quantityText) map[string]string {
+	if in == nil {
+		return into
+	}
+	if into == nil {
+		into = make(map[string]string, len(in))
+	}
+	for k, v := range in {
+		into[k] = string(v)
+	}
+	return into
 }
 
 // SecurityContext is the chart's single securityContext map. Pod-scope and container-scope

@@ -445,6 +445,9 @@ func refusals() []refusal {
 
 		// Paths.
 		{"agent key dir relative", func(c *Config) { c.Agent.KeyDir = "keys" }, "agent.keyDir", ""},
+		{"job processor below certctl's minimum", func(c *Config) { c.Server.Scheduler.JobProcessorInterval = "500ms" }, "server.scheduler.jobProcessorInterval", "minimum certctl accepts (1s)"},
+		{"job processor not a duration", func(c *Config) { c.Server.Scheduler.JobProcessorInterval = "daily" }, "server.scheduler.jobProcessorInterval", "not a positive duration"},
+		{"CRL interval not a duration", func(c *Config) { c.Server.Scheduler.CRLGenerationInterval = "" }, "server.scheduler.crlGenerationInterval", "not a positive duration"},
 		// The key volume is mounted at keyDir's parent (the agent must own keyDir to make it 0700).
 		{"agent key dir directly under /", func(c *Config) { c.Agent.KeyDir = "/keys" }, "agent.keyDir", "directly under /"},
 		{"agent key dir hiding a system directory", func(c *Config) { c.Agent.KeyDir = "/etc/keys" }, "agent.keyDir", "hiding the image's /etc"},
@@ -902,4 +905,9 @@ func TestWarnings(t *testing.T) {
 	assert.Contains(t, proxied.Warnings()[0], "certctl:networkPolicy.ingressControllerNamespace: is empty")
 	proxied.NetworkPolicy.IngressControllerNamespace = "ingress-nginx"
 	assert.Empty(t, proxied.Warnings())
+
+	serverKeys := valid()
+	serverKeys.Server.Keygen.Mode = "server"
+	require.Len(t, serverKeys.Warnings(), 1)
+	assert.Contains(t, serverKeys.Warnings()[0], "certctl:server.keygen.mode: with server, certctl v2.1.7 stores each private key")
 }

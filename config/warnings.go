@@ -21,5 +21,10 @@ func (c Config) Warnings() []string {
 		out = append(out, "certctl:podDisruptionBudget.enabled: no PodDisruptionBudget is created for a single server replica, "+
 			"since it would block every node drain: set server.replicas to 2 or more for one")
 	}
+	if c.Server.Keygen.Mode == "server" {
+		out = append(out, "certctl:server.keygen.mode: with server, certctl v2.1.7 stores each private key it generates in the "+
+			"certificate version's csr_pem, which every key holding cert.read can fetch (the agents' key included), and an agent "+
+			"cannot deploy such a certificate (it has no key file): use agent outside demos")
+	}
 	return out
 }

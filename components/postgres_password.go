@@ -9,6 +9,8 @@ import (
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/certctl-io/certctl-pulumi/config"
 )
 
 // componentPasswordChange labels the pods of the Job that applies a new password to the role.
@@ -26,7 +28,7 @@ func newPasswordChange(ctx *pulumi.Context, name string, a *BundledPostgresArgs,
 	jobName := pulumi.Unsecret(pulumi.All(password, a.ChecksumKey).ApplyT(func(v []any) string {
 		mac := hmac.New(sha256.New, []byte(v[1].(string)))
 		mac.Write([]byte(v[0].(string)))
-		return a.PasswordJobPrefix + "-" + hex.EncodeToString(mac.Sum(nil))[:8]
+		return a.PasswordJobPrefix + config.DigestSuffix(hex.EncodeToString(mac.Sum(nil)))
 	})).(pulumi.StringOutput)
 	meta := a.Release.objectMeta(a.PasswordJobPrefix, componentPasswordChange, map[string]string{"pulumi.com/replaceUnready": "true"})
 	meta.Name = jobName

@@ -7,6 +7,8 @@ import (
 
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/certctl-io/certctl-pulumi/config"
 )
 
 const componentMigration = "migration"
@@ -27,7 +29,7 @@ func newMigrationJob(ctx *pulumi.Context, name string, a *CertctlServerArgs, env
 			return "", err
 		}
 		sum := sha256.Sum256(b)
-		return a.Names.Migration + "-" + hex.EncodeToString(sum[:])[:migrationHashLen], nil
+		return a.Names.Migration + config.DigestSuffix(hex.EncodeToString(sum[:])), nil
 	}).(pulumi.StringOutput)).(pulumi.StringOutput)
 	meta := a.Release.objectMeta(a.Names.Migration, componentMigration, map[string]string{
 		// A failed Job is replaced by the next `pulumi up` instead of being reported failed again.
@@ -40,10 +42,6 @@ func newMigrationJob(ctx *pulumi.Context, name string, a *CertctlServerArgs, env
 	}
 	return job, job.Metadata.Name().Elem(), nil
 }
-
-// migrationHashLen hex digits of the spec digest end the Job's name (config.Names allows for
-// them).
-const migrationHashLen = 8
 
 func migrationJobSpec(a *CertctlServerArgs, env []envEntry) *batchv1.JobSpecArgs {
 	m := a.Migrations

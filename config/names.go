@@ -34,18 +34,25 @@ type Names struct {
 	Fullname       string // ServiceAccount, ClusterRole(Binding), Ingress
 	Server         string // Deployment, Service, ConfigMap, Secret
 	Postgres       string // StatefulSet, headless Service, Secret
-	Agent          string // DaemonSet or Deployment, ConfigMap
+	Agent          string // DaemonSet or StatefulSet, ConfigMap
 	Certificate    string // cert-manager Certificate
 	TLSSecret      string // Secret the server and agents mount
 	ServiceAccount string
 	Backup         string // CronJob, PVC, ServiceAccount
-	Migration      string // Job
+	Migration      string // Job (with a digest suffix, DigestSuffixLen hex digits after a "-")
 	PasswordChange string // Job applying a new Postgres password (with a digest suffix)
 	Metrics        string // generated scrape-key Secret
 	Rules          string // PrometheusRule
 	Dashboard      string // Grafana dashboard ConfigMap
 	LocalCA        string // Secret with the local issuer's CA
 }
+
+// DigestSuffixLen is how many hex digits of a digest end the names of the Jobs whose name follows
+// what they run (the migration and password-change Jobs), after a "-".
+const DigestSuffixLen = 8
+
+// DigestSuffix is the name suffix for digest (hex): its first DigestSuffixLen digits.
+func DigestSuffix(digest string) string { return "-" + digest[:DigestSuffixLen] }
 
 func (c Config) Names() Names {
 	f := c.Fullname()

@@ -79,15 +79,20 @@ type derivedName struct {
 // carry a controller-revision-hash label "<name>-<hash>" and CronJobs append an 11-character
 // suffix to their Jobs, so both stop at 52 characters.
 func (c Config) derivedNames() []derivedName {
+	// The digest-named Jobs add DigestSuffix to their name.
+	const digestedMax = 63 - 1 - DigestSuffixLen
 	n := c.Names()
 	out := []derivedName{{n.Fullname, "ServiceAccount/ClusterRole/Ingress name", 63}, {n.Server, "Service", 63}}
 	if c.PostgreSQL.Enabled {
 		out = append(out, derivedName{n.Postgres, "StatefulSet", 52})
-		// The password-change Job's name adds "-" and an 8-digit digest.
-		out = append(out, derivedName{n.PasswordChange, "Job", 54})
+		out = append(out, derivedName{n.PasswordChange, "Job", digestedMax})
 	}
 	if c.Agent.Enabled {
-		out = append(out, derivedName{n.Agent, c.Agent.Kind, 63})
+		limit := 63
+		if c.Agent.WorkloadKind() == "StatefulSet" {
+			limit = 52 // as the bundled Postgres' StatefulSet
+		}
+		out = append(out, derivedName{n.Agent, c.Agent.WorkloadKind(), limit})
 	}
 	if cm := c.Server.TLS.CertManager; cm.Enabled {
 		out = append(out, derivedName{n.Certificate, "Certificate", 63})
@@ -99,8 +104,7 @@ func (c Config) derivedNames() []derivedName {
 		out = append(out, derivedName{n.Backup, "CronJob", 52})
 	}
 	if c.Migrations.ViaHook {
-		// The Job's name adds "-" and an 8-digit spec digest.
-		out = append(out, derivedName{n.Migration, "Job", 54})
+		out = append(out, derivedName{n.Migration, "Job", digestedMax})
 	}
 	if sm := c.Monitoring.ServiceMonitor; c.Monitoring.Enabled && sm.Enabled && sm.BearerTokenSecret.Name == "" {
 		out = append(out, derivedName{n.Metrics, "Secret", 63})

@@ -159,6 +159,11 @@ func refusals() []refusal {
 			c.Backup.Enabled = true
 			c.ReleaseName = "certctl-" + long(38) // 46 > 45 = 52 - len("-backup")
 		}, "releaseName", "CronJob"},
+		{"release too long for the agents' StatefulSet", func(c *Config) {
+			useExternalDB(c) // without Postgres' StatefulSet, the agents' is the tightest name
+			c.Agent.Kind = AgentDeployment
+			c.ReleaseName = "certctl-" + long(39) // 47 > 46 = 52 - len("-agent")
+		}, "releaseName", "StatefulSet"},
 		{"nameOverride makes the fullname too long", func(c *Config) {
 			c.ReleaseName, c.NameOverride = "prod", long(40)
 		}, "releaseName", "nameOverride"},

@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/certctl-io/certctl-pulumi/config"
 	"github.com/certctl-io/certctl-pulumi/program"
 	"github.com/certctl-io/certctl-pulumi/tests/conformance"
 )
@@ -393,7 +394,7 @@ func cutLast(s, sep string) (string, string, bool) {
 
 func isHexDigest(s string) bool {
 	_, err := hex.DecodeString(s)
-	return len(s) == 8 && err == nil && strings.ToLower(s) == s
+	return len(s) == config.DigestSuffixLen && err == nil && strings.ToLower(s) == s
 }
 
 // Object finds the Kubernetes object of a kind and name.

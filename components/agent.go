@@ -107,10 +107,10 @@ func agentEnv(a *AgentArgs, register bool) []envEntry {
 		agentNameEnv(a.Agent).setBy("agent.name"),
 	}
 	if register {
-		return append(env, secretRefEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", SecretKeyRef{Name: a.Server.Secret, Key: keyBootstrapToken}).setBy("server.auth.agentBootstrapToken"))
+		return append(env, secretRefEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", config.SecretKeyRef{Name: a.Server.Secret, Key: keyBootstrapToken}).setBy("server.auth.agentBootstrapToken"))
 	}
 	env = append(env,
-		secretRefEnv("CERTCTL_API_KEY", SecretKeyRef{Name: a.Server.Secret, Key: keyAgentAPIKey}).setBy("server.auth.agentApiKey"),
+		secretRefEnv("CERTCTL_API_KEY", config.SecretKeyRef{Name: a.Server.Secret, Key: keyAgentAPIKey}).setBy("server.auth.agentApiKey"),
 		// Set by agentCommand from the file the init container writes.
 		envEntry{name: "CERTCTL_AGENT_ID", off: true},
 		plainEnv("CERTCTL_KEY_DIR", a.Agent.KeyDir).setBy("agent.keyDir"))

@@ -5,6 +5,8 @@ import (
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/certctl-io/certctl-pulumi/config"
 )
 
 // envEntry is one container environment variable and where its value lives. A plain value is
@@ -17,7 +19,7 @@ type envEntry struct {
 	secret pulumi.StringInput
 	// secretRef reads an existing Secret key (another component's Secret); an empty Name means
 	// the workload's own Secret.
-	secretRef *SecretKeyRef
+	secretRef *config.SecretKeyRef
 	fieldPath string
 	// key is the config key that sets the variable ("" when the program derives it): users set
 	// that key, never the variable.
@@ -51,16 +53,13 @@ func active(entries []envEntry) []envEntry {
 	return out
 }
 
-// SecretKeyRef names a key of a Kubernetes Secret.
-type SecretKeyRef struct{ Name, Key string }
-
 func plainEnv(name, value string) envEntry { return envEntry{name: name, value: value} }
 
 func secretEnv(name, key string, v pulumi.StringInput) envEntry {
-	return envEntry{name: name, secret: v, secretRef: &SecretKeyRef{Key: key}}
+	return envEntry{name: name, secret: v, secretRef: &config.SecretKeyRef{Key: key}}
 }
 
-func secretRefEnv(name string, ref SecretKeyRef) envEntry {
+func secretRefEnv(name string, ref config.SecretKeyRef) envEntry {
 	return envEntry{name: name, secretRef: &ref}
 }
 

@@ -52,7 +52,7 @@ func NewMonitoring(ctx *pulumi.Context, name string, args *MonitoringArgs, opts 
 	mon := args.Monitoring
 
 	if mon.ServiceMonitor.Enabled {
-		credentials := SecretKeyRef{Name: mon.ServiceMonitor.BearerTokenSecret.Name, Key: mon.ServiceMonitor.BearerTokenSecret.Key}
+		credentials := mon.ServiceMonitor.BearerTokenSecret
 		var deps []pulumi.Resource
 		if credentials.Name == "" {
 			secret, err := corev1.NewSecret(ctx, name+"-scrape-key", &corev1.SecretArgs{
@@ -63,7 +63,7 @@ func NewMonitoring(ctx *pulumi.Context, name string, args *MonitoringArgs, opts 
 			if err != nil {
 				return nil, err
 			}
-			credentials = SecretKeyRef{Name: args.Names.Metrics, Key: keyScrapeKey}
+			credentials = config.SecretKeyRef{Name: args.Names.Metrics, Key: keyScrapeKey}
 			deps = append(deps, secret)
 			m.ScrapeKeySecretName = secret.Metadata.Name().Elem()
 		}
@@ -91,7 +91,7 @@ func NewMonitoring(ctx *pulumi.Context, name string, args *MonitoringArgs, opts 
 // serviceMonitorArgs scrapes the server Service's https port with the scrape key in the
 // authorization field (bearerTokenSecret is deprecated), verifying the server's certificate
 // against the CA in its TLS Secret, for the Service's own name.
-func serviceMonitorArgs(a *MonitoringArgs, credentials SecretKeyRef) *apiextensions.CustomResourceArgs {
+func serviceMonitorArgs(a *MonitoringArgs, credentials config.SecretKeyRef) *apiextensions.CustomResourceArgs {
 	sm := a.Monitoring.ServiceMonitor
 	endpoint := pulumi.Map{
 		"port":          pulumi.String(portNameHTTPS),

@@ -37,7 +37,7 @@ type Connection struct {
 	Username string
 	// Password is a Pulumi secret; PasswordRef is where pods read it from.
 	Password    pulumi.StringOutput
-	PasswordRef SecretKeyRef
+	PasswordRef config.SecretKeyRef
 }
 
 // URL is the lib/pq connection URL with the password inside it, escaped, and kept secret: no
@@ -150,7 +150,7 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 	p.Password = password
 	p.Connection = Connection{
 		Host: args.Name, Port: pg.Service.Port, Database: pg.Auth.Database, Username: pg.Auth.Username,
-		Password: password, PasswordRef: SecretKeyRef{Name: args.Name, Key: keyPostgresPassword},
+		Password: password, PasswordRef: config.SecretKeyRef{Name: args.Name, Key: keyPostgresPassword},
 	}
 	return p, ctx.RegisterResourceOutputs(p, pulumi.Map{
 		"host": p.Host, "port": p.Port, "database": p.Database, "username": p.Username,

@@ -799,6 +799,8 @@ type ServiceMonitor struct {
 	Relabelings []RelabelConfig `json:"relabelings"`
 }
 
+// SecretKeyRef names a key of a Kubernetes Secret: in the configuration, and in what the
+// components wire between each other.
 type SecretKeyRef struct {
 	// Name of the Secret; set together with key, or neither.
 	Name string `json:"name"`

@@ -59,7 +59,7 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 	}
 	meta := args.Release.objectMeta(args.Name, componentAgent, nil)
 	credentials := pulumi.StringMap{keyAgentAPIKey: args.Credentials.AgentKey, keyBootstrapToken: args.Credentials.BootstrapToken}
-	template := agentPodTemplate(args, checksum(settings), secretChecksum(credentials, args.Credentials.ChecksumKey))
+	template := agentPodTemplate(args, settings, credentials)
 	selector := args.Release.selector(componentAgent)
 	deps := pulumi.DependsOn([]pulumi.Resource{cm})
 	var workload pulumi.StringOutput
@@ -145,7 +145,7 @@ func agentVolumes(a *AgentArgs) []ownVolume {
 	}
 }
 
-func agentPodTemplate(a *AgentArgs, settingsSum string, credentialSum pulumi.StringOutput) *corev1.PodTemplateSpecArgs {
+func agentPodTemplate(a *AgentArgs, settings map[string]string, credentials pulumi.StringMap) *corev1.PodTemplateSpecArgs {
 	ag := a.Agent
 	volumes, mounts := podVolumes(agentVolumes(a))
 	register := workloadContainer("register", ag.Workload)
@@ -167,9 +167,7 @@ func agentPodTemplate(a *AgentArgs, settingsSum string, credentialSum pulumi.Str
 	spec.InitContainers = corev1.ContainerArray{register}
 	spec.Containers = corev1.ContainerArray{agent}
 	spec.Volumes = volumesInput(nil, volumes...)
-	annotations := pulumi.ToStringMap(ag.PodAnnotations)
-	annotations["checksum/config"] = pulumi.String(settingsSum)
-	annotations["checksum/secret"] = credentialSum
+	annotations := podAnnotations(ag.PodAnnotations, settings, credentials, a.Credentials.ChecksumKey)
 	return &corev1.PodTemplateSpecArgs{
 		Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(a.Release.labels(componentAgent)), Annotations: annotations},
 		Spec:     &spec,

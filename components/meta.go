@@ -120,6 +120,16 @@ func mergeMaps(base, over map[string]string) map[string]string {
 	return out
 }
 
+// podAnnotations are a workload's pod annotations: the user's, plus checksum/config of the
+// settings its pods read and checksum/secret of the secret values they read, so a change to
+// either rolls the pods.
+func podAnnotations(user, settings map[string]string, secrets pulumi.StringMap, checksumKey pulumi.StringOutput) pulumi.StringMap {
+	annotations := pulumi.ToStringMap(user)
+	annotations["checksum/config"] = pulumi.String(checksum(settings))
+	annotations["checksum/secret"] = secretChecksum(secrets, checksumKey)
+	return annotations
+}
+
 // checksum digests a map in key order, for pod annotations that roll pods when config changes.
 func checksum(data map[string]string) string {
 	return hex.EncodeToString(digest(sha256.New(), data))

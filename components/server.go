@@ -188,10 +188,9 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 		s.MigrationJobName = jobName
 	}
 
-	podAnnotations := mergeMaps(a.Server.PodAnnotations, map[string]string{"checksum/config": checksum(settings)})
 	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
 		Metadata: a.Release.objectMeta(names.Server, componentServer, nil),
-		Spec:     serverDeploymentSpec(a, env, podAnnotations, secretChecksum(rollOn, a.Credentials.ChecksumKey)),
+		Spec:     serverDeploymentSpec(a, env, podAnnotations(a.Server.PodAnnotations, settings, rollOn, a.Credentials.ChecksumKey)),
 	}, child, pulumi.DependsOn(deps))
 	if err != nil {
 		return nil, err

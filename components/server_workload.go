@@ -82,10 +82,8 @@ func serverContainer(a *CertctlServerArgs, name string, w config.Workload, env [
 	return c
 }
 
-func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, podAnnotations map[string]string, secretSum pulumi.StringOutput) *appsv1.DeploymentSpecArgs {
+func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, annotations pulumi.StringMap) *appsv1.DeploymentSpecArgs {
 	s := a.Server
-	annotations := pulumi.ToStringMap(podAnnotations)
-	annotations["checksum/secret"] = secretSum
 
 	volumes, mounts := podVolumes(serverVolumes(a))
 	container := serverContainer(a, componentServer, s.Workload, env, mounts)

@@ -199,16 +199,9 @@ func backupPodSpec(a *BackupArgs, sink backupSink) *corev1.PodSpecArgs {
 // and CA; the password comes from the Postgres Secret.
 func backupDatabaseEnv(a *BackupArgs) corev1.EnvVarArray {
 	db := a.Database
-	env := corev1.EnvVarArray{
-		plainEnvVar("PGHOST", db.Host),
-		plainEnvVar("PGPORT", strconv.Itoa(db.Port)),
-		plainEnvVar("PGUSER", db.Username),
-		plainEnvVar("PGDATABASE", db.Database),
-		corev1.EnvVarArgs{Name: pulumi.String("PGPASSWORD"), ValueFrom: &corev1.EnvVarSourceArgs{
-			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(db.PasswordRef.Name), Key: pulumi.String(db.PasswordRef.Key)},
-		}},
-		plainEnvVar("PGSSLMODE", a.SSLMode),
-	}
+	env := append(libpqEnv(db.Host, db.Port, db.Username, db.Database),
+		secretEnvVar("PGPASSWORD", db.PasswordRef, false),
+		plainEnvVar("PGSSLMODE", a.SSLMode))
 	if a.CASecret != "" {
 		env = append(env, plainEnvVar("PGSSLROOTCERT", postgresCAMountPath+"/ca.crt"))
 	}
@@ -241,10 +234,6 @@ func backupUploadEnv(s3 config.BackupS3, sink backupSink) corev1.EnvVarArray {
 		}
 	}
 	return env
-}
-
-func plainEnvVar(name, value string) corev1.EnvVarArgs {
-	return corev1.EnvVarArgs{Name: pulumi.String(name), Value: pulumi.String(value)}
 }
 
 // backupScript dumps the database into the work directory under a timestamped name, checks that

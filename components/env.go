@@ -1,6 +1,7 @@
 package components
 
 import (
+	"strconv"
 	"strings"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -112,4 +113,27 @@ func envVars(entries []envEntry, configMap, ownSecret string) corev1.EnvVarArray
 		arr = append(arr, v)
 	}
 	return arr
+}
+
+// libpqEnv points libpq's tools (pg_dump, psql) at a database: PGHOST, PGPORT, PGUSER and
+// PGDATABASE, for the pods that run them rather than the server.
+func libpqEnv(host string, port int, user, database string) corev1.EnvVarArray {
+	return corev1.EnvVarArray{
+		plainEnvVar("PGHOST", host),
+		plainEnvVar("PGPORT", strconv.Itoa(port)),
+		plainEnvVar("PGUSER", user),
+		plainEnvVar("PGDATABASE", database),
+	}
+}
+
+// plainEnvVar is a variable with a literal value, for the pods without a ConfigMap of their own.
+func plainEnvVar(name, value string) corev1.EnvVarArgs {
+	return corev1.EnvVarArgs{Name: pulumi.String(name), Value: pulumi.String(value)}
+}
+
+// secretEnvVar is a variable read from a Secret key; optional lets the pod start without it.
+func secretEnvVar(name string, ref config.SecretKeyRef, optional bool) corev1.EnvVarArgs {
+	return corev1.EnvVarArgs{Name: pulumi.String(name), ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
+		Name: pulumi.String(ref.Name), Key: pulumi.String(ref.Key), Optional: pulumi.BoolPtr(optional),
+	}}}
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"strconv"
 
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -50,24 +49,14 @@ func currentPasswordSecret(a *BundledPostgresArgs) string { return a.Name + "-cu
 
 func passwordChangeJobSpec(a *BundledPostgresArgs) *batchv1.JobSpecArgs {
 	pg := a.PostgreSQL
-	fromSecret := func(env, secret string, optional bool) corev1.EnvVarArgs {
-		return corev1.EnvVarArgs{Name: pulumi.String(env), ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
-			Name: pulumi.String(secret), Key: pulumi.String(keyPostgresPassword), Optional: pulumi.BoolPtr(optional),
-		}}}
-	}
 	c := workloadContainer("change", pg.Workload)
 	c.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", passwordChangeScript})
-	c.Env = corev1.EnvVarArray{
-		plainEnvVar("PGHOST", a.Name),
-		plainEnvVar("PGPORT", strconv.Itoa(pg.Service.Port)),
-		plainEnvVar("PGUSER", pg.Auth.Username),
-		plainEnvVar("PGDATABASE", pg.Auth.Database),
-		fromSecret("NEW_PASSWORD", a.Name, false),
+	c.Env = append(libpqEnv(a.Name, pg.Service.Port, pg.Auth.Username, pg.Auth.Database),
+		secretEnvVar("NEW_PASSWORD", config.SecretKeyRef{Name: a.Name, Key: keyPostgresPassword}, false),
 		// Absent on a first install: nothing to change from.
-		fromSecret("CURRENT_PASSWORD", currentPasswordSecret(a), true),
-	}
-	// psql writes its history and temporary files under HOME.
-	c.Env = append(c.Env.(corev1.EnvVarArray), plainEnvVar("HOME", "/tmp"))
+		secretEnvVar("CURRENT_PASSWORD", config.SecretKeyRef{Name: currentPasswordSecret(a), Key: keyPostgresPassword}, true),
+		// psql writes its history and temporary files under HOME.
+		plainEnvVar("HOME", "/tmp"))
 	c.VolumeMounts = corev1.VolumeMountArray{mount("tmp", "/tmp")}
 	spec := workloadPodSpec(a.Release, pg.Workload)
 	spec.EnableServiceLinks = pulumi.Bool(false)

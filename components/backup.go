@@ -228,9 +228,7 @@ func backupUploadEnv(s3 config.BackupS3, sink backupSink) corev1.EnvVarArray {
 	}
 	if k := sink.accessKey; k != nil {
 		for _, v := range []struct{ env, key string }{{"AWS_ACCESS_KEY_ID", k.AccessKeyIDKey}, {"AWS_SECRET_ACCESS_KEY", k.SecretAccessKeyKey}} {
-			env = append(env, corev1.EnvVarArgs{Name: pulumi.String(v.env), ValueFrom: &corev1.EnvVarSourceArgs{
-				SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(k.Name), Key: pulumi.String(v.key)},
-			}})
+			env = append(env, secretEnvVar(v.env, config.SecretKeyRef{Name: k.Name, Key: v.key}, false))
 		}
 	}
 	return env

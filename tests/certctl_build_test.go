@@ -1,14 +1,13 @@
 package tests
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/certctl-io/certctl-pulumi/tests/cluster"
 )
 
 // certctlArchive is the source of the released certctl the program deploys (see
@@ -45,7 +44,7 @@ func certctlBinaries(t testing.TB) certctlBuild {
 }
 
 func buildCertctl() (certctlBuild, error) {
-	sum, err := fileSHA256(certctlArchive)
+	sum, err := cluster.FileSHA256(certctlArchive)
 	if err != nil {
 		return certctlBuild{}, err
 	}
@@ -114,19 +113,6 @@ type buildError struct {
 
 func (e *buildError) Error() string {
 	return e.step[0] + " " + e.step[1] + ": " + e.err.Error() + "\n" + e.out
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func exists(p string) bool {

@@ -139,7 +139,7 @@ func moduleRoot() (string, error) {
 }
 
 func unpackCached(archive string, a toolchainArchive) (string, error) {
-	sum, err := fileSHA256(archive)
+	sum, err := FileSHA256(archive)
 	if err != nil {
 		return "", err
 	}
@@ -213,7 +213,7 @@ func verifyManifest(dir string, required []string) error {
 		if !ok || len(want) != 64 || !filepath.IsLocal(name) {
 			return fmt.Errorf("MANIFEST.sha256: bad line %q", line)
 		}
-		got, err := fileSHA256(filepath.Join(dir, name))
+		got, err := FileSHA256(filepath.Join(dir, name))
 		if err != nil {
 			return err
 		}
@@ -246,7 +246,8 @@ func checkPresent(dir string, required []string) error {
 	return nil
 }
 
-func fileSHA256(path string) (string, error) {
+// FileSHA256 is the hex SHA-256 of a file's content, for caching what an archive unpacks to.
+func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

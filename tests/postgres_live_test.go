@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,8 +58,11 @@ func TestBundledPostgresLive(t *testing.T) {
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "postgres.log"))
 	require.NoError(t, err)
 	server.Stdout, server.Stderr = logFile, logFile
+	// Its own process group: as root the server runs under runuser, and killing runuser alone
+	// would leave postgres running after the test.
+	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, server.Start())
-	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
+	t.Cleanup(func() { _ = syscall.Kill(-server.Process.Pid, syscall.SIGKILL); _ = server.Wait() })
 
 	probe := rewrite(stringsOf(path(container, "readinessProbe", "exec", "command")), map[string]string{"5432": port})
 	require.Equal(t, "pg_isready", probe[0])

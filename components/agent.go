@@ -24,8 +24,8 @@ type AgentArgs struct {
 	Name   string
 	Agent  config.Agent
 	Server ServerEndpoint
-	// Credentials: the agents' key and the bootstrap token (read from Server.Secret); their
-	// digest rolls the agents when either changes.
+	// Credentials: the agents' key and the bootstrap token, which the agents' own Secret holds;
+	// their digest rolls the agents when either changes.
 	Credentials Credentials
 }
 
@@ -48,8 +48,9 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 	}
 	child := pulumi.Parent(a)
 
-	// One ConfigMap serves both containers.
-	settings := configData(active(append(agentEnv(args, true), agentEnv(args, false)...)))
+	// One ConfigMap and one Secret serve both containers.
+	env := active(append(agentEnv(args, true), agentEnv(args, false)...))
+	settings := configData(env)
 	cm, err := corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{
 		Metadata: args.Release.objectMeta(args.Name, componentAgent, nil),
 		Data:     pulumi.ToStringMap(settings),
@@ -58,10 +59,19 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 		return nil, err
 	}
 	meta := args.Release.objectMeta(args.Name, componentAgent, nil)
-	credentials := pulumi.StringMap{keyAgentAPIKey: args.Credentials.AgentKey, keyBootstrapToken: args.Credentials.BootstrapToken}
+	// The agents' own Secret, not the server's: this component is created after every server
+	// replica accepts the new credentials (it depends on the server component), so an agent pod
+	// that starts while the server still rolls reads credentials every server pod accepts.
+	credentials := secretData(env)
+	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
+		Metadata: meta, Type: pulumi.String("Opaque"), StringData: credentials,
+	}, child)
+	if err != nil {
+		return nil, err
+	}
 	template := agentPodTemplate(args, settings, credentials)
 	selector := args.Release.selector(componentAgent)
-	deps := pulumi.DependsOn([]pulumi.Resource{cm})
+	deps := pulumi.DependsOn([]pulumi.Resource{cm, secret})
 	var workload pulumi.StringOutput
 	if args.Agent.Kind == config.AgentDeployment {
 		// A StatefulSet, not a Deployment: its pods keep their names (certctl-agent-0, ...) across
@@ -107,10 +117,10 @@ func agentEnv(a *AgentArgs, register bool) []envEntry {
 		agentNameEnv(a.Agent).setBy("agent.name"),
 	}
 	if register {
-		return append(env, secretRefEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", config.SecretKeyRef{Name: a.Server.Secret, Key: keyBootstrapToken}).setBy("server.auth.agentBootstrapToken"))
+		return append(env, secretEnv("CERTCTL_AGENT_BOOTSTRAP_TOKEN", keyBootstrapToken, a.Credentials.BootstrapToken).setBy("server.auth.agentBootstrapToken"))
 	}
 	env = append(env,
-		secretRefEnv("CERTCTL_API_KEY", config.SecretKeyRef{Name: a.Server.Secret, Key: keyAgentAPIKey}).setBy("server.auth.agentApiKey"),
+		secretEnv("CERTCTL_API_KEY", keyAgentAPIKey, a.Credentials.AgentKey).setBy("server.auth.agentApiKey"),
 		// Set by agentCommand from the file the init container writes.
 		envEntry{name: "CERTCTL_AGENT_ID", off: true},
 		plainEnv("CERTCTL_KEY_DIR", a.Agent.KeyDir).setBy("agent.keyDir"))
@@ -150,7 +160,7 @@ func agentPodTemplate(a *AgentArgs, settings map[string]string, credentials pulu
 	volumes, mounts := podVolumes(agentVolumes(a))
 	register := workloadContainer("register", ag.Workload)
 	register.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", registerScript(agentIDFile)})
-	register.Env = envVars(active(agentEnv(a, true)), a.Name, a.Server.Secret)
+	register.Env = envVars(active(agentEnv(a, true)), a.Name, a.Name)
 	register.VolumeMounts = corev1.VolumeMountArray{
 		mount("identity", agentIdentityPath),
 		mount("tmp", "/tmp"),
@@ -158,7 +168,7 @@ func agentPodTemplate(a *AgentArgs, settings map[string]string, credentials pulu
 	}
 	agent := workloadContainer(componentAgent, ag.Workload)
 	agent.Command = pulumi.ToStringArray(agentCommand(agentIDFile))
-	agent.Env = append(envVars(active(agentEnv(a, false)), a.Name, a.Server.Secret), extraEnv(ag.Env, ag.ExtraEnv)...)
+	agent.Env = append(envVars(active(agentEnv(a, false)), a.Name, a.Name), extraEnv(ag.Env, ag.ExtraEnv)...)
 	agent.VolumeMounts = volumeMountsInput(nil, mounts...)
 
 	spec := workloadPodSpec(a.Release, ag.Workload)

@@ -13,9 +13,6 @@ import (
 type CertctlArgs struct {
 	// Config must have passed Validate.
 	Config *config.Config
-	// AppliedRotations is the stack output keyRotations of the last completed update (nil on
-	// the first, or when nothing reads it), which ends a key rotation's overlap.
-	AppliedRotations pulumi.AnyOutput
 }
 
 // Certctl is the whole deployment: namespace, database, server and agents.
@@ -59,7 +56,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	if err != nil {
 		return nil, err
 	}
-	creds, err := newCredentials(ctx, c, name, cfg.Server, cfg.Monitoring, keyRotations(cfg, args.AppliedRotations))
+	creds, err := newCredentials(ctx, c, name, cfg.Server, cfg.Monitoring, cfg.KeyRotations())
 	if err != nil {
 		return nil, err
 	}
@@ -178,23 +175,6 @@ func namespace(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pul
 		return nil, err
 	}
 	return ns.Metadata.Name().Elem(), nil
-}
-
-// keyRotations are the configured rotation counters of the generated keys.
-func keyRotations(cfg *config.Config, applied pulumi.AnyOutput) KeyRotations {
-	if applied == (pulumi.AnyOutput{}) {
-		applied = pulumi.Any(nil)
-	}
-	return KeyRotations{
-		Admin: cfg.Server.Auth.APIKeyRotation, Agents: cfg.Server.Auth.AgentAPIKeyRotation,
-		Scrape: cfg.Monitoring.ServiceMonitor.ScrapeKeyRotation, Applied: applied,
-	}
-}
-
-// KeyRotationOutput is the keyRotations stack output: the counters this update applies, read
-// back by the next update.
-func KeyRotationOutput(cfg *config.Config) pulumi.Map {
-	return rotationOutput(keyRotations(cfg, pulumi.AnyOutput{}))
 }
 
 // databaseClients are the components whose pods connect to the bundled database.

@@ -31,29 +31,14 @@ type Credentials struct {
 	ChecksumKey pulumi.StringOutput
 }
 
-// KeyRotations are the rotation counters of the generated keys (config), and the counters the
-// stack's last completed update applied (-1 for none), read back from its own outputs.
-type KeyRotations struct {
-	Admin, Agents, Scrape int
-	// Applied is the stack output keyRotations of the last completed update (nil on the first).
-	Applied pulumi.AnyOutput
-}
-
-// Names of the counters in the keyRotations output.
-const (
-	rotationAdmin  = "admin"
-	rotationAgents = "agents"
-	rotationScrape = "scrape"
-)
-
 // newCredentials generates the credentials the user did not give, as children of owner (the
 // Certctl component named name).
-func newCredentials(ctx *pulumi.Context, owner pulumi.Resource, name string, s config.Server, m config.Monitoring, r KeyRotations) (Credentials, error) {
+func newCredentials(ctx *pulumi.Context, owner pulumi.Resource, name string, s config.Server, m config.Monitoring, r config.KeyRotations) (Credentials, error) {
 	var c Credentials
 	opts := []pulumi.ResourceOption{pulumi.Parent(owner)}
 	// Before v2.1.7 support CertctlServer generated the admin key and the bootstrap token: the
 	// aliases keep an upgraded stack's values instead of new ones.
-	admin, adminKeys, err := rotatingKey(ctx, name+"-api-key", s.Auth.APIKey, rotationAdmin, r.Admin, r.Applied,
+	admin, adminKeys, err := rotatingKey(ctx, name+"-api-key", r.Admin,
 		movedFromServer(ctx, owner, name, name+"-server-api-key"), opts...)
 	if err != nil {
 		return Credentials{}, err
@@ -63,7 +48,7 @@ func newCredentials(ctx *pulumi.Context, owner pulumi.Resource, name string, s c
 	if s.Auth.APIKey.IsSet() {
 		c.AdminKeys = admin
 	}
-	if c.AgentKey, c.AgentKeys, err = rotatingKey(ctx, name+"-agent-api-key", s.Auth.AgentAPIKey, rotationAgents, r.Agents, r.Applied, nil, opts...); err != nil {
+	if c.AgentKey, c.AgentKeys, err = rotatingKey(ctx, name+"-agent-api-key", r.Agents, nil, opts...); err != nil {
 		return Credentials{}, err
 	}
 	if c.BootstrapToken, err = givenOrGenerated(ctx, name+"-bootstrap-token", s.Auth.AgentBootstrapToken,
@@ -76,8 +61,8 @@ func newCredentials(ctx *pulumi.Context, owner pulumi.Resource, name string, s c
 	if c.ChecksumKey, err = generated(ctx, name+"-checksum-key", opts...); err != nil {
 		return Credentials{}, err
 	}
-	if scrapeKeyProvisioned(m) {
-		if c.ScrapeKey, c.ScrapeKeys, err = rotatingKey(ctx, name+"-scrape-key", m.ServiceMonitor.ScrapeKey, rotationScrape, r.Scrape, r.Applied, nil, opts...); err != nil {
+	if m.ProvisionsScrapeKey() {
+		if c.ScrapeKey, c.ScrapeKeys, err = rotatingKey(ctx, name+"-scrape-key", r.Scrape, nil, opts...); err != nil {
 			return Credentials{}, err
 		}
 	}
@@ -87,38 +72,31 @@ func newCredentials(ctx *pulumi.Context, owner pulumi.Resource, name string, s c
 // rotatingKey is a key the user gave, or a generated one with a rotation counter. Generation N
 // lives in slot N%2: slot 0 keeps the key's original name (generation 0 is the key a stack had
 // before counters), slot 1 is "<name>-b", and each slot's keeper is the latest generation of its
-// parity, so a step up replaces only the older key. accepted is the current key and, until the
-// stack has completed an update at this generation, the previous one: clients move to the new
-// key in the update that makes it, and the update after drops the old. slot0 (an alias, or nil)
-// applies to slot 0 only.
-func rotatingKey(ctx *pulumi.Context, name string, given config.Secret, counter string, rotation int, applied pulumi.AnyOutput, slot0 pulumi.ResourceOption, opts ...pulumi.ResourceOption) (current, accepted pulumi.StringOutput, err error) {
-	if given.IsSet() {
-		return given.Output(), given.Output(), nil
+// parity, so a step up replaces only the older key. accepted is the current key and, until
+// r.Done reaches the counter, the previous one. Clients the program owns move to current in the
+// update that makes it; the user says when the others have, so nothing ends the overlap but
+// configuration. slot0 (an alias, or nil) applies to slot 0 only.
+func rotatingKey(ctx *pulumi.Context, name string, r config.KeyRotation, slot0 pulumi.ResourceOption, opts ...pulumi.ResourceOption) (current, accepted pulumi.StringOutput, err error) {
+	if r.Given.IsSet() {
+		return r.Given.Output(), r.Given.Output(), nil
 	}
 	slots := [2]pulumi.StringOutput{}
-	for parity := range min(rotation+1, 2) {
+	for parity := range min(r.Rotation+1, 2) {
 		slotName, slotOpts := name, opts
 		if parity == 1 {
 			slotName += "-b"
 		} else if slot0 != nil {
 			slotOpts = append(slices.Clone(opts), slot0)
 		}
-		if slots[parity], err = generatedWith(ctx, slotName, rotationKeepers(latestOfParity(rotation, parity)), slotOpts...); err != nil {
+		if slots[parity], err = generatedWith(ctx, slotName, rotationKeepers(latestOfParity(r.Rotation, parity)), slotOpts...); err != nil {
 			return current, accepted, err
 		}
 	}
-	current = slots[rotation%2]
-	if rotation == 0 {
+	current = slots[r.Rotation%2]
+	if !r.AcceptsPrevious() {
 		return current, current, nil
 	}
-	previous := slots[(rotation+1)%2]
-	accepted = pulumi.All(current, previous, applied).ApplyT(func(v []any) string {
-		if appliedRotation(v[2], counter) == rotation {
-			return v[0].(string)
-		}
-		return v[0].(string) + "," + v[1].(string)
-	}).(pulumi.StringOutput)
-	return current, accepted, nil
+	return current, pulumi.Sprintf("%s,%s", current, slots[(r.Rotation+1)%2]), nil
 }
 
 // latestOfParity is the latest generation up to rotation with the given parity.
@@ -136,25 +114,6 @@ func rotationKeepers(generation int) pulumi.StringMapInput {
 		return nil
 	}
 	return pulumi.StringMap{"rotation": pulumi.String(strconv.Itoa(generation))}
-}
-
-// appliedRotation is a counter of the keyRotations output, or -1 when it is absent.
-func appliedRotation(output any, counter string) int {
-	m, _ := output.(map[string]any)
-	if v, ok := m[counter].(float64); ok {
-		return int(v)
-	}
-	return -1
-}
-
-// rotationOutput is the keyRotations stack output: the counters this update applies.
-func rotationOutput(r KeyRotations) pulumi.Map {
-	return pulumi.Map{rotationAdmin: pulumi.Int(r.Admin), rotationAgents: pulumi.Int(r.Agents), rotationScrape: pulumi.Int(r.Scrape)}
-}
-
-// scrapeKeyProvisioned: the program gives Prometheus its own key unless the user names a Secret.
-func scrapeKeyProvisioned(m config.Monitoring) bool {
-	return m.Enabled && m.ServiceMonitor.Enabled && m.ServiceMonitor.BearerTokenSecret.Name == ""
 }
 
 // movedFromServer aliases a resource to oldName under the CertctlServer component of owner.

@@ -73,7 +73,7 @@ func TestAgentNameSource(t *testing.T) {
 }
 
 func TestAgentCredentialsStaySeparate(t *testing.T) {
-	a := &AgentArgs{Agent: config.Defaults().Agent, Server: ServerEndpoint{URL: "https://certctl-server:8443", Secret: "certctl-server"}}
+	a := &AgentArgs{Agent: config.Defaults().Agent, Server: ServerEndpoint{URL: "https://certctl-server:8443"}}
 	register, agent := agentEnv(a, true), agentEnv(a, false)
 	assert.NotNil(t, agentEntry(register, "CERTCTL_AGENT_BOOTSTRAP_TOKEN").secretRef)
 	assert.Nil(t, agentEntry(register, "CERTCTL_API_KEY").secretRef, "the init container registers with the bootstrap token only")

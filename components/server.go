@@ -55,8 +55,6 @@ type ServerEndpoint struct {
 	// TLSMountPath, and so do the agents.
 	TLSSecret    string
 	TLSMountPath string
-	// Secret is the server Secret holding the agents' key and the bootstrap token.
-	Secret string
 	// SentinelAgents is how many agents the server registers itself (the network scanner's,
 	// with server.networkScan.enabled): certctl counts them as agents, and they never heartbeat.
 	SentinelAgents int
@@ -146,8 +144,6 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 		return nil, err
 	}
 	secretValues := secretData(env)
-	// Agents read their key and the bootstrap token from here.
-	secretValues[keyAgentAPIKey] = args.Credentials.AgentKey
 	// The database URL changes only once the database has the password in it (the bundled
 	// Postgres applies a new one first), so a pod that restarts meanwhile still signs in.
 	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
@@ -222,7 +218,7 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	s.Endpoint = ServerEndpoint{
 		URL:       fmt.Sprintf("https://%s:%d", names.Server, a.Server.Service.Port),
 		TLSSecret: names.TLSSecret, TLSMountPath: a.Server.TLS.MountPath,
-		Secret: names.Server, SentinelAgents: sentinelAgents(a.Server),
+		SentinelAgents: sentinelAgents(a.Server),
 	}
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"serviceName": s.ServiceName, "secretName": s.SecretName, "tlsSecretName": s.TLSSecretName, "url": s.URL,

@@ -74,3 +74,42 @@ func (s Server) JobProcessorInterval() string {
 		return "30s"
 	}
 }
+
+// KeyRotation is one generated key's rotation state. Generation Rotation is the current key; the
+// server also accepts generation Rotation-1 until Done reaches Rotation. Both follow from
+// configuration alone, so a failed or targeted update never ends an overlap by itself.
+type KeyRotation struct {
+	// Key is the counter's config key, Rotation its value; DoneKey and Done likewise.
+	Key, DoneKey   string
+	Rotation, Done int
+	// Given is the key the user set instead (counters then do not apply), under GivenKey.
+	Given    Secret
+	GivenKey string
+}
+
+// AcceptsPrevious reports whether the server still accepts the previous generation.
+func (r KeyRotation) AcceptsPrevious() bool { return r.Rotation > 0 && r.Done < r.Rotation }
+
+// KeyRotations are the rotation states of the generated keys that rotate with an overlap.
+type KeyRotations struct {
+	Admin, Agents, Scrape KeyRotation
+}
+
+// List is every rotation state, for checks that treat them alike.
+func (r KeyRotations) List() []KeyRotation { return []KeyRotation{r.Admin, r.Agents, r.Scrape} }
+
+// KeyRotations are the configured rotation states of the admin, agents' and scrape keys.
+func (c Config) KeyRotations() KeyRotations {
+	a, sm := c.Server.Auth, c.Monitoring.ServiceMonitor
+	return KeyRotations{
+		Admin:  KeyRotation{"server.auth.apiKeyRotation", "server.auth.apiKeyRotationDone", a.APIKeyRotation, a.APIKeyRotationDone, a.APIKey, "server.auth.apiKey"},
+		Agents: KeyRotation{"server.auth.agentApiKeyRotation", "server.auth.agentApiKeyRotationDone", a.AgentAPIKeyRotation, a.AgentAPIKeyRotationDone, a.AgentAPIKey, "server.auth.agentApiKey"},
+		Scrape: KeyRotation{"monitoring.serviceMonitor.scrapeKeyRotation", "monitoring.serviceMonitor.scrapeKeyRotationDone", sm.ScrapeKeyRotation, sm.ScrapeKeyRotationDone, sm.ScrapeKey, "monitoring.serviceMonitor.scrapeKey"},
+	}
+}
+
+// ProvisionsScrapeKey reports whether the program gives Prometheus its own key: monitoring with a
+// ServiceMonitor, unless the user names a Secret for the scrape.
+func (m Monitoring) ProvisionsScrapeKey() bool {
+	return m.Enabled && m.ServiceMonitor.Enabled && m.ServiceMonitor.BearerTokenSecret.Name == ""
+}

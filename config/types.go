@@ -350,11 +350,16 @@ type Auth struct {
 	// server's postStart hook narrows it to the r-agent role. Generated when empty.
 	AgentAPIKey Secret `json:"agentApiKey"`
 	// APIKeyRotation: each step up generates a new admin key (when apiKey is empty); the server
-	// accepts the previous one too until the update after the step has completed.
+	// accepts the previous one too until APIKeyRotationDone reaches the same number.
 	APIKeyRotation int `json:"apiKeyRotation"`
+	// APIKeyRotationDone ends the overlap: set it to APIKeyRotation once every client uses the
+	// new admin key, and the server stops accepting the previous one.
+	APIKeyRotationDone int `json:"apiKeyRotationDone"`
 	// AgentAPIKeyRotation does the same for the agents' key: the agents move to the new key in the
-	// update that generates it.
+	// update that generates it, after the server accepts it.
 	AgentAPIKeyRotation int `json:"agentApiKeyRotation"`
+	// AgentAPIKeyRotationDone ends the agents' key overlap, as APIKeyRotationDone.
+	AgentAPIKeyRotationDone int `json:"agentApiKeyRotationDone"`
 	// NamedKeys are extra CERTCTL_API_KEYS_NAMED entries, comma-separated "name:key" or
 	// "name:key:admin"; the names admin, agents and agent-bootstrap are reserved.
 	NamedKeys Secret `json:"namedKeys"`
@@ -793,6 +798,8 @@ type ServiceMonitor struct {
 	// ScrapeKeyRotation does the same for the scrape key: Prometheus moves to the new key in the
 	// update that generates it.
 	ScrapeKeyRotation int `json:"scrapeKeyRotation"`
+	// ScrapeKeyRotationDone ends the scrape key overlap, as server.auth.apiKeyRotationDone.
+	ScrapeKeyRotationDone int `json:"scrapeKeyRotationDone"`
 	// TLSConfig is how the scrape verifies the server's certificate.
 	TLSConfig ScrapeTLS `json:"tlsConfig"`
 	// Relabelings are Prometheus relabel rules applied to the scrape target.

@@ -8,6 +8,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -222,20 +223,16 @@ func validateServerTLS(p *problems, c Config) {
 }
 
 func validateAuth(p *problems, c Config) {
-	for _, r := range []struct {
-		key      string
-		rotation int
-		given    Secret
-		keyName  string
-	}{
-		{"server.auth.apiKeyRotation", c.Server.Auth.APIKeyRotation, c.Server.Auth.APIKey, "server.auth.apiKey"},
-		{"server.auth.agentApiKeyRotation", c.Server.Auth.AgentAPIKeyRotation, c.Server.Auth.AgentAPIKey, "server.auth.agentApiKey"},
-		{"monitoring.serviceMonitor.scrapeKeyRotation", c.Monitoring.ServiceMonitor.ScrapeKeyRotation, c.Monitoring.ServiceMonitor.ScrapeKey, "monitoring.serviceMonitor.scrapeKey"},
-	} {
-		atLeast(p, r.key, r.rotation, 0)
-		if r.rotation > 0 && r.given.IsSet() {
-			p.add(r.key, "rotates a generated key, but "+r.keyName+" is set",
-				"remove "+r.key+": it rotates generated keys only (a key you set changes when you set the new one; see docs/runbooks/api-key-rotation.md)")
+	for _, r := range c.KeyRotations().List() {
+		atLeast(p, r.Key, r.Rotation, 0)
+		atLeast(p, r.DoneKey, r.Done, 0)
+		if (r.Rotation > 0 || r.Done > 0) && r.Given.IsSet() {
+			p.add(r.Key, "rotates a generated key, but "+r.GivenKey+" is set",
+				"remove "+r.Key+" and "+r.DoneKey+": they rotate generated keys only (a key you set changes when you set the new one; see docs/runbooks/api-key-rotation.md)")
+		}
+		if r.Done > r.Rotation {
+			p.addf(r.DoneKey, "set it to "+strconv.Itoa(r.Rotation)+" at most (the current generation), once every client uses the current key",
+				"%d is beyond %s (%d): no generation %d exists", r.Done, r.Key, r.Rotation, r.Done)
 		}
 	}
 	a := c.Server.Auth

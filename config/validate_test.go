@@ -594,6 +594,11 @@ func refusals() []refusal {
 			c.Server.Auth.AgentAPIKey = NewSecret("given-agents-key")
 			c.Server.Auth.AgentAPIKeyRotation = 1
 		}, "server.auth.agentApiKeyRotation", "generated keys only"},
+		{"rotation done below zero", func(c *Config) { c.Server.Auth.APIKeyRotationDone = -1 }, "server.auth.apiKeyRotationDone", ""},
+		{"rotation done beyond the counter", func(c *Config) {
+			c.Monitoring.ServiceMonitor.ScrapeKeyRotation = 1
+			c.Monitoring.ServiceMonitor.ScrapeKeyRotationDone = 2
+		}, "monitoring.serviceMonitor.scrapeKeyRotationDone", "set it to 1 at most"},
 
 		// Migrations.
 		{"migration backoff", func(c *Config) { c.Migrations.BackoffLimit = -1 }, "migrations.backoffLimit", ""},
@@ -915,4 +920,13 @@ func TestWarnings(t *testing.T) {
 	serverKeys.Server.Keygen.Mode = "server"
 	require.Len(t, serverKeys.Warnings(), 1)
 	assert.Contains(t, serverKeys.Warnings()[0], "certctl:server.keygen.mode: with server, certctl v2.1.7 stores each private key")
+
+	rotating := valid()
+	rotating.Server.Auth.AgentAPIKeyRotation = 2
+	rotating.Server.Auth.AgentAPIKeyRotationDone = 1
+	require.Len(t, rotating.Warnings(), 1)
+	assert.Contains(t, rotating.Warnings()[0], "certctl:server.auth.agentApiKeyRotation: 2: the server still accepts generation 1")
+	assert.Contains(t, rotating.Warnings()[0], "set server.auth.agentApiKeyRotationDone to 2")
+	rotating.Server.Auth.AgentAPIKeyRotationDone = 2
+	assert.Empty(t, rotating.Warnings())
 }

@@ -1,5 +1,7 @@
 package config
 
+import "fmt"
+
 // Warnings are what a user should know about a configuration that is valid: settings certctl
 // applies in a way a redeploy cannot change. The program shows them at preview and update.
 func (c Config) Warnings() []string {
@@ -25,6 +27,14 @@ func (c Config) Warnings() []string {
 		out = append(out, "certctl:server.keygen.mode: with server, certctl v2.1.7 stores each private key it generates in the "+
 			"certificate version's csr_pem, which every key holding cert.read can fetch (the agents' key included), and an agent "+
 			"cannot deploy such a certificate (it has no key file): use agent outside demos")
+	}
+	rotations := c.KeyRotations()
+	for _, r := range rotations.List() {
+		if r.AcceptsPrevious() && !r.Given.IsSet() && (r.Key != rotations.Scrape.Key || c.Monitoring.ProvisionsScrapeKey()) {
+			out = append(out, fmt.Sprintf("certctl:%s: %d: the server still accepts generation %d of this key; once every client uses "+
+				"generation %d, set %s to %d to stop accepting the old one (docs/runbooks/api-key-rotation.md)",
+				r.Key, r.Rotation, r.Rotation-1, r.Rotation, r.DoneKey, r.Rotation))
+		}
 	}
 	return out
 }

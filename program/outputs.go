@@ -24,7 +24,6 @@ func outputs(ctx *pulumi.Context, cfg *config.Config, c *components.Certctl) pul
 		"apiKey":              c.APIKey,
 		"agentApiKey":         c.AgentAPIKey,
 		"agentBootstrapToken": c.BootstrapToken,
-		keyRotationsOutput:    components.KeyRotationOutput(cfg),
 	}
 	if cfg.Server.Issuer.Local.ExistingSecret == "" {
 		out["localCaCert"] = c.LocalCACert

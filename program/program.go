@@ -53,26 +53,13 @@ func Deploy(ctx *pulumi.Context) (pulumi.Map, error) {
 		}
 		providers = append(providers, aws)
 	}
-	// The stack's own outputs of its last completed update tell when a key rotation's overlap ends.
-	self, err := pulumi.NewStackReference(ctx, selfReference(ctx), nil)
-	if err != nil {
-		return nil, err
-	}
 	certctl, err := components.NewCertctl(ctx, "certctl", &components.CertctlArgs{
-		Config: &cfg, AppliedRotations: self.GetOutput(pulumi.String(keyRotationsOutput)),
+		Config: &cfg,
 	}, pulumi.Providers(providers...))
 	if err != nil {
 		return nil, err
 	}
 	return outputs(ctx, &cfg, certctl), nil
-}
-
-// keyRotationsOutput is the stack output holding the key rotation counters an update applied.
-const keyRotationsOutput = "keyRotations"
-
-// selfReference is this stack's fully qualified name, for a StackReference to its own outputs.
-func selfReference(ctx *pulumi.Context) string {
-	return ctx.Organization() + "/" + ctx.Project() + "/" + ctx.Stack()
 }
 
 // kubernetesProvider renders manifests to a directory when certctl:renderYamlToDirectory is set

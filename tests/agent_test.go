@@ -23,7 +23,7 @@ func TestAgent(t *testing.T) {
 		assert.Equal(t, []string{"CERTCTL_SERVER_URL", "CERTCTL_SERVER_CA_BUNDLE_PATH", "CERTCTL_AGENT_NAME", "CERTCTL_API_KEY", "CERTCTL_KEY_DIR"}, order)
 		assert.Equal(t, map[string]string{
 			"CERTCTL_SERVER_URL":            "configMap:certctl-agent/server-url",
-			"CERTCTL_API_KEY":               "secret:certctl-server/agent-api-key",
+			"CERTCTL_API_KEY":               "secret:certctl-agent/agent-api-key",
 			"CERTCTL_AGENT_NAME":            "field:spec.nodeName",
 			"CERTCTL_KEY_DIR":               "configMap:certctl-agent/key-dir",
 			"CERTCTL_SERVER_CA_BUNDLE_PATH": "configMap:certctl-agent/server-ca-bundle-path",
@@ -36,7 +36,7 @@ func TestAgent(t *testing.T) {
 			"CERTCTL_SERVER_URL":            "configMap:certctl-agent/server-url",
 			"CERTCTL_SERVER_CA_BUNDLE_PATH": "configMap:certctl-agent/server-ca-bundle-path",
 			"CERTCTL_AGENT_NAME":            "field:spec.nodeName",
-			"CERTCTL_AGENT_BOOTSTRAP_TOKEN": "secret:certctl-server/bootstrap-token",
+			"CERTCTL_AGENT_BOOTSTRAP_TOKEN": "secret:certctl-agent/bootstrap-token",
 		}, regSrc, "only the init container holds the bootstrap token")
 		assert.Equal(t, map[string]string{
 			"server-url": "https://certctl-server:8443", "key-dir": "/var/lib/certctl/keys", "server-ca-bundle-path": "/etc/certctl/tls/ca.crt",
@@ -96,7 +96,8 @@ func TestAgent(t *testing.T) {
 	})
 	t.Run("disabled", func(t *testing.T) {
 		r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"agent": map[string]any{"enabled": false}})))
-		assert.Equal(t, without(sortedCopy(defaultObjects), "ConfigMap/certctl-agent", "DaemonSet/certctl-agent"), r.ObjectSet())
-		assert.Contains(t, r.Secret(t, "certctl-server").StringData, "agent-api-key", "agents outside the cluster still use the agents' key")
+		assert.Equal(t, without(sortedCopy(defaultObjects), "ConfigMap/certctl-agent", "DaemonSet/certctl-agent", "Secret/certctl-agent"), r.ObjectSet())
+		assert.Equal(t, generatedValue("certctl-agent-api-key"), r.Outputs["agentApiKey"].Value, "agents outside the cluster use the agents' key from the stack output")
+		assert.Contains(t, namedKeyValues(t, r, "agents"), generatedValue("certctl-agent-api-key"), "which the server accepts")
 	})
 }

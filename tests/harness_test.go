@@ -64,9 +64,6 @@ type recorder struct {
 	// realKeys makes the pulumi-tls mocks return a real key and certificate (what the provider
 	// would compute) instead of stable placeholders: the live suite runs the server with them.
 	realKeys bool
-	// previousOutputs are the stack's outputs of its last completed update, which the program
-	// reads through a StackReference to itself (nil: a first update).
-	previousOutputs map[string]any
 }
 
 // generatedValue is what the mock's RandomPassword "generates": fixed, so goldens are stable.
@@ -118,8 +115,6 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 			}
 		}
 		state["certPem"] = resource.NewStringProperty(pem)
-	case "pulumi:pulumi:StackReference":
-		state["outputs"] = resource.NewObjectProperty(resource.NewPropertyMapFromMap(r.previousOutputs))
 	case "aws:s3/bucketV2:BucketV2":
 		bucket := args.Name + "-generated" // what autonaming would make of the logical name
 		if b, ok := args.Inputs["bucket"]; ok && b.IsString() {
@@ -252,19 +247,6 @@ func run(t testing.TB, sc stackConfig) (*Render, error) {
 func runWithRealKeys(t testing.TB, sc stackConfig) (*Render, error) {
 	t.Helper()
 	return runWith(t, sc, program.Deploy, &recorder{realKeys: true})
-}
-
-// runUpdate runs the program as the update after previous: the program reads previous's outputs
-// back through its StackReference to its own stack.
-func runUpdate(t testing.TB, sc stackConfig, previous *Render) (*Render, error) {
-	t.Helper()
-	outputs := map[string]any{}
-	for k, o := range previous.Outputs {
-		if !o.Secret {
-			outputs[k] = o.Value
-		}
-	}
-	return runWith(t, sc, program.Deploy, &recorder{realKeys: true, previousOutputs: outputs})
 }
 
 // runBody executes any body that returns outputs (a single component, say) under the mocks.

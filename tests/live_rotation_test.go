@@ -9,10 +9,10 @@ import (
 )
 
 // TestLiveKeyRotation rotates the admin key, the agents' key and the scrape key with one counter
-// step each,
-// applying every update as Pulumi would (Secrets, then the server rollout, then the agents),
-// against v2.1.7: the old keys work during the update that replaces them and not after it, the
-// new ones work from then on, and the agents stay online throughout.
+// step each, then ends the overlap with the matching rotationDone settings, applying every update
+// as Pulumi would (Secrets, then the server rollout, then the agents), against v2.1.7: the old
+// keys work until the rotation is done and not after, the new ones work from the first update,
+// and the agents stay online throughout.
 func TestLiveKeyRotation(t *testing.T) {
 	bins := certctlBinaries(t)
 	pgBin := postgresBinDir(t)
@@ -27,8 +27,7 @@ func TestLiveKeyRotation(t *testing.T) {
 		"server":     map[string]any{"auth": map[string]any{"apiKeyRotation": 1, "agentApiKeyRotation": 1}},
 		"monitoring": map[string]any{"serviceMonitor": map[string]any{"scrapeKeyRotation": 1}},
 	})
-	rotate := m.stack(t)
-	rotating, err := runUpdate(t, rotate, d.render)
+	rotating, err := runWithRealKeys(t, m.stack(t))
 	require.NoError(t, err)
 	d.apply(t, rotating)
 	newAdmin := rotating.Outputs["apiKey"].Value.(string)
@@ -38,7 +37,7 @@ func TestLiveKeyRotation(t *testing.T) {
 	assert.Equal(t, ids, d.waitAgentsOnline(t, newAdmin), "the agents, now on the new key, are online")
 	for _, key := range []string{oldAdmin, newAdmin} {
 		status, _ := d.call(t, "GET", "/api/v1/agents", key, nil)
-		assert.Equal(t, http.StatusOK, status, "both admin keys work during the rotating update")
+		assert.Equal(t, http.StatusOK, status, "both admin keys work until the rotation is done")
 	}
 	for _, key := range []string{oldAgents, newAgents} {
 		assert.Equal(t, []string{"r-agent"}, d.roles(t, key), "both agents' keys hold the agent role only")
@@ -49,11 +48,15 @@ func TestLiveKeyRotation(t *testing.T) {
 	status, _ := d.call(t, "GET", "/api/v1/metrics/prometheus", oldScrape, nil)
 	assert.Equal(t, http.StatusOK, status, "the old scrape key works during the rotating update")
 
-	done, err := runUpdate(t, rotate, rotating)
+	m.config = deepMerge(m.config, map[string]any{
+		"server":     map[string]any{"auth": map[string]any{"apiKeyRotationDone": 1, "agentApiKeyRotationDone": 1}},
+		"monitoring": map[string]any{"serviceMonitor": map[string]any{"scrapeKeyRotationDone": 1}},
+	})
+	done, err := runWithRealKeys(t, m.stack(t))
 	require.NoError(t, err)
 	d.apply(t, done)
 	status, _ = d.call(t, "GET", "/api/v1/agents", oldAdmin, nil)
-	assert.Equal(t, http.StatusUnauthorized, status, "the old admin key is refused after the following update")
+	assert.Equal(t, http.StatusUnauthorized, status, "the old admin key is refused once the rotation is done")
 	status, _ = d.call(t, "GET", "/api/v1/metrics/prometheus", oldScrape, nil)
 	assert.Equal(t, http.StatusUnauthorized, status, "the old scrape key is refused")
 	d.checkScrape(t)
@@ -78,9 +81,11 @@ func (d *liveDeployment) replaceObject(obj map[string]any) {
 	d.objects = append(d.objects, obj)
 }
 
-// apply brings the cluster to a new render as `pulumi up` orders it: the server's ConfigMap and
-// Secrets, the server rollout, then the agents (which depend on the server) when their pod
-// template changed.
+// apply brings the cluster to a new render as `pulumi up` orders it: the server's ConfigMaps and
+// Secrets, the server rollout, then the agents' own ConfigMap and Secret and, when their pod
+// template changed, the agents (the Agent component depends on the server component). Before
+// the server rolls, it checks that an agent pod starting then (a node reboot, an eviction)
+// would read credentials the running servers accept.
 func (d *liveDeployment) apply(t *testing.T, next *Render) {
 	t.Helper()
 	agentTemplate := func(r *Render) any {
@@ -88,14 +93,19 @@ func (d *liveDeployment) apply(t *testing.T, next *Render) {
 		return path(ds, "spec", "template")
 	}
 	agentsChanged := !assert.ObjectsAreEqual(agentTemplate(d.render), agentTemplate(next))
-	d.render = next
-	for _, o := range next.KubernetesObjects() {
-		if o.Kind() == "Secret" || o.Kind() == "ConfigMap" {
-			d.cluster.AddObject(o.Manifest())
-			d.replaceObject(o.Manifest())
+	applyConfig := func(agents bool) {
+		for _, o := range next.KubernetesObjects() {
+			if (o.Kind() == "Secret" || o.Kind() == "ConfigMap") && (o.ObjectName() == "certctl-agent") == agents {
+				d.cluster.AddObject(o.Manifest())
+				d.replaceObject(o.Manifest())
+			}
 		}
 	}
+	applyConfig(false)
+	d.checkAgentCredentialsAccepted(t)
+	d.render = next
 	d.rollServers(t)
+	applyConfig(true)
 	if agentsChanged {
 		for identity, p := range d.agents {
 			p.Stop()
@@ -103,4 +113,38 @@ func (d *liveDeployment) apply(t *testing.T, next *Render) {
 		}
 		d.startAgents(t)
 	}
+}
+
+// checkAgentCredentialsAccepted: the agents' key and bootstrap token that the agent pod template
+// references in the cluster now are accepted by the running servers.
+func (d *liveDeployment) checkAgentCredentialsAccepted(t *testing.T) {
+	t.Helper()
+	template, _ := d.agentTemplate("node-a")
+	for _, c := range append(mapsOf(path(template, "spec", "initContainers")), mapsOf(path(template, "spec", "containers"))...) {
+		for _, e := range mapsOf(c["env"]) {
+			ref, ok := path(e, "valueFrom", "secretKeyRef").(map[string]any)
+			if !ok {
+				continue
+			}
+			value := d.secretValue(t, ref["name"].(string), ref["key"].(string))
+			switch e["name"] {
+			case "CERTCTL_API_KEY":
+				assert.Equal(t, []string{"r-agent"}, d.roles(t, value), "a restarted agent's key is accepted by the running servers")
+			case "CERTCTL_AGENT_BOOTSTRAP_TOKEN":
+				d.checkBootstrapToken(t, value)
+			}
+		}
+	}
+}
+
+// mapsOf is a manifest list of objects.
+func mapsOf(v any) []map[string]any {
+	var out []map[string]any
+	list, _ := v.([]any)
+	for _, item := range list {
+		if m, ok := item.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -33,7 +33,7 @@ var defaultObjects = []string{
 	"Secret/certctl-ca",
 	"Secret/certctl-postgres", "Service/certctl-postgres", "StatefulSet/certctl-postgres",
 	"Secret/certctl-postgres-current", passwordChangeJob,
-	"ConfigMap/certctl-agent", "DaemonSet/certctl-agent",
+	"ConfigMap/certctl-agent", "Secret/certctl-agent", "DaemonSet/certctl-agent",
 }
 
 // backupObjects are what backup.enabled adds with the default PVC sink.

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -18,14 +19,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -34,7 +39,9 @@ import (
 
 // TestDevStack: the dev stack, as its file says to deploy it (namespace and TLS Secret first),
 // goes up on the real engine, every object is in the API server, a preview right after expects
-// no changes, and a destroy leaves what the README says it keeps.
+// no changes and so do a second pulumi up and a refresh, a one-key change does exactly what its
+// preview says, a key rotation survives re-runs and --target, and a destroy leaves what the
+// README says it keeps.
 func TestDevStack(t *testing.T) {
 	pulumiBin := cluster.PulumiBinaries(t)
 	c := cluster.Start(t, cluster.Options{Nodes: 3})
@@ -48,9 +55,7 @@ func TestDevStack(t *testing.T) {
 	stack := newStack(t, ctx, pulumiBin, "dev", c.Kubeconfig)
 	out := &logWriter{t: t}
 
-	up, err := stack.Up(ctx, optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
-	require.NoError(t, err, "pulumi up of the dev stack")
-	assert.Equal(t, "succeeded", up.Summary.Result)
+	up(t, ctx, stack, out)
 	for _, obj := range []string{
 		"deployment/certctl-server", "service/certctl-server", "configmap/certctl-server", "secret/certctl-server",
 		"statefulset/certctl-postgres", "service/certctl-postgres", "secret/certctl-postgres",
@@ -60,14 +65,156 @@ func TestDevStack(t *testing.T) {
 		assert.NoError(t, err, "%s is in the API server", obj)
 	}
 
-	_, err = stack.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.ProgressStreams(out))
+	_, err := stack.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.ProgressStreams(out))
 	assert.NoError(t, err, "a preview right after pulumi up expects no changes")
+	again := up(t, ctx, stack, out)
+	assert.Empty(t, again.changed(), "a second pulumi up changes nothing")
+	_, err = stack.Refresh(ctx, optrefresh.ExpectNoChanges(), optrefresh.ProgressStreams(out))
+	assert.NoError(t, err, "pulumi refresh finds the cluster as the state says")
+
+	setConfig(t, ctx, stack, "certctl:server.replicas", "2")
+	preview := newStepLog()
+	_, err = stack.Preview(ctx, optpreview.EventStreams(preview.events), optpreview.ProgressStreams(out))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"update ConfigMap certctl-server", "update Deployment certctl-server"}, preview.wait().changed(),
+		"server.replicas changes the Deployment and, with more than one replica, the rate-limit backend in the ConfigMap")
+	scaled := up(t, ctx, stack, out)
+	assert.ElementsMatch(t, preview.changed(), scaled.changed(), "the update does what the preview said")
+	replicas, err := c.Kubectl("-n", ns, "get", "deployment/certctl-server", "-o", "jsonpath={.status.readyReplicas}")
+	require.NoError(t, err)
+	assert.Equal(t, "2", replicas)
+
+	checkRotation(t, ctx, c, stack, ns, out)
 
 	_, err = stack.Destroy(ctx, optdestroy.ProgressStreams(out))
 	require.NoError(t, err, "pulumi destroy")
+	left, err := c.Kubectl("-n", ns, "get", "deployment,statefulset,daemonset,configmap,service", "-o", "name")
+	require.NoError(t, err)
+	assert.NotContains(t, left, "certctl", "pulumi destroy removes the workloads and their settings")
 	claims, err := c.Kubectl("-n", ns, "get", "pvc", "-o", "name")
 	require.NoError(t, err)
 	assert.Contains(t, claims, "data-certctl-postgres-0", "the Postgres claim survives pulumi destroy")
+}
+
+// checkRotation rotates the agents' key and proves that only configuration ends the overlap: an
+// update with --target on something else and a plain re-run both keep the previous key accepted,
+// the agents' own Secret changes only after the server Deployment has rolled, and the old key
+// goes only with agentApiKeyRotationDone.
+func checkRotation(t *testing.T, ctx context.Context, c *cluster.Cluster, stack auto.Stack, ns string, out io.Writer) {
+	t.Helper()
+	agentsAccepted := func() int {
+		named := secretKey(t, c, ns, "certctl-server", "api-keys-named")
+		return strings.Count(","+named, ",agents:")
+	}
+	oldKey := secretKey(t, c, ns, "certctl-agent", "agent-api-key")
+	setConfig(t, ctx, stack, "certctl:server.auth.agentApiKeyRotation", "1")
+	rotating := up(t, ctx, stack, out)
+	newKey := secretKey(t, c, ns, "certctl-agent", "agent-api-key")
+	assert.NotEqual(t, oldKey, newKey, "the agents move to the new key")
+	assert.Equal(t, 2, agentsAccepted(), "the server accepts the new key and the old one")
+	assert.Less(t, rotating.finished("Deployment certctl-server"), rotating.started("Secret certctl-agent"),
+		"the agents' Secret changes only after every server replica accepts the new key")
+
+	configMap := rotating.urn(t, "ConfigMap certctl-agent")
+	_, err := stack.Up(ctx, optup.Target([]string{configMap}), optup.ProgressStreams(out))
+	require.NoError(t, err, "pulumi up --target")
+	assert.Equal(t, 2, agentsAccepted(), "a targeted update of something else keeps the overlap")
+	up(t, ctx, stack, out)
+	assert.Equal(t, 2, agentsAccepted(), "so does a plain re-run: nothing but configuration ends it")
+
+	setConfig(t, ctx, stack, "certctl:server.auth.agentApiKeyRotationDone", "1")
+	done := up(t, ctx, stack, out)
+	assert.Equal(t, 1, agentsAccepted(), "the old key goes when the rotation is done")
+	assert.NotContains(t, done.changed(), "update DaemonSet certctl-agent", "ending the overlap does not roll the agents")
+	assert.Equal(t, newKey, secretKey(t, c, ns, "certctl-agent", "agent-api-key"))
+}
+
+// up runs pulumi up, which must succeed, and returns its steps.
+func up(t *testing.T, ctx context.Context, stack auto.Stack, out io.Writer) *stepLog {
+	t.Helper()
+	log := newStepLog()
+	res, err := stack.Up(ctx, optup.EventStreams(log.events), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
+	require.NoError(t, err, "pulumi up")
+	require.Equal(t, "succeeded", res.Summary.Result)
+	return log.wait()
+}
+
+func setConfig(t *testing.T, ctx context.Context, stack auto.Stack, key, value string) {
+	t.Helper()
+	require.NoError(t, stack.SetConfigWithOptions(ctx, key, auto.ConfigValue{Value: value}, &auto.ConfigOptions{Path: true}))
+}
+
+// secretKey is one key of a Secret in the cluster, decoded.
+func secretKey(t *testing.T, c *cluster.Cluster, ns, name, key string) string {
+	t.Helper()
+	v, err := c.Kubectl("-n", ns, "get", "secret", name, "-o", "jsonpath={.data."+strings.ReplaceAll(key, ".", `\.`)+"}")
+	require.NoError(t, err, "%s/%s", name, key)
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	require.NoError(t, err)
+	return string(b)
+}
+
+// stepLog collects an operation's engine events: the steps, in the order the engine started and
+// finished them, named "<Kind> <name>" (Kubernetes objects) or by their URN's last part.
+type stepLog struct {
+	events chan events.EngineEvent
+	done   chan struct{}
+	// order is every step event: "start <step>" or "finish <step>"; ops and urns by step.
+	order []string
+	ops   map[string]string
+	urns  map[string]string
+}
+
+func newStepLog() *stepLog {
+	l := &stepLog{events: make(chan events.EngineEvent), done: make(chan struct{}), ops: map[string]string{}, urns: map[string]string{}}
+	go func() {
+		defer close(l.done)
+		for e := range l.events {
+			switch {
+			case e.ResourcePreEvent != nil:
+				l.record("start", e.ResourcePreEvent.Metadata)
+			case e.ResOutputsEvent != nil:
+				l.record("finish", e.ResOutputsEvent.Metadata)
+			}
+		}
+	}()
+	return l
+}
+
+func (l *stepLog) record(phase string, m apitype.StepEventMetadata) {
+	name := m.URN[strings.LastIndex(m.URN, "::")+2:]
+	if kind, ok := strings.CutPrefix(m.Type, "kubernetes:"); ok {
+		name = kind[strings.LastIndex(kind, ":")+1:] + " " + name
+	}
+	l.order = append(l.order, phase+" "+name)
+	l.ops[name], l.urns[name] = string(m.Op), m.URN
+}
+
+func (l *stepLog) wait() *stepLog {
+	<-l.done
+	return l
+}
+
+// changed are the steps that change something, as "<op> <step>".
+func (l *stepLog) changed() []string {
+	var out []string
+	for name, op := range l.ops {
+		if op != string(apitype.OpSame) && op != string(apitype.OpRead) {
+			out = append(out, op+" "+name)
+		}
+	}
+	return out
+}
+
+// started and finished are a step's positions in the event order (-1: not seen).
+func (l *stepLog) started(step string) int  { return slices.Index(l.order, "start "+step) }
+func (l *stepLog) finished(step string) int { return slices.Index(l.order, "finish "+step) }
+
+func (l *stepLog) urn(t *testing.T, step string) string {
+	t.Helper()
+	urn, ok := l.urns[step]
+	require.True(t, ok, "no step %s", step)
+	return urn
 }
 
 // newStack is the named stack of a copy of the project, on a file backend in a temporary

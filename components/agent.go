@@ -8,6 +8,7 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	k8sappsv1 "k8s.io/api/apps/v1"
 
 	"github.com/certctl-io/certctl-pulumi/config"
 )
@@ -82,15 +83,15 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 			Replicas: pulumi.Int(args.Agent.Replicas), Selector: selector, Template: template,
 			// The agents do not depend on each other: start and replace them all at once.
 			PodManagementPolicy: pulumi.String("Parallel"),
-		}}, child, deps)
+		}}, child, deps, waitFor(args.Agent.RolloutWait()))
 		if err != nil {
 			return nil, err
 		}
 		workload = set.Metadata.Name().Elem()
 	} else {
 		d, err := appsv1.NewDaemonSet(ctx, name, &appsv1.DaemonSetArgs{Metadata: meta, Spec: &appsv1.DaemonSetSpecArgs{
-			Selector: selector, Template: template,
-		}}, child, deps)
+			Selector: selector, Template: template, UpdateStrategy: daemonSetUpdateStrategy(args.Agent.UpdateStrategy),
+		}}, child, deps, waitFor(args.Agent.RolloutWait()))
 		if err != nil {
 			return nil, err
 		}
@@ -99,6 +100,15 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 	a.WorkloadName = workload
 	a.Kind = pulumi.String(args.Agent.WorkloadKind()).ToStringOutput()
 	return a, ctx.RegisterResourceOutputs(a, pulumi.Map{"workloadName": a.WorkloadName, "kind": a.Kind})
+}
+
+// daemonSetUpdateStrategy is agent.updateStrategy as the SDK's input.
+func daemonSetUpdateStrategy(u k8sappsv1.DaemonSetUpdateStrategy) *appsv1.DaemonSetUpdateStrategyArgs {
+	args := &appsv1.DaemonSetUpdateStrategyArgs{Type: pulumi.String(string(u.Type))}
+	if r := u.RollingUpdate; r != nil && u.Type == k8sappsv1.RollingUpdateDaemonSetStrategyType {
+		args.RollingUpdate = &appsv1.RollingUpdateDaemonSetArgs{MaxUnavailable: intOrString(r.MaxUnavailable), MaxSurge: intOrString(r.MaxSurge)}
+	}
+	return args
 }
 
 // The agent's identity file, in a pod-lifetime volume the init container writes.

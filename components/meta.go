@@ -9,6 +9,7 @@ import (
 	"hash"
 	"maps"
 	"slices"
+	"time"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -186,4 +187,10 @@ func optStringMap(m map[string]string) pulumi.StringMapInput {
 		return nil
 	}
 	return pulumi.ToStringMap(m)
+}
+
+// waitFor makes the provider wait up to d for the object to be ready when it creates or
+// updates it (its own default is 10 minutes).
+func waitFor(d time.Duration) pulumi.ResourceOption {
+	return pulumi.Timeouts(&pulumi.CustomTimeouts{Create: d.String(), Update: d.String()})
 }

@@ -32,7 +32,7 @@ func newPasswordChange(ctx *pulumi.Context, name string, a *BundledPostgresArgs,
 	meta := a.Release.objectMeta(a.PasswordJobPrefix, componentPasswordChange, map[string]string{"pulumi.com/replaceUnready": "true"})
 	meta.Name = jobName
 	job, err := batchv1.NewJob(ctx, name+"-password-change", &batchv1.JobArgs{Metadata: meta, Spec: passwordChangeJobSpec(a)},
-		append(opts, pulumi.DependsOn(deps))...)
+		append(opts, pulumi.DependsOn(deps), waitFor(config.JobWait(passwordChangeDeadlineSeconds)))...)
 	if err != nil {
 		return err
 	}
@@ -43,6 +43,9 @@ func newPasswordChange(ctx *pulumi.Context, name string, a *BundledPostgresArgs,
 	}, append(opts, pulumi.DependsOn([]pulumi.Resource{job}))...)
 	return err
 }
+
+// passwordChangeDeadlineSeconds bounds the password-change Job: one ALTER ROLE, retried twice.
+const passwordChangeDeadlineSeconds = 600
 
 // currentPasswordSecret holds the password the role has, for the next change to sign in with.
 func currentPasswordSecret(a *BundledPostgresArgs) string { return a.Name + "-current" }
@@ -62,7 +65,7 @@ func passwordChangeJobSpec(a *BundledPostgresArgs) *batchv1.JobSpecArgs {
 	spec.EnableServiceLinks = pulumi.Bool(false)
 	spec.Containers = corev1.ContainerArray{c}
 	spec.Volumes = volumesInput(nil, emptyDirVolume("tmp", ""))
-	return jobSpec(a.Release, componentPasswordChange, 2, 600, nil, &spec)
+	return jobSpec(a.Release, componentPasswordChange, 2, passwordChangeDeadlineSeconds, nil, &spec)
 }
 
 // passwordChangeScript makes the role's password NEW_PASSWORD: idempotent, and it waits (about

@@ -1,6 +1,7 @@
 package components
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/certctl-io/certctl-pulumi/config"
@@ -26,7 +27,7 @@ const (
 // demo actor, once per install (the migration never runs again). Kubernetes starts the
 // readiness probe only after the hook, so no request reaches this replica before the grants are
 // in place.
-func accessScript(scrape bool) string {
+func accessScript(scrape bool, startupSeconds int) string {
 	narrowScrape := ""
 	if scrape {
 		narrowScrape = `metrics=$(ensure_role @METRICS@ "Scrapes certctl metrics: the Prometheus key" metrics.read)
@@ -41,6 +42,7 @@ echo "certctl access: @PROMETHEUS@ holds @METRICS@"
 		"@BOOTSTRAP@", config.AgentBootstrapKeyName,
 		"@PROMETHEUS@", config.PrometheusKeyName,
 		"@DEMO@", demoActor,
+		"@STARTUP@", strconv.Itoa(startupSeconds),
 	).Replace(`set -eu
 # The requests never leave the pod (loopback), so the server certificate is not checked (-k).
 base="https://127.0.0.1:${CERTCTL_SERVER_PORT}"
@@ -101,7 +103,7 @@ narrow() { # ACTOR ROLE: grant ROLE, then revoke the r-viewer the server granted
 i=0
 until [ "$(curl -sk -o /dev/null -w '%{http_code}' "$base/ready" || true)" = 200 ]; do
   i=$((i + 1))
-  if [ "$i" -gt 300 ]; then echo "certctl access: the server was not ready after 300s" >&2; exit 1; fi
+  if [ "$i" -gt @STARTUP@ ]; then echo "certctl access: the server was not ready after @STARTUP@s (server.startupTimeoutSeconds)" >&2; exit 1; fi
   sleep 1
 done
 

@@ -187,7 +187,7 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
 		Metadata: a.Release.objectMeta(names.Server, componentServer, nil),
 		Spec:     serverDeploymentSpec(a, env, podAnnotations(a.Server.PodAnnotations, settings, rollOn, a.Credentials.ChecksumKey)),
-	}, child, pulumi.DependsOn(deps))
+	}, child, pulumi.DependsOn(deps), waitFor(a.Server.RolloutWait()))
 	if err != nil {
 		return nil, err
 	}

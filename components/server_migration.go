@@ -36,7 +36,8 @@ func newMigrationJob(ctx *pulumi.Context, name string, a *CertctlServerArgs, env
 		"pulumi.com/replaceUnready": "true",
 	})
 	meta.Name = jobName
-	job, err := batchv1.NewJob(ctx, name+"-migrate", &batchv1.JobArgs{Metadata: meta, Spec: spec}, opts...)
+	job, err := batchv1.NewJob(ctx, name+"-migrate", &batchv1.JobArgs{Metadata: meta, Spec: spec},
+		append(opts, waitFor(config.JobWait(a.Migrations.ActiveDeadlineSeconds)))...)
 	if err != nil {
 		return nil, pulumi.StringOutput{}, err
 	}

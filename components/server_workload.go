@@ -93,7 +93,7 @@ func serverDeploymentSpec(a *CertctlServerArgs, env []envEntry, annotations pulu
 	container.LivenessProbe = httpsProbe("/health", s.LivenessProbe)
 	container.ReadinessProbe = httpsProbe("/ready", s.ReadinessProbe)
 	container.Lifecycle = &corev1.LifecycleArgs{PostStart: &corev1.LifecycleHandlerArgs{
-		Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", accessScript(a.Credentials.ScrapeKeys != (pulumi.StringOutput{}))})},
+		Exec: &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", accessScript(a.Credentials.ScrapeKeys != (pulumi.StringOutput{}), a.Server.StartupTimeoutSeconds)})},
 	}}
 	spec := serverPodSpec(a, s.Workload, container, volumes)
 	if spread := defaultServerSpread(a); spread != nil {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -18,11 +19,12 @@ func Defaults() Config {
 		Namespace:   "certctl",
 		FleetSize:   FleetSmall,
 		Server: Server{
-			Workload:       workload(Image{Repository: "ghcr.io/certctl-io/certctl-server", PullPolicy: string(corev1.PullIfNotPresent)}, resources("100m", "128Mi", "500m", "512Mi"), restricted(1000)),
-			Replicas:       1,
-			Port:           8443,
-			LivenessProbe:  ProbeTiming{InitialDelaySeconds: 10, PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
-			ReadinessProbe: ProbeTiming{InitialDelaySeconds: 5, PeriodSeconds: 5, TimeoutSeconds: 3, FailureThreshold: 2},
+			Workload:              workload(Image{Repository: "ghcr.io/certctl-io/certctl-server", PullPolicy: string(corev1.PullIfNotPresent)}, resources("100m", "128Mi", "500m", "512Mi"), restricted(1000)),
+			Replicas:              1,
+			Port:                  8443,
+			StartupTimeoutSeconds: 300,
+			LivenessProbe:         ProbeTiming{InitialDelaySeconds: 10, PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
+			ReadinessProbe:        ProbeTiming{InitialDelaySeconds: 5, PeriodSeconds: 5, TimeoutSeconds: 3, FailureThreshold: 2},
 			TLS: ServerTLS{
 				MountPath: "/etc/certctl/tls",
 				CertManager: CertManager{
@@ -58,11 +60,13 @@ func Defaults() Config {
 			Service:        PostgresService{Port: 5432},
 		},
 		Agent: Agent{
-			Workload: workload(Image{Repository: "ghcr.io/certctl-io/certctl-agent", PullPolicy: string(corev1.PullIfNotPresent)}, resources("50m", "64Mi", "200m", "256Mi"), restricted(1000)),
-			Enabled:  true,
-			Kind:     AgentDaemonSet,
-			Replicas: 1,
-			KeyDir:   "/var/lib/certctl/keys",
+			Workload:       workload(Image{Repository: "ghcr.io/certctl-io/certctl-agent", PullPolicy: string(corev1.PullIfNotPresent)}, resources("50m", "64Mi", "200m", "256Mi"), restricted(1000)),
+			Enabled:        true,
+			Kind:           AgentDaemonSet,
+			Replicas:       1,
+			KeyDir:         "/var/lib/certctl/keys",
+			UpdateStrategy: rollingUpdate(intstr.FromInt32(1)),
+			RolloutTimeout: "10m",
 		},
 		Ingress: Ingress{
 			CertManager: IngressCertManager{IssuerRef: IssuerRef{Kind: "ClusterIssuer"}},
@@ -162,3 +166,11 @@ func restricted(uid int64) SecurityContext {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// rollingUpdate is a DaemonSet RollingUpdate strategy replacing maxUnavailable nodes' pods at once.
+func rollingUpdate(maxUnavailable intstr.IntOrString) appsv1.DaemonSetUpdateStrategy {
+	return appsv1.DaemonSetUpdateStrategy{
+		Type:          appsv1.RollingUpdateDaemonSetStrategyType,
+		RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: &maxUnavailable},
+	}
+}

@@ -224,5 +224,9 @@ func TestFleetSizes(t *testing.T) {
 	assert.Equal(t, 3, large.Server.Replicas)
 	assert.Equal(t, "50Gi", medium.PostgreSQL.Storage.Size)
 	assert.Equal(t, "200Gi", large.PostgreSQL.Storage.Size)
-	assert.Equal(t, Defaults().Agent, large.Agent, "an agent's load is its node's certificates, not the fleet's")
+	agent, defaults := large.Agent, Defaults().Agent
+	assert.Equal(t, defaults.Workload, agent.Workload, "an agent's load is its node's certificates, not the fleet's")
+	assert.Equal(t, "1h", agent.RolloutTimeout, "a larger fleet's rollout takes longer")
+	assert.Equal(t, "10%", medium.Agent.UpdateStrategy.RollingUpdate.MaxUnavailable.String())
+	assert.Equal(t, "1", defaults.UpdateStrategy.RollingUpdate.MaxUnavailable.String(), "the small fleet keeps the Kubernetes default")
 }

@@ -1,6 +1,9 @@
 package config
 
-import "reflect"
+import (
+	"reflect"
+	"time"
+)
 
 // BackupWorkload is backup's workload with the database's image when backup.image is unset:
 // pg_dump must be at least the server's major version, and the same image guarantees it.
@@ -112,4 +115,27 @@ func (c Config) KeyRotations() KeyRotations {
 // ServiceMonitor, unless the user names a Secret for the scrape.
 func (m Monitoring) ProvisionsScrapeKey() bool {
 	return m.Enabled && m.ServiceMonitor.Enabled && m.ServiceMonitor.BearerTokenSecret.Name == ""
+}
+
+// providerWait is how long the kubernetes provider waits for a workload unless told otherwise.
+const providerWait = 10 * time.Minute
+
+// RolloutWait is how long `pulumi up` waits for the server Deployment: its pods are replaced
+// about one at a time, and each may take the whole start-up budget, plus a margin for
+// scheduling and image pulls; never less than the provider's default.
+func (s Server) RolloutWait() time.Duration {
+	return max(providerWait, time.Duration(s.Replicas*s.StartupTimeoutSeconds)*time.Second+5*time.Minute)
+}
+
+// RolloutWait is agent.rolloutTimeout (validated).
+func (a Agent) RolloutWait() time.Duration {
+	d, _ := time.ParseDuration(a.RolloutTimeout)
+	return d
+}
+
+// JobWait is how long `pulumi up` waits for a Job whose run the API server stops after
+// deadlineSeconds: the deadline and a margin, so the wait never ends while the Job may still
+// succeed.
+func JobWait(deadlineSeconds int64) time.Duration {
+	return time.Duration(deadlineSeconds)*time.Second + 2*time.Minute
 }

@@ -1,5 +1,7 @@
 package config
 
+import "k8s.io/apimachinery/pkg/util/intstr"
+
 // Fleet sizes: the chart's fleet-size ladder (certificates / agents). docs/sizing.md states every
 // number below and what it rests on.
 const (
@@ -17,9 +19,11 @@ func Sized(fleetSize string) Config {
 	c.FleetSize = fleetSize
 	switch fleetSize {
 	case FleetMedium:
+		sizeAgents(&c, "10%", "30m")
 		sizeFleet(&c, 2, resources("500m", "512Mi", "2", "2Gi"), 40,
 			resources("1", "2Gi", "2", "4Gi"), "50Gi", map[string]string{"max_connections": "200", "shared_buffers": "512MB"})
 	case FleetLarge:
+		sizeAgents(&c, "25%", "1h")
 		sizeFleet(&c, 3, resources("1", "1Gi", "4", "4Gi"), 60,
 			resources("2", "8Gi", "4", "16Gi"), "200Gi", map[string]string{"max_connections": "300", "shared_buffers": "2GB"})
 	}
@@ -33,4 +37,11 @@ func sizeFleet(c *Config, replicas int, server Resources, maxConns int, postgres
 	c.PostgreSQL.Resources = postgres
 	c.PostgreSQL.Storage.Size = storage
 	c.PostgreSQL.PostgresqlConfig = pgConfig
+}
+
+// sizeAgents lets a bigger fleet's DaemonSet replace more nodes' agents at once, and waits longer
+// for the rollout: an agent only pauses its polling while its pod is replaced.
+func sizeAgents(c *Config, maxUnavailable, rolloutTimeout string) {
+	c.Agent.UpdateStrategy = rollingUpdate(intstr.FromString(maxUnavailable))
+	c.Agent.RolloutTimeout = rolloutTimeout
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -227,6 +228,11 @@ type Server struct {
 	Replicas int `json:"replicas"`
 	// Port is the container's HTTPS port (CERTCTL_SERVER_PORT), named "https"; 1-65535.
 	Port int `json:"port"`
+	// StartupTimeoutSeconds is how long a server container may take to become ready (boot
+	// migrations included): its postStart hook waits that long before it gives up (kubelet then
+	// restarts the container), the probes start only after the hook, and `pulumi up` waits for
+	// the rollout accordingly.
+	StartupTimeoutSeconds int `json:"startupTimeoutSeconds"`
 	// LivenessProbe times the liveness probe, GET /health over HTTPS (the path is fixed).
 	LivenessProbe ProbeTiming `json:"livenessProbe"`
 	// ReadinessProbe times the readiness probe, GET /ready over HTTPS, which checks the database.
@@ -665,6 +671,13 @@ type Agent struct {
 	Env map[string]string `json:"env"`
 	// ExtraEnv takes full EnvVar entries for the agent container, valueFrom included.
 	ExtraEnv []corev1.EnvVar `json:"extraEnv"`
+	// UpdateStrategy is the DaemonSet's (agent.kind DaemonSet only): RollingUpdate with
+	// rollingUpdate.maxUnavailable (a count or a percentage of the nodes) or OnDelete. The default
+	// maxUnavailable follows fleetSize, so a large fleet does not roll one node at a time.
+	UpdateStrategy appsv1.DaemonSetUpdateStrategy `json:"updateStrategy"`
+	// RolloutTimeout is how long `pulumi up` waits for the agents' rollout (a Go duration). The
+	// program cannot know the node count, so it is a setting; the default follows fleetSize.
+	RolloutTimeout string `json:"rolloutTimeout"`
 }
 
 type Ingress struct {

@@ -14,6 +14,8 @@ import (
 	"unicode"
 
 	"github.com/robfig/cron/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -167,6 +169,7 @@ func validateServer(p *problems, c Config) {
 	atLeast(p, "server.replicas", s.Replicas, 1)
 	checkWorkload(p, "server", s.Workload)
 	checkPort(p, "server.port", s.Port)
+	atLeast(p, "server.startupTimeoutSeconds", s.StartupTimeoutSeconds, 1)
 	checkProbe(p, "server.livenessProbe", s.LivenessProbe)
 	checkProbe(p, "server.readinessProbe", s.ReadinessProbe)
 	oneOf(p, "server.service.type", s.Service.Type, "ClusterIP", "NodePort", "LoadBalancer")
@@ -648,6 +651,8 @@ func validateAgent(p *problems, c Config) {
 	// Like node and pod names, the other identities an agent registers under.
 	checkOptionalName(p, "agent.name", a.Name, dnsSubdomain)
 	checkWorkload(p, "agent", a.Workload)
+	checkDuration(p, "agent.rolloutTimeout", a.RolloutTimeout)
+	checkAgentUpdateStrategy(p, a.UpdateStrategy)
 	if strings.TrimSpace(a.DiscoveryDirs) != "" {
 		for i, d := range splitList(a.DiscoveryDirs) {
 			if !path.IsAbs(d) {
@@ -655,6 +660,43 @@ func validateAgent(p *problems, c Config) {
 					"entry %d (%q) is not an absolute path", i+1, d)
 			}
 		}
+	}
+}
+
+// checkAgentUpdateStrategy accepts what the API server would: OnDelete, or RollingUpdate whose
+// maxUnavailable and maxSurge are counts or percentages, not both zero.
+func checkAgentUpdateStrategy(p *problems, u appsv1.DaemonSetUpdateStrategy) {
+	const key = "agent.updateStrategy"
+	switch u.Type {
+	case appsv1.OnDeleteDaemonSetStrategyType:
+		return
+	case appsv1.RollingUpdateDaemonSetStrategyType:
+	default:
+		p.addf(key+".type", `use "RollingUpdate" or "OnDelete"`, "%q is not a DaemonSet update strategy", u.Type)
+		return
+	}
+	if u.RollingUpdate == nil {
+		return
+	}
+	total := 0
+	for _, f := range []struct {
+		field string
+		v     *intstr.IntOrString
+	}{{"maxUnavailable", u.RollingUpdate.MaxUnavailable}, {"maxSurge", u.RollingUpdate.MaxSurge}} {
+		field, v := f.field, f.v
+		if v == nil {
+			continue
+		}
+		n, err := intstr.GetScaledValueFromIntOrPercent(v, 100, true)
+		if err != nil || n < 0 || (v.Type == intstr.String && n > 100) {
+			p.addf(key+".rollingUpdate."+field, `use a count such as 1 or a percentage of the nodes such as "10%"`, "%q is not a count or a percentage up to 100%%", v.String())
+			continue
+		}
+		total += n
+	}
+	if total == 0 {
+		p.add(key+".rollingUpdate", "has maxUnavailable and maxSurge both 0, so the rollout could never start",
+			`set rollingUpdate.maxUnavailable to 1 or a percentage such as "10%"`)
 	}
 }
 

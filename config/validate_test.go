@@ -594,6 +594,17 @@ func refusals() []refusal {
 			c.Server.Auth.AgentAPIKey = NewSecret("given-agents-key")
 			c.Server.Auth.AgentAPIKeyRotation = 1
 		}, "server.auth.agentApiKeyRotation", "generated keys only"},
+		{"agent rollout timeout", func(c *Config) { c.Agent.RolloutTimeout = "ten minutes" }, "agent.rolloutTimeout", "positive duration"},
+		{"agent update strategy type", func(c *Config) { c.Agent.UpdateStrategy.Type = "Recreate" }, "agent.updateStrategy.type", "OnDelete"},
+		{"agent update strategy percent", func(c *Config) {
+			v := intstr.FromString("150%")
+			c.Agent.UpdateStrategy.RollingUpdate.MaxUnavailable = &v
+		}, "agent.updateStrategy.rollingUpdate.maxUnavailable", "percentage"},
+		{"agent update strategy stalled", func(c *Config) {
+			v := intstr.FromInt32(0)
+			c.Agent.UpdateStrategy.RollingUpdate.MaxUnavailable = &v
+		}, "agent.updateStrategy.rollingUpdate", "never start"},
+		{"server startup budget", func(c *Config) { c.Server.StartupTimeoutSeconds = 0 }, "server.startupTimeoutSeconds", ""},
 		{"rotation done below zero", func(c *Config) { c.Server.Auth.APIKeyRotationDone = -1 }, "server.auth.apiKeyRotationDone", ""},
 		{"rotation done beyond the counter", func(c *Config) {
 			c.Monitoring.ServiceMonitor.ScrapeKeyRotation = 1

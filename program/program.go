@@ -64,15 +64,19 @@ func Deploy(ctx *pulumi.Context) (pulumi.Map, error) {
 
 // kubernetesProvider renders manifests to a directory when certctl:renderYamlToDirectory is set
 // (the local stack: no cluster needed); otherwise it targets kubernetes:kubeconfig/context, or
-// the ambient kubeconfig when those are unset.
+// the ambient kubeconfig when those are unset. The kubeconfig stays a secret: it may hold a
+// token or a client key.
 func kubernetesProvider(ctx *pulumi.Context) (*kubernetes.Provider, error) {
-	args := &kubernetes.ProviderArgs{}
+	// ConfigMaps are updated in place, as Secrets are: the provider would otherwise replace one
+	// whose data changes, and with a fixed name it deletes it first, so a pod starting in between
+	// cannot find its settings. The pods roll through their checksum/config annotation instead.
+	args := &kubernetes.ProviderArgs{EnableConfigMapMutable: pulumi.BoolPtr(true)}
 	if dir := pulumiconfig.Get(ctx, config.Namespace+":renderYamlToDirectory"); dir != "" {
 		args.RenderYamlToDirectory = pulumi.StringPtr(dir)
 	} else {
 		k8s := pulumiconfig.New(ctx, "kubernetes")
-		if v := k8s.Get("kubeconfig"); v != "" {
-			args.Kubeconfig = pulumi.StringPtr(v)
+		if v, err := k8s.TrySecret("kubeconfig"); err == nil {
+			args.Kubeconfig = v
 		}
 		if v := k8s.Get("context"); v != "" {
 			args.Context = pulumi.StringPtr(v)

@@ -45,6 +45,9 @@ func TestComponentsParentAndProvider(t *testing.T) {
 		}
 		assert.Equal(t, wantNamespace, path(res.Manifest(), "metadata", "namespace"), "%s/%s namespace", res.Kind(), res.ObjectName())
 	}
+	provider := r.Registered(t, "pulumi:providers:kubernetes")
+	assert.Equal(t, true, plain(provider.Inputs["enableConfigMapMutable"]),
+		"a changed ConfigMap is updated in place: replacing one with a fixed name deletes it first, under running pods")
 }
 
 func isClusterScoped(kind string) bool {

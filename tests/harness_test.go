@@ -36,6 +36,9 @@ type Resource struct {
 	// Resource options the program set that users rely on.
 	RetainOnDelete bool
 	IgnoreChanges  []string
+	// Wait is how long the provider waits for the object on create and update ("" for its
+	// default), from the customTimeouts option.
+	Wait string
 	// Aliases are the former URNs the resource answers to; an alias spec is recorded as
 	// "<former name> under <former parent URN>".
 	Aliases []string
@@ -81,6 +84,9 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		res.Parent = args.RegisterRPC.GetParent()
 		res.RetainOnDelete = args.RegisterRPC.GetRetainOnDelete()
 		res.IgnoreChanges = args.RegisterRPC.GetIgnoreChanges()
+		if ct := args.RegisterRPC.GetCustomTimeouts(); ct != nil && ct.GetCreate() == ct.GetUpdate() {
+			res.Wait = ct.GetCreate()
+		}
 		res.Aliases = args.RegisterRPC.GetAliasURNs()
 		res.Dependencies = args.RegisterRPC.GetDependencies()
 		for _, a := range args.RegisterRPC.GetAliases() {
@@ -356,14 +362,19 @@ func (res Resource) Manifest() map[string]any {
 func (r *Render) ObjectSet() []string {
 	var out []string
 	for _, res := range r.KubernetesObjects() {
-		name := res.ObjectName()
-		if prefix, digest, ok := cutLast(name, "-"); ok && res.Kind() == "Job" && isHexDigest(digest) {
-			name = prefix + "-<digest>"
-		}
-		out = append(out, res.Kind()+"/"+name)
+		out = append(out, res.Kind()+"/"+res.setName())
 	}
 	slices.Sort(out)
 	return out
+}
+
+// setName is the object's name as ObjectSet lists it: a Job's digest suffix is "<digest>".
+func (res Resource) setName() string {
+	name := res.ObjectName()
+	if prefix, digest, ok := cutLast(name, "-"); ok && res.Kind() == "Job" && isHexDigest(digest) {
+		return prefix + "-<digest>"
+	}
+	return name
 }
 
 func cutLast(s, sep string) (string, string, bool) {
@@ -379,11 +390,11 @@ func isHexDigest(s string) bool {
 	return len(s) == config.DigestSuffixLen && err == nil && strings.ToLower(s) == s
 }
 
-// Object finds the Kubernetes object of a kind and name.
+// Object finds the Kubernetes object of a kind and name (a Job's also as "<prefix>-<digest>").
 func (r *Render) Object(t testing.TB, kind, name string) Resource {
 	t.Helper()
 	for _, res := range r.KubernetesObjects() {
-		if res.Kind() == kind && res.ObjectName() == name {
+		if res.Kind() == kind && (res.ObjectName() == name || res.setName() == name) {
 			return res
 		}
 	}

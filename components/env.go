@@ -98,21 +98,41 @@ func envVars(entries []envEntry, configMap, ownSecret string) corev1.EnvVarArray
 	var arr corev1.EnvVarArray
 	for _, e := range entries {
 		v := corev1.EnvVarArgs{Name: pulumi.String(e.name)}
-		switch {
-		case e.fieldPath != "":
-			v.ValueFrom = &corev1.EnvVarSourceArgs{FieldRef: &corev1.ObjectFieldSelectorArgs{FieldPath: pulumi.String(e.fieldPath)}}
-		case e.secretRef != nil:
-			name := e.secretRef.Name
-			if name == "" {
-				name = ownSecret
-			}
-			v.ValueFrom = &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(name), Key: pulumi.String(e.secretRef.Key)}}
+		switch from, name, key := e.source(configMap, ownSecret); from {
+		case sourceField:
+			v.ValueFrom = &corev1.EnvVarSourceArgs{FieldRef: &corev1.ObjectFieldSelectorArgs{FieldPath: pulumi.String(key)}}
+		case sourceSecret:
+			v.ValueFrom = &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(name), Key: pulumi.String(key)}}
 		default:
-			v.ValueFrom = &corev1.EnvVarSourceArgs{ConfigMapKeyRef: &corev1.ConfigMapKeySelectorArgs{Name: pulumi.String(configMap), Key: pulumi.String(configKey(e.name))}}
+			v.ValueFrom = &corev1.EnvVarSourceArgs{ConfigMapKeyRef: &corev1.ConfigMapKeySelectorArgs{Name: pulumi.String(name), Key: pulumi.String(key)}}
 		}
 		arr = append(arr, v)
 	}
 	return arr
+}
+
+// Where a variable's value comes from.
+const (
+	sourceConfigMap = "configMap"
+	sourceSecret    = "secret"
+	sourceField     = "field"
+)
+
+// source is where the variable is read from: a pod field (key is its path), a Secret key (the
+// workload's own Secret unless the entry names another) or its ConfigMap key.
+func (e envEntry) source(configMap, ownSecret string) (from, name, key string) {
+	switch {
+	case e.fieldPath != "":
+		return sourceField, "", e.fieldPath
+	case e.secretRef != nil:
+		name := e.secretRef.Name
+		if name == "" {
+			name = ownSecret
+		}
+		return sourceSecret, name, e.secretRef.Key
+	default:
+		return sourceConfigMap, configMap, configKey(e.name)
+	}
 }
 
 // libpqEnv points libpq's tools (pg_dump, psql) at a database: PGHOST, PGPORT, PGUSER and

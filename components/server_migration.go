@@ -31,10 +31,11 @@ func newMigrationJob(ctx *pulumi.Context, name string, a *CertctlServerArgs, env
 	}
 	sum := sha256.Sum256(run)
 	jobName := a.Names.Migration + config.DigestSuffix(hex.EncodeToString(sum[:]))
-	meta := a.Release.objectMeta(a.Names.Migration, componentMigration, map[string]string{
-		// A failed Job is replaced by the next `pulumi up` instead of being reported failed again.
-		"pulumi.com/replaceUnready": "true",
-	})
+	// No pulumi.com/replaceUnready: the provider would replace the Job whenever it is not ready,
+	// a running one included, deleting it first (its name is unchanged), which kills a migration
+	// mid-way when `pulumi up` is re-run. Without it a re-run waits for the running Job; a failed
+	// one is replaced on purpose (`pulumi up --replace`).
+	meta := a.Release.objectMeta(a.Names.Migration, componentMigration, nil)
 	meta.Name = pulumi.String(jobName)
 	job, err := batchv1.NewJob(ctx, name+"-migrate", &batchv1.JobArgs{Metadata: meta, Spec: migrationJobSpec(a, env)},
 		append(opts, waitFor(config.JobWait(a.Migrations.ActiveDeadlineSeconds)))...)

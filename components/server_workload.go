@@ -17,7 +17,12 @@ import (
 // a secret): without CERTCTL_CA_CERT_PATH every server process invents its own CA at start, so
 // replicas disagree and a restart orphans every certificate issued before it.
 func newLocalCA(ctx *pulumi.Context, name string, r Release, names config.Names, opts ...pulumi.ResourceOption) (*corev1.Secret, pulumi.StringOutput, error) {
-	key, err := tls.NewPrivateKey(ctx, name, &tls.PrivateKeyArgs{Algorithm: pulumi.String("ECDSA"), EcdsaCurve: pulumi.String("P256")}, opts...)
+	// A change of these inputs (a fullnameOverride in the subject, a provider upgrade's new
+	// defaults) would mint a new CA, and nothing issued before would chain any more: only a
+	// deliberate replacement of the key (`pulumi up --replace`) makes a new CA, and the
+	// certificate follows its key.
+	key, err := tls.NewPrivateKey(ctx, name, &tls.PrivateKeyArgs{Algorithm: pulumi.String("ECDSA"), EcdsaCurve: pulumi.String("P256")},
+		append(opts, pulumi.IgnoreChanges([]string{"algorithm", "ecdsaCurve", "rsaBits"}))...)
 	if err != nil {
 		return nil, pulumi.StringOutput{}, err
 	}
@@ -30,7 +35,7 @@ func newLocalCA(ctx *pulumi.Context, name string, r Release, names config.Names,
 			CommonName:   pulumi.String(names.Fullname + " local CA"),
 			Organization: pulumi.String("certctl"),
 		},
-	}, opts...)
+	}, append(opts, pulumi.IgnoreChanges([]string{"subject", "validityPeriodHours", "allowedUses", "isCaCertificate", "earlyRenewalHours"}))...)
 	if err != nil {
 		return nil, pulumi.StringOutput{}, err
 	}

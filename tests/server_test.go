@@ -121,6 +121,10 @@ func TestServerDeploymentDefaultMode(t *testing.T) {
 		}, c.VolumeMounts)
 		assert.Equal(t, corev1.SecretTypeTLS, r.Secret(t, "certctl-ca").Type)
 		assert.True(t, r.Object(t, "Secret", "certctl-ca").secretAt("stringData", "tls.key"), "the CA key stays a Pulumi secret")
+		// A fullnameOverride (in the subject) or a provider's new defaults must not mint a new CA.
+		assert.ElementsMatch(t, []string{"algorithm", "ecdsaCurve", "rsaBits"}, r.Registered(t, "tls:index/privateKey:PrivateKey").IgnoreChanges)
+		assert.ElementsMatch(t, []string{"subject", "validityPeriodHours", "allowedUses", "isCaCertificate", "earlyRenewalHours"},
+			r.Registered(t, "tls:index/selfSignedCert:SelfSignedCert").IgnoreChanges, "the certificate follows only its key")
 	})
 
 	t.Run("security contexts at their own scope", func(t *testing.T) {

@@ -52,6 +52,9 @@ func Load(ctx *pulumi.Context) (Config, error) {
 	}
 	// Decoding into the default's pointer keeps its stale IntVal next to a new StrVal.
 	pdb.MinAvailable, pdb.MaxUnavailable = cleanIntOrString(pdb.MinAvailable), cleanIntOrString(pdb.MaxUnavailable)
+	if r := c.Agent.UpdateStrategy.RollingUpdate; r != nil {
+		r.MaxUnavailable, r.MaxSurge = cleanIntOrString(r.MaxUnavailable), cleanIntOrString(r.MaxSurge)
+	}
 	unknownTopLevelKeys(p, engineConfigKeys(), v.Type())
 	walkSecrets(reflect.ValueOf(c), "", func(path string, s Secret) {
 		top, _, _ := strings.Cut(path, ".")

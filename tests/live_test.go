@@ -12,6 +12,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -448,16 +449,24 @@ func liveImages(t *testing.T, bins certctlBuild, pgBin string) map[string]kubele
 	passwd := filepath.Join(dir, "passwd")
 	require.NoError(t, os.WriteFile(passwd, append(hostPasswd, "pgimage:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh\n"...), 0o644))
 	alpinePath := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	// The certctl images are alpine 3.19: sh and the tools the pods' scripts use are busybox
+	// applets (curl is alpine's own), so a construct busybox does not take fails here.
+	appletDir, applets := busyboxApplets(t)
+	alpineTools := appletDir + ":" + alpinePath
+	withApplets := func(files map[string]string) map[string]string {
+		maps.Copy(files, applets)
+		return files
+	}
 	return map[string]kubelet.Image{
 		serverImage: {
 			Entrypoint: []string{"/app/server"}, WorkingDir: "/app", User: "1000:1000",
-			Env:   map[string]string{"PATH": alpinePath},
-			Files: map[string]string{"/app/server": bins.Server, "/app/migrations": bins.Migrations},
+			Env:   map[string]string{"PATH": alpineTools},
+			Files: withApplets(map[string]string{"/app/server": bins.Server, "/app/migrations": bins.Migrations}),
 		},
 		agentImage: {
 			Entrypoint: []string{"/app/agent"}, WorkingDir: "/app", User: "1000:1000",
-			Env:   map[string]string{"PATH": alpinePath},
-			Files: map[string]string{"/app/agent": bins.Agent},
+			Env:   map[string]string{"PATH": alpineTools},
+			Files: withApplets(map[string]string{"/app/agent": bins.Agent}),
 		},
 		// The Debian package's AWS CLI v2, with the image's PATH leading to it.
 		awsCLIImage: {Entrypoint: []string{"aws"}, Env: map[string]string{"PATH": "/usr/bin:/bin"}},
@@ -468,6 +477,31 @@ func liveImages(t *testing.T, bins certctlBuild, pgBin string) map[string]kubele
 			Files: map[string]string{"/usr/local/bin/docker-entrypoint.sh": entrypoint, "/etc/passwd": passwd},
 		},
 	}
+}
+
+// busyboxApplets are the image files that make busybox the container's /bin/sh and, first on
+// PATH (in appletDir, a directory of links to busybox, which the host layers provide), every
+// tool busybox provides.
+func busyboxApplets(t *testing.T) (appletDir string, files map[string]string) {
+	t.Helper()
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("busybox not found: the pods' scripts run under it (CI installs the Debian package)")
+		}
+		t.Skip("busybox not installed (apt-get install busybox); CI runs this test")
+	}
+	busybox, err = filepath.EvalSymlinks(busybox)
+	require.NoError(t, err)
+	list, err := exec.Command(busybox, "--list").Output()
+	require.NoError(t, err, "busybox --list")
+	links := filepath.Join(t.TempDir(), "busybox")
+	require.NoError(t, os.Mkdir(links, 0o755))
+	for _, applet := range strings.Fields(string(list)) {
+		require.NoError(t, os.Symlink(busybox, filepath.Join(links, applet)))
+	}
+	appletDir = "/usr/local/busybox"
+	return appletDir, map[string]string{"/bin/sh": busybox, appletDir: links}
 }
 
 // postgresEntrypoint does what the postgres image's docker-entrypoint.sh does for a container

@@ -96,8 +96,9 @@ func TestDevStack(t *testing.T) {
 	assert.Contains(t, claims, "data-certctl-postgres-0", "the Postgres claim survives pulumi destroy")
 }
 
-// checkRotation rotates the agents' key and proves that only configuration ends the overlap: an
-// update with --target on something else and a plain re-run both keep the previous key accepted,
+// checkRotation rotates the agents' key and proves that only configuration ends the overlap: a
+// rotating update that fails part-way, the re-run after it, an update with --target on something
+// else and a plain re-run all keep the previous key accepted,
 // the agents' own Secret changes only after the server Deployment has rolled, and the old key
 // goes only with agentApiKeyRotationDone.
 func checkRotation(t *testing.T, ctx context.Context, c *cluster.Cluster, stack auto.Stack, ns string, out io.Writer) {
@@ -108,15 +109,27 @@ func checkRotation(t *testing.T, ctx context.Context, c *cluster.Cluster, stack 
 	}
 	oldKey := secretKey(t, c, ns, "certctl-agent", "agent-api-key")
 	setConfig(t, ctx, stack, "certctl:server.auth.agentApiKeyRotation", "1")
-	rotating := up(t, ctx, stack, out)
+	// The rotating update fails part-way: the agents' pods take 30 s to become ready and
+	// pulumi up waits 10 s for them.
+	require.NoError(t, stack.SetConfig(ctx, "certctl:agent", auto.ConfigValue{
+		Value: `{"rolloutTimeout": "10s", "podAnnotations": {"pod-ready.stage.kwok.x-k8s.io/delay": "30s"}}`,
+	}))
+	failed := newStepLog()
+	_, err := stack.Up(ctx, optup.EventStreams(failed.events), optup.ProgressStreams(out))
+	require.Error(t, err, "the agents' rollout outlasts agent.rolloutTimeout")
+	failed.wait()
 	newKey := secretKey(t, c, ns, "certctl-agent", "agent-api-key")
 	assert.NotEqual(t, oldKey, newKey, "the agents move to the new key")
-	assert.Equal(t, 2, agentsAccepted(), "the server accepts the new key and the old one")
-	assert.Less(t, rotating.finished("Deployment certctl-server"), rotating.started("Secret certctl-agent"),
+	assert.Equal(t, 2, agentsAccepted(), "after a failed update the server accepts the new key and the old one")
+	assert.Less(t, failed.finished("Deployment certctl-server"), failed.started("Secret certctl-agent"),
 		"the agents' Secret changes only after every server replica accepts the new key")
 
+	require.NoError(t, stack.RemoveConfig(ctx, "certctl:agent"))
+	rotating := up(t, ctx, stack, out)
+	assert.Equal(t, 2, agentsAccepted(), "the re-run after the failure keeps the overlap")
+
 	configMap := rotating.urn(t, "ConfigMap certctl-agent")
-	_, err := stack.Up(ctx, optup.Target([]string{configMap}), optup.ProgressStreams(out))
+	_, err = stack.Up(ctx, optup.Target([]string{configMap}), optup.ProgressStreams(out))
 	require.NoError(t, err, "pulumi up --target")
 	assert.Equal(t, 2, agentsAccepted(), "a targeted update of something else keeps the overlap")
 	up(t, ctx, stack, out)

@@ -67,10 +67,10 @@ func Deploy(ctx *pulumi.Context) (pulumi.Map, error) {
 // the ambient kubeconfig when those are unset. The kubeconfig stays a secret: it may hold a
 // token or a client key.
 func kubernetesProvider(ctx *pulumi.Context) (*kubernetes.Provider, error) {
-	// ConfigMaps are updated in place, as Secrets are: the provider would otherwise replace one
-	// whose data changes, and with a fixed name it deletes it first, so a pod starting in between
-	// cannot find its settings. The pods roll through their checksum/config annotation instead.
-	args := &kubernetes.ProviderArgs{EnableConfigMapMutable: pulumi.BoolPtr(true)}
+	// ConfigMaps and Secrets are updated in place: the provider would otherwise replace one whose
+	// data changes, and with a fixed name it deletes it first, so a pod starting in between cannot
+	// find its settings or keys. The pods roll through their checksum annotations instead.
+	args := &kubernetes.ProviderArgs{EnableConfigMapMutable: pulumi.BoolPtr(true), EnableSecretMutable: pulumi.BoolPtr(true)}
 	if dir := pulumiconfig.Get(ctx, config.Namespace+":renderYamlToDirectory"); dir != "" {
 		args.RenderYamlToDirectory = pulumi.StringPtr(dir)
 	} else {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -46,8 +47,10 @@ func TestComponentsParentAndProvider(t *testing.T) {
 		assert.Equal(t, wantNamespace, path(res.Manifest(), "metadata", "namespace"), "%s/%s namespace", res.Kind(), res.ObjectName())
 	}
 	provider := r.Registered(t, "pulumi:providers:kubernetes")
-	assert.Equal(t, true, plain(provider.Inputs["enableConfigMapMutable"]),
-		"a changed ConfigMap is updated in place: replacing one with a fixed name deletes it first, under running pods")
+	for _, input := range []resource.PropertyKey{"enableConfigMapMutable", "enableSecretMutable"} {
+		assert.Equal(t, true, plain(provider.Inputs[input]),
+			"%s: a changed ConfigMap or Secret is updated in place: replacing one with a fixed name deletes it first, under running pods", input)
+	}
 }
 
 func isClusterScoped(kind string) bool {

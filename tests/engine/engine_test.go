@@ -111,12 +111,12 @@ func checkRotation(t *testing.T, ctx context.Context, c *cluster.Cluster, stack 
 	setConfig(t, ctx, stack, "certctl:server.auth.agentApiKeyRotation", "1")
 	// The rotating update fails part-way: the agents' pods take 30 s to become ready and
 	// pulumi up waits 10 s for them.
-	require.NoError(t, stack.SetConfig(ctx, "certctl:agent", auto.ConfigValue{
-		Value: `{"rolloutTimeout": "10s", "podAnnotations": {"pod-ready.stage.kwok.x-k8s.io/delay": "30s"}}`,
-	}))
+	setConfig(t, ctx, stack, "certctl:agent.rolloutTimeout", "10s")
+	setConfig(t, ctx, stack, `certctl:agent.podAnnotations["pod-ready.stage.kwok.x-k8s.io/delay"]`, "30s")
 	failed := newStepLog()
-	_, err := stack.Up(ctx, optup.EventStreams(failed.events), optup.ProgressStreams(out))
+	_, err := stack.Up(ctx, optup.EventStreams(failed.events), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
 	require.Error(t, err, "the agents' rollout outlasts agent.rolloutTimeout")
+	require.Contains(t, err.Error(), "DaemonSet", "the update fails at the agents, not before")
 	failed.wait()
 	newKey := secretKey(t, c, ns, "certctl-agent", "agent-api-key")
 	assert.NotEqual(t, oldKey, newKey, "the agents move to the new key")
@@ -203,8 +203,13 @@ func (l *stepLog) record(phase string, m apitype.StepEventMetadata) {
 	l.ops[name], l.urns[name] = string(m.Op), m.URN
 }
 
+// wait waits for the operation's last event; the Automation API closes the stream only once the
+// CLI has connected to it, so an operation that failed before that has no events.
 func (l *stepLog) wait() *stepLog {
-	<-l.done
+	select {
+	case <-l.done:
+	case <-time.After(time.Minute):
+	}
 	return l
 }
 

@@ -16,11 +16,10 @@ import (
 type envEntry struct {
 	name  string
 	value string // plain: ConfigMap key configKey(name)
-	// secret, when set, is the value the workload's own Secret stores under secretKey.
-	secret pulumi.StringInput
-	// secretRef reads an existing Secret key (another component's Secret); an empty Name means
-	// the workload's own Secret.
-	secretRef *config.SecretKeyRef
+	// secret, when set, is the value the workload's own Secret stores under secretKey, which
+	// the variable reads.
+	secret    pulumi.StringInput
+	secretKey string
 	fieldPath string
 	// key is the config key that sets the variable ("" when the program derives it): users set
 	// that key, never the variable.
@@ -57,11 +56,7 @@ func active(entries []envEntry) []envEntry {
 func plainEnv(name, value string) envEntry { return envEntry{name: name, value: value} }
 
 func secretEnv(name, key string, v pulumi.StringInput) envEntry {
-	return envEntry{name: name, secret: v, secretRef: &config.SecretKeyRef{Key: key}}
-}
-
-func secretRefEnv(name string, ref config.SecretKeyRef) envEntry {
-	return envEntry{name: name, secretRef: &ref}
+	return envEntry{name: name, secret: v, secretKey: key}
 }
 
 func fieldEnv(name, path string) envEntry { return envEntry{name: name, fieldPath: path} }
@@ -75,7 +70,7 @@ func configKey(env string) string {
 func configData(entries []envEntry) map[string]string {
 	data := map[string]string{}
 	for _, e := range entries {
-		if e.secretRef == nil && e.fieldPath == "" {
+		if e.secret == nil && e.fieldPath == "" {
 			data[configKey(e.name)] = e.value
 		}
 	}
@@ -87,7 +82,7 @@ func secretData(entries []envEntry) pulumi.StringMap {
 	data := pulumi.StringMap{}
 	for _, e := range entries {
 		if e.secret != nil {
-			data[e.secretRef.Key] = e.secret
+			data[e.secretKey] = e.secret
 		}
 	}
 	return data
@@ -118,18 +113,14 @@ const (
 	sourceField     = "field"
 )
 
-// source is where the variable is read from: a pod field (key is its path), a Secret key (the
-// workload's own Secret unless the entry names another) or its ConfigMap key.
+// source is where the variable is read from: a pod field (key is its path), a key of the
+// workload's own Secret or its ConfigMap key.
 func (e envEntry) source(configMap, ownSecret string) (from, name, key string) {
 	switch {
 	case e.fieldPath != "":
 		return sourceField, "", e.fieldPath
-	case e.secretRef != nil:
-		name := e.secretRef.Name
-		if name == "" {
-			name = ownSecret
-		}
-		return sourceSecret, name, e.secretRef.Key
+	case e.secret != nil:
+		return sourceSecret, ownSecret, e.secretKey
 	default:
 		return sourceConfigMap, configMap, configKey(e.name)
 	}

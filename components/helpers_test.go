@@ -75,10 +75,10 @@ func TestAgentNameSource(t *testing.T) {
 func TestAgentCredentialsStaySeparate(t *testing.T) {
 	a := &AgentArgs{Agent: config.Defaults().Agent, Server: ServerEndpoint{URL: "https://certctl-server:8443"}}
 	register, agent := agentEnv(a, true), agentEnv(a, false)
-	assert.NotNil(t, agentEntry(register, "CERTCTL_AGENT_BOOTSTRAP_TOKEN").secretRef)
-	assert.Nil(t, agentEntry(register, "CERTCTL_API_KEY").secretRef, "the init container registers with the bootstrap token only")
-	assert.NotNil(t, agentEntry(agent, "CERTCTL_API_KEY").secretRef)
-	assert.Nil(t, agentEntry(agent, "CERTCTL_AGENT_BOOTSTRAP_TOKEN").secretRef, "the agent never reads the bootstrap token")
+	assert.NotEmpty(t, agentEntry(register, "CERTCTL_AGENT_BOOTSTRAP_TOKEN").secretKey)
+	assert.Empty(t, agentEntry(register, "CERTCTL_API_KEY").secretKey, "the init container registers with the bootstrap token only")
+	assert.NotEmpty(t, agentEntry(agent, "CERTCTL_API_KEY").secretKey)
+	assert.Empty(t, agentEntry(agent, "CERTCTL_AGENT_BOOTSTRAP_TOKEN").secretKey, "the agent never reads the bootstrap token")
 }
 
 func TestRateLimitBackend(t *testing.T) {

@@ -90,8 +90,11 @@ type KeyRotation struct {
 	GivenKey string
 }
 
-// AcceptsPrevious reports whether the server still accepts the previous generation.
-func (r KeyRotation) AcceptsPrevious() bool { return r.Rotation > 0 && r.Done < r.Rotation }
+// AcceptsPrevious reports whether the server still accepts the previous generation (never for a
+// key the user set).
+func (r KeyRotation) AcceptsPrevious() bool {
+	return !r.Given.IsSet() && r.Rotation > 0 && r.Done < r.Rotation
+}
 
 // KeyRotations are the rotation states of the generated keys that rotate with an overlap.
 type KeyRotations struct {

@@ -30,7 +30,7 @@ func (c Config) Warnings() []string {
 	}
 	rotations := c.KeyRotations()
 	for _, r := range rotations.List() {
-		if r.AcceptsPrevious() && !r.Given.IsSet() && (r.Key != rotations.Scrape.Key || c.Monitoring.ProvisionsScrapeKey()) {
+		if r.AcceptsPrevious() && (r.Key != rotations.Scrape.Key || c.Monitoring.ProvisionsScrapeKey()) {
 			out = append(out, fmt.Sprintf("certctl:%s: %d: the server still accepts generation %d of this key; once every client uses "+
 				"generation %d, set %s to %d to stop accepting the old one (docs/runbooks/api-key-rotation.md)",
 				r.Key, r.Rotation, r.Rotation-1, r.Rotation, r.DoneKey, r.Rotation))

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"testing"
 
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -94,4 +95,19 @@ func agentEntry(env []envEntry, name string) envEntry {
 		}
 	}
 	return envEntry{}
+}
+
+// The migration Job's digest is of the Kubernetes object, not of the SDK's struct: how the SDK
+// represents unset fields (nil or empty) does not change it, what the pod runs does.
+func TestPodTemplateDigest(t *testing.T) {
+	digest := func(spec corev1.PodSpec) string {
+		d, err := podTemplateDigest(corev1.PodTemplateSpec{Spec: &spec})
+		require.NoError(t, err)
+		return d
+	}
+	name, image, newImage := "migrate", "a:1", "a:2"
+	base := digest(corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: &image}}})
+	assert.Equal(t, base, digest(corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: &image, Env: []corev1.EnvVar{}}},
+		Volumes: []corev1.Volume{}, NodeSelector: map[string]string{}}), "empty fields are unset fields")
+	assert.NotEqual(t, base, digest(corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: &newImage}}}), "a new image is a new Job")
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/certctl-io/certctl-pulumi/tests/stackfile"
 )
 
 var update = flag.Bool("update", false, "rewrite tests/testdata/golden from the current program")
@@ -58,13 +60,38 @@ func compareGolden(t *testing.T, file string, got []byte) {
 	}
 }
 
-// Every golden file belongs to a mode: a removed mode must not leave a stale file behind.
+// TestGoldenStacks renders each stack as the engine tier deploys it (its file and the tier's
+// overlay): the engine tier compares the objects the API server holds after pulumi up with it.
+func TestGoldenStacks(t *testing.T) {
+	for _, name := range engineStacks(t) {
+		t.Run(name, func(t *testing.T) {
+			r := mustRun(t, loadEngineStack(t, name))
+			compareGolden(t, filepath.Join(goldenDir, stackGolden(name)), manifestsYAML(t, r))
+		})
+	}
+}
+
+// stackGolden is the golden file of a stack the engine tier deploys (tests/engine reads it).
+func stackGolden(name string) string { return "stack-" + name + ".yaml" }
+
+func engineStacks(t *testing.T) []string {
+	t.Helper()
+	names, err := stackfile.Names("..")
+	require.NoError(t, err)
+	return names
+}
+
+// Every golden file belongs to a mode or an engine stack: a removed one must not leave a stale
+// file behind.
 func TestGoldenFilesHaveModes(t *testing.T) {
 	entries, err := os.ReadDir(goldenDir)
 	require.NoError(t, err)
 	known := map[string]bool{}
 	for _, m := range modes() {
 		known[m.name+".yaml"], known[m.name+".resources.txt"] = true, true
+	}
+	for _, name := range engineStacks(t) {
+		known[stackGolden(name)] = true
 	}
 	for _, e := range entries {
 		assert.True(t, known[e.Name()], "%s has no mode in modes()", e.Name())

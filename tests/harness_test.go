@@ -23,6 +23,7 @@ import (
 	"github.com/certctl-io/certctl-pulumi/config"
 	"github.com/certctl-io/certctl-pulumi/program"
 	"github.com/certctl-io/certctl-pulumi/tests/conformance"
+	"github.com/certctl-io/certctl-pulumi/tests/stackfile"
 )
 
 // Resource is one registration the program made, as the engine would have received it.
@@ -223,18 +224,24 @@ func withProjectDefaults(t testing.TB, sc stackConfig) stackConfig {
 // project defaults included.
 func loadStack(t testing.TB, name string) stackConfig {
 	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("../stacks/Pulumi.%s.yaml", name))
+	return stackFromFile(t, name, stackfile.Read)
+}
+
+// loadEngineStack is a stack as the engine tier deploys it: its file with the tier's overlay.
+func loadEngineStack(t testing.TB, name string) stackConfig {
+	t.Helper()
+	return stackFromFile(t, name, stackfile.Load)
+}
+
+// stackFromFile is a stack's config block as the CLI passes it, project defaults included.
+func stackFromFile(t testing.TB, name string, read func(root, name string) (map[string]any, error)) stackConfig {
+	t.Helper()
+	values, err := read("..", name)
 	if err != nil {
-		t.Fatalf("reading stack %s: %v", name, err)
-	}
-	var file struct {
-		Config map[string]any `json:"config"`
-	}
-	if err := yaml.Unmarshal(raw, &file); err != nil {
-		t.Fatalf("parsing stack %s: %v", name, err)
+		t.Fatalf("stack %s: %v", name, err)
 	}
 	sc := stackConfig{values: map[string]string{}}
-	for k, v := range file.Config {
+	for k, v := range values {
 		if m, ok := v.(map[string]any); ok && m["secure"] != nil {
 			t.Fatalf("stack %s: %s holds an encrypted value; stack files in this repo carry no secrets", name, k)
 		}

@@ -68,9 +68,10 @@ func urnOf(t *testing.T, r *Render, res Resource) string {
 	return ""
 }
 
-// The Job's name is a digest of what it runs: a new server image is a new Job (migrations run
-// again); a setting that lives in the ConfigMap, the Job's resources or placement are not, and
-// neither is how the SDK encodes a Job (the digest is pinned by the goldens).
+// The Job's name is a digest of its pod template: a new server image, a variable the migrations
+// read, or the Job's resources or placement make a new Job (created before the previous one is
+// deleted: the provider would delete a same-named Job first, killing a running migration); a
+// setting that lives in the ConfigMap does not (the digest is pinned by the goldens).
 func TestMigrationJobName(t *testing.T) {
 	name := func(extra map[string]any) string {
 		_, job := migrationJobOf(t, renderModeWith(t, "migrations-hook", extra))
@@ -80,9 +81,9 @@ func TestMigrationJobName(t *testing.T) {
 	assert.Regexp(t, regexp.MustCompile(`^certctl-migrate-[0-9a-f]{8}$`), base)
 	assert.Equal(t, base, name(map[string]any{"server": map[string]any{"logging": map[string]any{"level": "debug"}}}),
 		"a ConfigMap setting does not re-run the migrations")
-	assert.Equal(t, base, name(map[string]any{"migrations": map[string]any{
+	assert.NotEqual(t, base, name(map[string]any{"migrations": map[string]any{
 		"resources": map[string]any{"requests": map[string]any{"cpu": "1"}}, "nodeSelector": map[string]any{"pool": "batch"},
-	}}), "nor do the Job's resources or placement")
+	}}), "the Job's resources and placement are a new Job, never a same-named replacement")
 	assert.NotEqual(t, base, name(map[string]any{"server": map[string]any{"env": map[string]any{"CERTCTL_EXTRA": "1"}}}),
 		"a variable the migrations read re-runs them")
 	assert.NotEqual(t, base, name(map[string]any{"server": map[string]any{"image": map[string]any{"tag": "v2.1.8"}}}),

@@ -6,31 +6,15 @@ package engine
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -38,62 +22,65 @@ import (
 )
 
 // TestDevStack: the dev stack, as its file says to deploy it (namespace and TLS Secret first),
-// goes up on the real engine, every object is in the API server, a preview right after expects
-// no changes and so do a second pulumi up and a refresh, a one-key change does exactly what its
-// preview says, a key rotation survives re-runs and --target, and a destroy leaves what the
-// README says it keeps.
+// goes through the lifecycle every stack does (lifecycle), and an agents' key rotation survives
+// a failed update, re-runs and --target.
 func TestDevStack(t *testing.T) {
-	pulumiBin := cluster.PulumiBinaries(t)
-	c := cluster.Start(t, cluster.Options{Nodes: 3})
-	const ns = "certctl-dev"
-	kubectl(t, c, "create", "namespace", ns)
-	kubectl(t, c, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
-	c.Apply(t, tlsSecretYAML(t, ns, "certctl-tls", "certctl-server", "certctl-server."+ns+".svc", "certctl-server."+ns+".svc.cluster.local"))
-	c.CreatePV(t, "engine-postgres", "10Gi")
+	t.Parallel()
+	d := deploy(t, "dev", "certctl-dev", cluster.Options{Nodes: 3}, prepareDev(t))
+	d.lifecycle(scaleCheck{replicas: 2, changes: []string{"update ConfigMap certctl-server", "update Deployment certctl-server"},
+		why: "server.replicas changes the Deployment and, with more than one replica, the rate-limit backend in the ConfigMap"},
+		func() { checkRotation(t, d.ctx, d.c, d.stack, d.ns, d.out) },
+		"pvc/data-certctl-postgres-0")
+}
 
-	ctx := context.Background()
-	stack := newStack(t, ctx, pulumiBin, "dev", c.Kubeconfig)
-	out := &logWriter{t: t}
-
-	up(t, ctx, stack, out)
-	for _, obj := range []string{
-		"deployment/certctl-server", "service/certctl-server", "configmap/certctl-server", "secret/certctl-server",
-		"statefulset/certctl-postgres", "service/certctl-postgres", "secret/certctl-postgres",
-		"daemonset/certctl-agent", "configmap/certctl-agent", "serviceaccount/certctl", "secret/certctl-ca",
-	} {
-		_, err := c.Kubectl("-n", ns, "get", obj)
-		assert.NoError(t, err, "%s is in the API server", obj)
+// prepareDev does what the dev stack's file says to do before its first pulumi up: the
+// namespace and the server's TLS Secret; and makes the volume its Postgres claim binds.
+func prepareDev(t *testing.T) func(*cluster.Cluster) {
+	return func(c *cluster.Cluster) {
+		kubectl(t, c, "create", "namespace", "certctl-dev")
+		kubectl(t, c, "label", "namespace", "certctl-dev", "pod-security.kubernetes.io/enforce=restricted")
+		c.Apply(t, tlsSecretYAML("certctl-dev", "certctl-tls", serverNames("certctl-dev")...))
+		c.CreatePV(t, "engine-postgres", "10Gi")
 	}
+}
 
-	_, err := stack.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.ProgressStreams(out))
-	assert.NoError(t, err, "a preview right after pulumi up expects no changes")
-	again := up(t, ctx, stack, out)
-	assert.Empty(t, again.changed(), "a second pulumi up changes nothing")
-	_, err = stack.Refresh(ctx, optrefresh.ExpectNoChanges(), optrefresh.ProgressStreams(out))
-	assert.NoError(t, err, "pulumi refresh finds the cluster as the state says")
+// TestAgentRolloutOn150Nodes: the dev stack on 150 nodes grows to fleetSize medium while every
+// agent pod takes 5 s to become ready. The agents roll at most agent.updateStrategy's 10% at a
+// time, and pulumi up waits for the whole rollout (the provider's default 10 minutes would
+// not: one node at a time takes 150 × 5 s) and succeeds.
+func TestAgentRolloutOn150Nodes(t *testing.T) {
+	t.Parallel()
+	const nodes, maxUnavailable = 150, 15 // medium: 10% of the nodes
+	d := deploy(t, "dev", "certctl-dev", cluster.Options{Nodes: nodes}, prepareDev(t))
+	up(t, d.ctx, d.stack, d.out)
+	require.Equal(t, fmt.Sprint(nodes), d.get("daemonset/certctl-agent", "{.status.numberReady}"), "one agent per node")
 
-	setConfig(t, ctx, stack, "certctl:server.replicas", "2")
-	preview := newStepLog()
-	_, err = stack.Preview(ctx, optpreview.EventStreams(preview.events), optpreview.ProgressStreams(out))
-	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"update ConfigMap certctl-server", "update Deployment certctl-server"}, preview.wait().changed(),
-		"server.replicas changes the Deployment and, with more than one replica, the rate-limit backend in the ConfigMap")
-	scaled := up(t, ctx, stack, out)
-	assert.ElementsMatch(t, preview.changed(), scaled.changed(), "the update does what the preview said")
-	replicas, err := c.Kubectl("-n", ns, "get", "deployment/certctl-server", "-o", "jsonpath={.status.readyReplicas}")
-	require.NoError(t, err)
-	assert.Equal(t, "2", replicas)
-
-	checkRotation(t, ctx, c, stack, ns, out)
-
-	_, err = stack.Destroy(ctx, optdestroy.ProgressStreams(out))
-	require.NoError(t, err, "pulumi destroy")
-	left, err := c.Kubectl("-n", ns, "get", "deployment,statefulset,daemonset,configmap,service", "-o", "name")
-	require.NoError(t, err)
-	assert.NotContains(t, left, "certctl", "pulumi destroy removes the workloads and their settings")
-	claims, err := c.Kubectl("-n", ns, "get", "pvc", "-o", "name")
-	require.NoError(t, err)
-	assert.Contains(t, claims, "data-certctl-postgres-0", "the Postgres claim survives pulumi destroy")
+	setConfig(t, d.ctx, d.stack, "certctl:fleetSize", "medium")
+	setConfig(t, d.ctx, d.stack, `certctl:agent.podAnnotations["pod-ready.stage.kwok.x-k8s.io/delay"]`, "5s")
+	stop := make(chan struct{})
+	worst := make(chan int)
+	go func() {
+		most := 0
+		for {
+			select {
+			case <-stop:
+				worst <- most
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			out, err := d.c.Kubectl("-n", d.ns, "get", "daemonset/certctl-agent", "-o", "jsonpath={.status.numberUnavailable}")
+			if n, convErr := strconv.Atoi(strings.TrimSpace(out)); err == nil && convErr == nil && n > most {
+				most = n
+			}
+		}
+	}()
+	started := time.Now()
+	up(t, d.ctx, d.stack, d.out)
+	close(stop)
+	t.Logf("the agents' rollout on %d nodes took %s", nodes, time.Since(started).Round(time.Second))
+	assert.LessOrEqual(t, <-worst, maxUnavailable, "at most 10%% of the agents are unavailable at a time")
+	assert.Equal(t, fmt.Sprint(nodes), d.get("daemonset/certctl-agent", "{.status.updatedNumberScheduled}"), "every agent rolled")
+	assert.Equal(t, fmt.Sprint(nodes), d.get("daemonset/certctl-agent", "{.status.numberAvailable}"))
 }
 
 // checkRotation rotates the agents' key and proves that only configuration ends the overlap: a
@@ -142,194 +129,46 @@ func checkRotation(t *testing.T, ctx context.Context, c *cluster.Cluster, stack 
 	assert.Equal(t, newKey, secretKey(t, c, ns, "certctl-agent", "agent-api-key"))
 }
 
-// up runs pulumi up, which must succeed, and returns its steps.
-func up(t *testing.T, ctx context.Context, stack auto.Stack, out io.Writer) *stepLog {
-	t.Helper()
-	log := newStepLog()
-	res, err := stack.Up(ctx, optup.EventStreams(log.events), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
-	require.NoError(t, err, "pulumi up")
-	require.Equal(t, "succeeded", res.Summary.Result)
-	return log.wait()
+// TestStagingStack: the staging stack creates its namespace; cert-manager (played by the test)
+// issues the server's certificate; the lifecycle; the admin key rotation and the Postgres
+// password change as the runbooks prescribe them.
+func TestStagingStack(t *testing.T) {
+	t.Parallel()
+	d := deploy(t, "staging", "certctl-staging", cluster.Options{Nodes: 3}, func(c *cluster.Cluster) {
+		c.InstallCRDs(t, certManagerCRD)
+		c.CreatePVWithClass(t, "engine-postgres", "20Gi", "gp3")
+		c.CreatePV(t, "engine-backup", "20Gi")
+	})
+	d.playCertManager()
+	d.lifecycle(scaleCheck{replicas: 3, changes: []string{"update Deployment certctl-server"},
+		why: "with two replicas already, only the Deployment changes"},
+		func() {
+			d.checkAdminKeyRotation()
+			d.checkPasswordChange()
+		},
+		"pvc/data-certctl-postgres-0", "pvc/certctl-backup", "namespace/certctl-staging")
 }
 
-func setConfig(t *testing.T, ctx context.Context, stack auto.Stack, key, value string) {
-	t.Helper()
-	require.NoError(t, stack.SetConfigWithOptions(ctx, key, auto.ConfigValue{Value: value}, &auto.ConfigOptions{Path: true}))
+// TestProdStack: the prod stack (backup on a claim: no aws plugin here) in a namespace it does
+// not own, with verified TLS to Postgres; the lifecycle; a new server image runs a new
+// migration Job before the servers roll, and an update interrupted while that Job runs is re-run
+// without the Job being deleted.
+func TestProdStack(t *testing.T) {
+	t.Parallel()
+	d := deploy(t, "prod", "certctl", cluster.Options{Nodes: 3}, func(c *cluster.Cluster) {
+		kubectl(t, c, "create", "namespace", "certctl")
+		kubectl(t, c, "label", "namespace", "certctl", "pod-security.kubernetes.io/enforce=restricted")
+		c.Apply(t, tlsSecretYAML("certctl", "certctl-postgres-tls", "certctl-postgres", "certctl-postgres.certctl.svc", "certctl-postgres.certctl.svc.cluster.local"))
+		c.InstallCRDs(t, certManagerCRD)
+		c.CreatePVWithClass(t, "engine-postgres", "50Gi", "gp3")
+		c.CreatePV(t, "engine-backup", "50Gi")
+	})
+	d.playCertManager()
+	d.lifecycle(scaleCheck{replicas: 4, changes: []string{"update Deployment certctl-server"},
+		why: "with three replicas already, only the Deployment changes"},
+		func() {
+			d.checkImageChangeMigrates()
+			d.checkInterruptedMigration()
+		},
+		"pvc/data-certctl-postgres-0", "pvc/certctl-backup")
 }
-
-// secretKey is one key of a Secret in the cluster, decoded.
-func secretKey(t *testing.T, c *cluster.Cluster, ns, name, key string) string {
-	t.Helper()
-	v, err := c.Kubectl("-n", ns, "get", "secret", name, "-o", "jsonpath={.data."+strings.ReplaceAll(key, ".", `\.`)+"}")
-	require.NoError(t, err, "%s/%s", name, key)
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
-	require.NoError(t, err)
-	return string(b)
-}
-
-// stepLog collects an operation's engine events: the steps, in the order the engine started and
-// finished them, named "<Kind> <name>" (Kubernetes objects) or by their URN's last part.
-type stepLog struct {
-	events chan events.EngineEvent
-	done   chan struct{}
-	// order is every step event: "start <step>" or "finish <step>"; ops and urns by step.
-	order []string
-	ops   map[string]string
-	urns  map[string]string
-}
-
-func newStepLog() *stepLog {
-	l := &stepLog{events: make(chan events.EngineEvent), done: make(chan struct{}), ops: map[string]string{}, urns: map[string]string{}}
-	go func() {
-		defer close(l.done)
-		for e := range l.events {
-			switch {
-			case e.ResourcePreEvent != nil:
-				l.record("start", e.ResourcePreEvent.Metadata)
-			case e.ResOutputsEvent != nil:
-				l.record("finish", e.ResOutputsEvent.Metadata)
-			}
-		}
-	}()
-	return l
-}
-
-func (l *stepLog) record(phase string, m apitype.StepEventMetadata) {
-	name := m.URN[strings.LastIndex(m.URN, "::")+2:]
-	if kind, ok := strings.CutPrefix(m.Type, "kubernetes:"); ok {
-		name = kind[strings.LastIndex(kind, ":")+1:] + " " + name
-	}
-	l.order = append(l.order, phase+" "+name)
-	l.ops[name], l.urns[name] = string(m.Op), m.URN
-}
-
-// wait waits for the operation's last event; the Automation API closes the stream only once the
-// CLI has connected to it, so an operation that failed before that has no events.
-func (l *stepLog) wait() *stepLog {
-	select {
-	case <-l.done:
-	case <-time.After(time.Minute):
-	}
-	return l
-}
-
-// changed are the steps that change something, as "<op> <step>".
-func (l *stepLog) changed() []string {
-	var out []string
-	for name, op := range l.ops {
-		if op != string(apitype.OpSame) && op != string(apitype.OpRead) {
-			out = append(out, op+" "+name)
-		}
-	}
-	return out
-}
-
-// started and finished are a step's positions in the event order (-1: not seen).
-func (l *stepLog) started(step string) int  { return slices.Index(l.order, "start "+step) }
-func (l *stepLog) finished(step string) int { return slices.Index(l.order, "finish "+step) }
-
-func (l *stepLog) urn(t *testing.T, step string) string {
-	t.Helper()
-	urn, ok := l.urns[step]
-	require.True(t, ok, "no step %s", step)
-	return urn
-}
-
-// newStack is the named stack of a copy of the project, on a file backend in a temporary
-// directory, with the stack file's config and the simulated cluster's kubeconfig in place of its
-// context.
-func newStack(t *testing.T, ctx context.Context, pulumiBin, name, kubeconfig string) auto.Stack {
-	t.Helper()
-	project := copyProject(t)
-	home, state := t.TempDir(), t.TempDir()
-	cmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: filepath.Dir(pulumiBin), SkipVersionCheck: true})
-	require.NoError(t, err)
-	env := map[string]string{
-		"PATH":                     pulumiBin + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"PULUMI_HOME":              home,
-		"PULUMI_BACKEND_URL":       "file://" + state,
-		"PULUMI_CONFIG_PASSPHRASE": "engine-test",
-		"PULUMI_SKIP_UPDATE_CHECK": "true",
-	}
-	stack, err := auto.UpsertStackLocalSource(ctx, name, project, auto.Pulumi(cmd), auto.EnvVars(env), auto.SecretsProvider("passphrase"))
-	require.NoError(t, err)
-	require.NoError(t, stack.SetConfig(ctx, "kubernetes:kubeconfig", auto.ConfigValue{Value: kubeconfig}))
-	require.NoError(t, stack.RemoveConfig(ctx, "kubernetes:context"))
-	return stack
-}
-
-// copyProject copies the project's tracked files into a temporary directory, so a test's stack
-// files and state never touch the checkout.
-func copyProject(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	require.NoError(t, err)
-	files, err := exec.Command("git", "-C", root, "ls-files").Output()
-	require.NoError(t, err, "listing the project's files")
-	dir := filepath.Join(t.TempDir(), "certctl-pulumi")
-	for _, f := range strings.Fields(string(files)) {
-		src, dst := filepath.Join(root, f), filepath.Join(dir, f)
-		b, err := os.ReadFile(src)
-		if os.IsNotExist(err) {
-			continue // deleted in the working tree
-		}
-		require.NoError(t, err)
-		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
-		require.NoError(t, os.WriteFile(dst, b, 0o644))
-	}
-	return dir
-}
-
-func kubectl(t *testing.T, c *cluster.Cluster, args ...string) {
-	t.Helper()
-	out, err := c.Kubectl(args...)
-	require.NoError(t, err, "kubectl %v: %s", args, out)
-}
-
-// tlsSecretYAML is a kubernetes.io/tls Secret for names, issued by a throwaway CA that is also its
-// ca.crt, as the dev stack's file says to create it.
-func tlsSecretYAML(t *testing.T, ns, name string, names ...string) string {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "engine test CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	require.NoError(t, err)
-	ca, err := x509.ParseCertificate(caDER)
-	require.NoError(t, err)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]},
-		DNSNames: names, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}, ca, &key.PublicKey, caKey)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
-	indent := func(s string) string { return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ") }
-	return fmt.Sprintf("apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata: {name: %s, namespace: %s}\nstringData:\n  tls.crt: |\n%s\n  tls.key: |\n%s\n  ca.crt: |\n%s\n",
-		name, ns, indent(pemString("CERTIFICATE", leafDER)), indent(pemString("PRIVATE KEY", keyDER)), indent(pemString("CERTIFICATE", caDER)))
-}
-
-func pemString(typ string, der []byte) string {
-	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
-}
-
-// logWriter sends the engine's progress to the test log, a line at a time.
-type logWriter struct {
-	t    *testing.T
-	line []byte
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.line = append(w.line, p...)
-	for {
-		i := strings.IndexByte(string(w.line), '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.t.Log(string(w.line[:i]))
-		w.line = w.line[i+1:]
-	}
-}
-
-var _ io.Writer = (*logWriter)(nil)

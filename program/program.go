@@ -64,8 +64,8 @@ func Deploy(ctx *pulumi.Context) (pulumi.Map, error) {
 
 // kubernetesProvider renders manifests to a directory when certctl:renderYamlToDirectory is set
 // (the local stack: no cluster needed); otherwise it targets kubernetes:kubeconfig/context, or
-// the ambient kubeconfig when those are unset. The kubeconfig stays a secret: it may hold a
-// token or a client key.
+// the ambient kubeconfig when those are unset, as kubernetes:clusterIdentifier names it. The
+// kubeconfig stays a secret: it may hold a token or a client key.
 func kubernetesProvider(ctx *pulumi.Context) (*kubernetes.Provider, error) {
 	// ConfigMaps and Secrets are updated in place: the provider would otherwise replace one whose
 	// data changes, and with a fixed name it deletes it first, so a pod starting in between cannot
@@ -80,6 +80,11 @@ func kubernetesProvider(ctx *pulumi.Context) (*kubernetes.Provider, error) {
 		}
 		if v := k8s.Get("context"); v != "" {
 			args.Context = pulumi.StringPtr(v)
+		}
+		// With an identifier, only a change of it replaces the provider (and with it every
+		// object); a renamed context or a new kubeconfig for the same cluster is an update.
+		if v := k8s.Get("clusterIdentifier"); v != "" {
+			args.ClusterIdentifier = pulumi.StringPtr(v)
 		}
 	}
 	p, err := kubernetes.NewProvider(ctx, "kubernetes", args)

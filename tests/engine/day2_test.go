@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -135,4 +137,19 @@ func (d *deployment) checkInterruptedMigration() {
 	require.Contains(t, ops, apitype.OpCreateReplacement, "a new Job: %v", ops)
 	assert.Less(t, slices.Index(ops, apitype.OpCreateReplacement), slices.Index(ops, apitype.OpDeleteReplaced), "created before the old one is deleted: %v", ops)
 	assert.NotContains(t, d.jobs("migration"), running, "the old Job is gone after the update")
+}
+
+// checkRenamedContext: the same cluster under a renamed kubeconfig context (a new kubeconfig file)
+// updates the provider and nothing else, because the stack file sets kubernetes:clusterIdentifier;
+// without it the provider, and with it every object, would be replaced.
+func (d *deployment) checkRenamedContext() {
+	t := d.t
+	kubeconfig, err := os.ReadFile(d.c.Kubeconfig)
+	require.NoError(t, err)
+	renamed := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(renamed, []byte(strings.ReplaceAll(string(kubeconfig), "certctl-test", "renamed-context")), 0o600))
+	require.NoError(t, d.stack.SetConfig(d.ctx, "kubernetes:kubeconfig", auto.ConfigValue{Value: renamed, Secret: true}))
+	require.NoError(t, d.stack.SetConfig(d.ctx, "kubernetes:context", auto.ConfigValue{Value: "renamed-context"}))
+	steps := up(t, d.ctx, d.stack, d.out)
+	assert.ElementsMatch(t, []string{"update kubernetes"}, steps.changed(), "only the provider changes")
 }

@@ -29,7 +29,10 @@ func TestDevStack(t *testing.T) {
 	d := deploy(t, "dev", "certctl-dev", cluster.Options{Nodes: 3}, prepareDev(t))
 	d.lifecycle(scaleCheck{replicas: 2, changes: []string{"update ConfigMap certctl-server", "update Deployment certctl-server"},
 		why: "server.replicas changes the Deployment and, with more than one replica, the rate-limit backend in the ConfigMap"},
-		func() { checkRotation(t, d.ctx, d.c, d.stack, d.ns, d.out) },
+		func() {
+			d.checkRenamedContext()
+			checkRotation(t, d.ctx, d.c, d.stack, d.ns, d.out)
+		},
 		"pvc/data-certctl-postgres-0")
 }
 

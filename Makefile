@@ -37,13 +37,14 @@ endif
 
 GOFILES = $(shell git ls-files -- '*.go')
 
-.PHONY: help build test golden bench fmt lint up preview destroy refresh pulumi-stack pulumi-passphrase
+.PHONY: help build test golden bench fmt lint engine-toolchain up preview destroy refresh pulumi-stack pulumi-passphrase
 
 help:
 	@echo 'make test                 go vet + go test ./...'
 	@echo 'make build | fmt | lint   go build ./... | gofmt -w | gofmt -l + go vet'
 	@echo 'make golden               rewrite tests/testdata/golden/ (review the diff)'
 	@echo 'make bench                Go benchmarks in ./tests'
+	@echo 'make engine-toolchain     the engine tier'"'"'s cluster binaries, from the Go module proxy'
 	@echo 'make up [STACK=local]     deploy (local renders YAML into rendered/local, no cluster)'
 	@echo 'make preview|refresh|destroy [STACK=...]'
 	@echo 'STACK other than local needs PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE.'
@@ -51,9 +52,29 @@ help:
 build:
 	$(GO) build ./...
 
+# The engine tier (tests/engine) needs the Pulumi CLI and a simulated cluster's binaries. Beside
+# ../shared/toolchain the tests unpack its archives; elsewhere they use the `pulumi` on PATH (its
+# plugins install themselves) and the binaries `make engine-toolchain` builds from the Go module
+# proxy (versions pinned in tools/cluster/go.mod and tools/kwok/go.mod): etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubectl, kwok.
+ENGINE_TOOLCHAIN := $(CURDIR)/.engine-toolchain
+ifneq ($(wildcard $(ENGINE_TOOLCHAIN)/bin/kwok),)
+export CERTCTL_CLUSTER_TOOLCHAIN ?= $(ENGINE_TOOLCHAIN)
+endif
+
 test:
 	$(GO) vet ./...
 	$(GO) test -parallel 10 -timeout 30m ./...
+
+engine-toolchain:
+	@if [ -f ../shared/toolchain/cluster.tar.xz ]; then \
+	  echo "../shared/toolchain/cluster.tar.xz is here: the tests unpack it, nothing to build"; \
+	else \
+	  (cd tools/cluster && GOBIN=$(ENGINE_TOOLCHAIN)/bin $(GO) install tool) && \
+	  (cd tools/kwok && GOBIN=$(ENGINE_TOOLCHAIN)/bin $(GO) install tool) && \
+	  mv -f $(ENGINE_TOOLCHAIN)/bin/server $(ENGINE_TOOLCHAIN)/bin/etcd && \
+	  echo "built into $(ENGINE_TOOLCHAIN)/bin; make test uses them"; \
+	fi
 
 golden:
 	$(GO) test ./tests -run TestGolden -update

@@ -22,6 +22,11 @@ import (
 // <module root>/../shared/toolchain/cluster.tar.xz).
 const ArchiveEnv = "CERTCTL_CLUSTER_ARCHIVE"
 
+// ToolchainEnv names a directory whose bin/ holds the cluster's binaries, built from the Go
+// module proxy by `make engine-toolchain` (tools/cluster pins their versions); it takes the
+// place of the archive.
+const ToolchainEnv = "CERTCTL_CLUSTER_TOOLCHAIN"
+
 // The toolchain archives and the programs each must hold.
 var (
 	clusterArchive = toolchainArchive{"cluster", []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"}}
@@ -44,16 +49,34 @@ var (
 // <user cache dir>/certctl-pulumi/cluster-<sha256 of the archive> and checked against the
 // archive's MANIFEST.sha256. A file lock serialises test processes unpacking at the same time.
 // Without the archive the test is skipped, or fails when CI=true.
+//
+// With CERTCTL_CLUSTER_TOOLCHAIN set, that directory's bin/ instead.
 func Binaries(t testing.TB) string {
 	t.Helper()
+	if dir := os.Getenv(ToolchainEnv); dir != "" {
+		if err := checkPresent(dir, clusterArchive.binaries); err != nil {
+			t.Fatalf("%s=%s: %v (make engine-toolchain builds them)", ToolchainEnv, dir, err)
+		}
+		return filepath.Join(dir, "bin")
+	}
 	return unpacked(t, clusterArchive)
 }
 
 // PulumiBinaries returns the directory holding the Pulumi CLI, the Go language host and the
 // kubernetes, random and tls plugins, unpacked from ../shared/toolchain/pulumi.tar.xz as
-// Binaries unpacks the cluster's.
+// Binaries unpacks the cluster's. Without the archive, the directory of the pulumi on PATH (the
+// language host ships beside it; the plugins install themselves), outside CI or in.
 func PulumiBinaries(t testing.TB) string {
 	t.Helper()
+	archive, err := toolchainPath(pulumiArchive.name + ".tar.xz")
+	if err == nil {
+		_, err = os.Stat(archive)
+	}
+	if err != nil {
+		if cli, lookErr := exec.LookPath("pulumi"); lookErr == nil {
+			return filepath.Dir(cli)
+		}
+	}
 	return unpacked(t, pulumiArchive)
 }
 
@@ -81,6 +104,18 @@ func unpacked(t testing.TB, a toolchainArchive) string {
 // CI=true.
 func ToolchainFile(t testing.TB, name string) string {
 	t.Helper()
+	p, err := toolchainPath(name)
+	if err == nil {
+		_, err = os.Stat(p)
+	}
+	if err != nil {
+		missing(t, fmt.Sprintf("%s (%v); it ships beside the module as ../shared/toolchain/%s, or set %s to the archive, or %s to what make engine-toolchain builds", p, err, name, ArchiveEnv, ToolchainEnv))
+	}
+	return p
+}
+
+// toolchainPath is where ToolchainFile looks for name.
+func toolchainPath(name string) (string, error) {
 	var dir string
 	if a := os.Getenv(ArchiveEnv); a != "" {
 		dir = filepath.Dir(a)
@@ -90,18 +125,11 @@ func ToolchainFile(t testing.TB, name string) string {
 	} else {
 		root, err := moduleRoot()
 		if err != nil {
-			missing(t, fmt.Sprintf("the module root (%v), needed to find ../shared/toolchain/%s", err, name))
+			return name, fmt.Errorf("the module root (%v), needed to find ../shared/toolchain/%s", err, name)
 		}
 		dir = filepath.Join(filepath.Dir(root), "shared", "toolchain")
 	}
-	p, err := filepath.Abs(filepath.Join(dir, name))
-	if err == nil {
-		_, err = os.Stat(p)
-	}
-	if err != nil {
-		missing(t, fmt.Sprintf("%s (%v); it ships beside the module as ../shared/toolchain/%s, or set %s to the archive", p, err, name, ArchiveEnv))
-	}
-	return p
+	return filepath.Abs(filepath.Join(dir, name))
 }
 
 func missing(t testing.TB, what string) {

@@ -1,8 +1,8 @@
 // Package cluster starts a simulated Kubernetes cluster for tests: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler (Kubernetes 1.33) and kwok, from
-// ../shared/toolchain/cluster.tar.xz, all on 127.0.0.1. kwok plays the kubelet of the fake Nodes:
+// ../shared/toolchain/cluster.tar.xz or built by make engine-toolchain, all on 127.0.0.1. kwok plays the kubelet of the fake Nodes:
 // it runs no container but moves the pods scheduled on them through their lifecycle (Running and
-// Ready, Job pods Succeeded, deleted pods gone) on the timings of ../shared/toolchain/kwok-stages.yaml,
+// Ready, Job pods Succeeded, deleted pods gone) on the timings of testdata/kwok-stages.yaml,
 // which a pod can change with annotations such as pod-ready.stage.kwok.x-k8s.io/delay: 5s.
 // There is no volume provisioner: create PersistentVolumes (CreatePV) for the claims to bind.
 package cluster
@@ -80,7 +80,13 @@ func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	began := time.Now()
 	bin := Binaries(t)
-	stages := ToolchainFile(t, "kwok-stages.yaml")
+	// kwok v0.8.0's stages: a copy of ../shared/toolchain/kwok-stages.yaml, so a machine without
+	// the archives runs the same timings.
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatalf("kwok stages: %v", err)
+	}
+	stages := filepath.Join(root, "tests", "cluster", "testdata", "kwok-stages.yaml")
 	if opts.Nodes <= 0 {
 		opts.Nodes = 1
 	}

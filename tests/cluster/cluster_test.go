@@ -2,10 +2,14 @@ package cluster
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // restrictedPod is a pod spec (indented for a template) that Pod Security "restricted" admits.
@@ -263,4 +267,19 @@ spec:
 		t.Fatalf("desired/available: %q, want %q", got, want)
 	}
 	t.Logf("DaemonSet on %d nodes available after %s", n, time.Since(began).Round(time.Millisecond))
+}
+
+// The stages the cluster runs are kwok's from the toolchain, copied so a machine without the
+// archives has them: the copy must not drift.
+func TestStagesMatchToolchain(t *testing.T) {
+	shared, err := toolchainPath("kwok-stages.yaml")
+	require.NoError(t, err)
+	want, err := os.ReadFile(shared)
+	if os.IsNotExist(err) {
+		t.Skipf("no %s to compare with", shared)
+	}
+	require.NoError(t, err)
+	got, err := os.ReadFile("testdata/kwok-stages.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got), "testdata/kwok-stages.yaml is a copy of %s", shared)
 }

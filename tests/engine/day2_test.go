@@ -48,6 +48,39 @@ func (d *deployment) checkAdminKeyRotation() {
 	assert.Equal(t, current, d.outputs()["apiKey"].Value.(string))
 }
 
+// scrapeKeys are the keys the server's environment accepts for Prometheus (the "prometheus"
+// entries of CERTCTL_API_KEYS_NAMED).
+func (d *deployment) scrapeKeys() []string {
+	var keys []string
+	for _, entry := range strings.Split(secretKey(d.t, d.c, d.ns, "certctl-server", "api-keys-named"), ",") {
+		if k, ok := strings.CutPrefix(entry, "prometheus:"); ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// checkScrapeKeyRotation follows the runbook for the scrape key: the counter step makes a new
+// key, which Prometheus's Secret gets only after the server Deployment (which accepts both) has
+// rolled; "done" leaves only the new key, and Prometheus's Secret does not change again.
+func (d *deployment) checkScrapeKeyRotation() {
+	t := d.t
+	old := secretKey(t, d.c, d.ns, "certctl-metrics", "api-key")
+	require.Equal(t, []string{old}, d.scrapeKeys(), "the server accepts the key Prometheus holds")
+	setConfig(t, d.ctx, d.stack, "certctl:monitoring.serviceMonitor.scrapeKeyRotation", "1")
+	start := up(t, d.ctx, d.stack, d.out)
+	current := secretKey(t, d.c, d.ns, "certctl-metrics", "api-key")
+	assert.NotEqual(t, old, current, "Prometheus gets the new key")
+	assert.ElementsMatch(t, []string{current, old}, d.scrapeKeys(), "during the overlap the server accepts both")
+	assert.Less(t, start.finished("Deployment certctl-server"), start.started("Secret certctl-monitoring-scrape-key"),
+		"Prometheus's Secret changes only after every server replica accepts the new key")
+
+	setConfig(t, d.ctx, d.stack, "certctl:monitoring.serviceMonitor.scrapeKeyRotationDone", "1")
+	done := up(t, d.ctx, d.stack, d.out)
+	assert.Equal(t, []string{current}, d.scrapeKeys(), "done: only the new key")
+	assert.Equal(t, apitype.OpSame, done.op("Secret certctl-monitoring-scrape-key"), "Prometheus's Secret stays")
+}
+
 // checkPasswordChange follows the Postgres password runbook (postgresql.auth.passwordRotation):
 // the password-change Job runs and completes before the server's database URL and the
 // "-current" Secret carry the new password.
@@ -152,4 +185,21 @@ func (d *deployment) checkRenamedContext() {
 	require.NoError(t, d.stack.SetConfig(d.ctx, "kubernetes:context", auto.ConfigValue{Value: "renamed-context"}))
 	steps := up(t, d.ctx, d.stack, d.out)
 	assert.ElementsMatch(t, []string{"update kubernetes"}, steps.changed(), "only the provider changes")
+}
+
+// checkCAKept: a fullnameOverride renames every object and changes the local CA certificate's
+// subject, but neither the CA key nor the certificate is replaced, so everything the CA issued
+// still chains (docs/runbooks say how to rotate it on purpose).
+func (d *deployment) checkCAKept() {
+	t := d.t
+	ca := d.outputs()["localCaCert"].Value.(string)
+	setConfig(t, d.ctx, d.stack, "certctl:fullnameOverride", "certctl-renamed")
+	steps := up(t, d.ctx, d.stack, d.out)
+	assert.Equal(t, apitype.OpReplace, steps.op("Deployment certctl-server"), "the objects are renamed")
+	for _, op := range steps.ops["certctl-server-ca"] { // the CA's key and certificate
+		assert.NotContains(t, []apitype.OpType{apitype.OpReplace, apitype.OpCreateReplacement, apitype.OpDeleteReplaced, apitype.OpCreate, apitype.OpDelete}, op,
+			"the CA is not replaced")
+	}
+	assert.Equal(t, ca, d.outputs()["localCaCert"].Value.(string), "the same CA")
+	assert.Equal(t, ca, secretKey(t, d.c, d.ns, "certctl-renamed-ca", "tls.crt"), "in the renamed Secret")
 }

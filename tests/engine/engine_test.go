@@ -22,8 +22,9 @@ import (
 )
 
 // TestDevStack: the dev stack, as its file says to deploy it (namespace and TLS Secret first),
-// goes through the lifecycle every stack does (lifecycle), and an agents' key rotation survives
-// a failed update, re-runs and --target.
+// goes through the lifecycle every stack does (lifecycle); a renamed context is an update; an
+// agents' key rotation survives a failed update, re-runs and --target; and a fullnameOverride
+// keeps the local CA.
 func TestDevStack(t *testing.T) {
 	t.Parallel()
 	d := deploy(t, "dev", "certctl-dev", cluster.Options{Nodes: 3}, prepareDev(t))
@@ -32,8 +33,9 @@ func TestDevStack(t *testing.T) {
 		func() {
 			d.checkRenamedContext()
 			checkRotation(t, d.ctx, d.c, d.stack, d.ns, d.out)
+			d.checkCAKept()
 		},
-		"pvc/data-certctl-postgres-0")
+		"pvc/data-certctl-postgres-0", "pvc/data-certctl-renamed-postgres-0")
 }
 
 // prepareDev does what the dev stack's file says to do before its first pulumi up: the
@@ -44,6 +46,7 @@ func prepareDev(t *testing.T) func(*cluster.Cluster) {
 		kubectl(t, c, "label", "namespace", "certctl-dev", "pod-security.kubernetes.io/enforce=restricted")
 		c.Apply(t, tlsSecretYAML("certctl-dev", "certctl-tls", serverNames("certctl-dev")...))
 		c.CreatePV(t, "engine-postgres", "10Gi")
+		c.CreatePV(t, "engine-postgres-renamed", "10Gi") // for checkCAKept's renamed StatefulSet
 	}
 }
 
@@ -133,12 +136,12 @@ func checkRotation(t *testing.T, ctx context.Context, c *cluster.Cluster, stack 
 }
 
 // TestStagingStack: the staging stack creates its namespace; cert-manager (played by the test)
-// issues the server's certificate; the lifecycle; the admin key rotation and the Postgres
-// password change as the runbooks prescribe them.
+// issues the server's certificate; with monitoring on (the tier's overlay) the lifecycle; the
+// admin and scrape key rotations and the Postgres password change as the runbooks prescribe them.
 func TestStagingStack(t *testing.T) {
 	t.Parallel()
 	d := deploy(t, "staging", "certctl-staging", cluster.Options{Nodes: 3}, func(c *cluster.Cluster) {
-		c.InstallCRDs(t, certManagerCRD)
+		c.InstallCRDs(t, certManagerCRD, serviceMonitorCRD, prometheusRuleCRD)
 		c.CreatePVWithClass(t, "engine-postgres", "20Gi", "gp3")
 		c.CreatePV(t, "engine-backup", "20Gi")
 	})
@@ -147,6 +150,7 @@ func TestStagingStack(t *testing.T) {
 		why: "with two replicas already, only the Deployment changes"},
 		func() {
 			d.checkAdminKeyRotation()
+			d.checkScrapeKeyRotation()
 			d.checkPasswordChange()
 		},
 		"pvc/data-certctl-postgres-0", "pvc/certctl-backup", "namespace/certctl-staging")

@@ -24,9 +24,17 @@ import (
 	"github.com/certctl-io/certctl-pulumi/tests/cluster"
 )
 
-// certManagerCRD is cert-manager's Certificate CRD (a copy of ../shared/crds'); the staging and
-// prod stacks create a Certificate, and the test plays its controller.
-const certManagerCRD = "../testdata/crds/cert-manager.io_certificates.yaml"
+// The CRDs the stacks' custom resources need (copies of ../shared/crds'). The staging and prod
+// stacks create a Certificate, and the test plays its controller; staging's ServiceMonitor and
+// PrometheusRule have none.
+const (
+	certManagerCRD    = "../testdata/crds/cert-manager.io_certificates.yaml"
+	serviceMonitorCRD = "../testdata/crds/monitoring.coreos.com_servicemonitors.yaml"
+	prometheusRuleCRD = "../testdata/crds/monitoring.coreos.com_prometheusrules.yaml"
+)
+
+// customKinds are the custom resources the program may create, by CRD.
+var customKinds = []string{"certificates.cert-manager.io", "servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"}
 
 // deployment is one stack of the tier on a simulated cluster of its own.
 type deployment struct {
@@ -108,8 +116,10 @@ func (d *deployment) checkDestroy(keeps []string) {
 func (d *deployment) managedObjects() []string {
 	t := d.t
 	kinds := "deployment,statefulset,daemonset,job,cronjob,configmap,secret,service,serviceaccount,pvc,networkpolicy,poddisruptionbudget"
-	if _, err := d.c.Kubectl("get", "crd", "certificates.cert-manager.io"); err == nil {
-		kinds += ",certificates.cert-manager.io"
+	for _, crd := range customKinds {
+		if _, err := d.c.Kubectl("get", "crd", crd); err == nil {
+			kinds += "," + crd
+		}
 	}
 	out, err := d.c.Kubectl("-n", d.ns, "get", kinds, "-l", "app.kubernetes.io/managed-by=pulumi", "-o", "name")
 	require.NoError(t, err, out)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -245,5 +246,56 @@ func TestReadmeReferenceIsTheContract(t *testing.T) {
 			continue
 		}
 		assert.Contains(t, documented[i].row, e.Name, "the README row of %s names the variable it sets", e.Key)
+	}
+}
+
+// readme is the README's text.
+func readme(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	return string(b)
+}
+
+// TestReadmeCountsAndListsMatchTheCode: what the README counts and lists (the default render's
+// objects, the modes under "Reviewing a change", the benchmark table's objects and registrations,
+// the component files) is what the code has, so the README cannot drift from it unnoticed.
+func TestReadmeCountsAndListsMatchTheCode(t *testing.T) {
+	text := readme(t)
+	count := func(r *Render) (objects, registrations int) { return len(r.KubernetesObjects()), len(r.Resources) }
+
+	m := regexp.MustCompile(`The default render is (\d+) objects`).FindStringSubmatch(text)
+	require.NotNil(t, m, "the README states the default render's size")
+	objects, _ := count(renderMode(t, "default"))
+	assert.Equal(t, fmt.Sprint(objects), m[1], "the default render's object count")
+
+	_, review, ok := strings.Cut(text, "## Reviewing a change\n")
+	require.True(t, ok)
+	review, _, _ = strings.Cut(review, "has two files in")
+	var listed []string
+	for _, name := range regexp.MustCompile("`([a-z0-9-]+)`").FindAllStringSubmatch(review, -1) {
+		listed = append(listed, name[1])
+	}
+	var names []string
+	for _, mode := range modes() {
+		names = append(names, mode.name)
+	}
+	assert.ElementsMatch(t, names, listed, "Reviewing a change lists every mode of modes()")
+
+	rows := regexp.MustCompile("(?m)^\\| ([a-z0-9-]+) \\| (\\d+) Kubernetes objects, (\\d+) registrations \\|").FindAllStringSubmatch(text, -1)
+	require.NotEmpty(t, rows, "the README's benchmark table")
+	for _, row := range rows {
+		objects, registrations := count(renderMode(t, row[1]))
+		assert.Equal(t, fmt.Sprintf("%d/%d", objects, registrations), row[2]+"/"+row[3], "the benchmark table's counts for %s", row[1])
+	}
+
+	files, err := filepath.Glob("../components/*.go")
+	require.NoError(t, err)
+	_, arch, _ := strings.Cut(text, "Files in `components/`:")
+	arch, _, _ = strings.Cut(arch, "\n\n")
+	for _, f := range files {
+		if name := filepath.Base(f); !strings.HasSuffix(name, "_test.go") {
+			assert.Contains(t, arch, "`"+name+"`", "the README's file list names components/%s", name)
+		}
 	}
 }

@@ -1,0 +1,29 @@
+package tests
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/certctl-io/certctl-pulumi/tests/kubelet"
+)
+
+// TestLiveStartupBudget: a server that never becomes ready (its database is down) is given up
+// by its postStart hook after server.startupTimeoutSeconds, as configured, not after a fixed
+// 300 s; kubelet then restarts the container. The hook says which setting to raise.
+func TestLiveStartupBudget(t *testing.T) {
+	bins := certctlBinaries(t)
+	pgBin := postgresBinDir(t)
+	m := modeNamed(t, "default")
+	d := newLiveDeployment(t, m, bins, pgBin)
+
+	m.config = deepMerge(m.config, map[string]any{"server": map[string]any{"startupTimeoutSeconds": 3}})
+	short, err := runWithRealKeys(t, m.stack(t))
+	require.NoError(t, err)
+	d.postgres.Stop()
+	dep := short.Object(t, "Deployment", "certctl-server").Manifest()
+	pod, err := d.cluster.RunPod("certctl-server-budget", path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{})
+	require.Error(t, err, "the hook fails while the server is not ready")
+	assert.Contains(t, err.Error()+pod.Logs(), "the server was not ready after 3s (server.startupTimeoutSeconds)")
+}

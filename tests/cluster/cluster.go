@@ -3,7 +3,9 @@
 // ../shared/toolchain/cluster.tar.xz or built by make engine-toolchain, all on 127.0.0.1. kwok plays the kubelet of the fake Nodes:
 // it runs no container but moves the pods scheduled on them through their lifecycle (Running and
 // Ready, Job pods Succeeded, deleted pods gone) on the timings of testdata/kwok-stages.yaml,
-// which a pod can change with annotations such as pod-ready.stage.kwok.x-k8s.io/delay: 5s.
+// which a pod can change with annotations such as pod-ready.stage.kwok.x-k8s.io/delay: 30s. Set
+// the stage's jitter-delay annotation to the same value: kwok waits the jitter delay (5 s unless
+// annotated) whenever it is not above the delay.
 // There is no volume provisioner: create PersistentVolumes (CreatePV) for the claims to bind.
 package cluster
 

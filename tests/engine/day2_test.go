@@ -124,7 +124,7 @@ func (d *deployment) checkInterruptedMigration() {
 	t := d.t
 	setConfig(t, d.ctx, d.stack, "certctl:server.image.tag", "v2.1.9")
 	// The migration takes 60 s.
-	setConfig(t, d.ctx, d.stack, `certctl:migrations.podAnnotations["pod-complete.stage.kwok.x-k8s.io/delay"]`, "60s")
+	podDelay(t, d.ctx, d.stack, "certctl:migrations", "pod-complete", "60s")
 	before := d.jobs("migration")
 	ctx, cancel := context.WithCancel(d.ctx)
 	interrupted := make(chan error, 1)

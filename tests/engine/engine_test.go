@@ -44,7 +44,7 @@ func prepareDev(t *testing.T) func(*cluster.Cluster) {
 	return func(c *cluster.Cluster) {
 		kubectl(t, c, "create", "namespace", "certctl-dev")
 		kubectl(t, c, "label", "namespace", "certctl-dev", "pod-security.kubernetes.io/enforce=restricted")
-		c.Apply(t, tlsSecretYAML("certctl-dev", "certctl-tls", serverNames("certctl-dev")...))
+		c.Apply(t, tlsSecretYAML("certctl-dev", "certctl-tls", serviceNames("certctl-server", "certctl-dev")...))
 		c.CreatePV(t, "engine-postgres", "10Gi")
 		c.CreatePV(t, "engine-postgres-renamed", "10Gi") // for checkCAKept's renamed StatefulSet
 	}
@@ -62,7 +62,7 @@ func TestAgentRolloutOn150Nodes(t *testing.T) {
 	require.Equal(t, fmt.Sprint(nodes), d.get("daemonset/certctl-agent", "{.status.numberReady}"), "one agent per node")
 
 	setConfig(t, d.ctx, d.stack, "certctl:fleetSize", "medium")
-	setConfig(t, d.ctx, d.stack, `certctl:agent.podAnnotations["pod-ready.stage.kwok.x-k8s.io/delay"]`, "5s")
+	podDelay(t, d.ctx, d.stack, "certctl:agent", "pod-ready", "5s")
 	stop := make(chan struct{})
 	worst := make(chan int)
 	go func() {
@@ -89,6 +89,26 @@ func TestAgentRolloutOn150Nodes(t *testing.T) {
 	assert.Equal(t, fmt.Sprint(nodes), d.get("daemonset/certctl-agent", "{.status.numberAvailable}"))
 }
 
+// TestServerRolloutBeyondTenMinutes: three server replicas, each taking 210 s to become ready
+// (as a long boot would), roll one at a time (maxSurge 1, maxUnavailable 0): 630 s, beyond the
+// provider's default 10-minute wait. pulumi up waits replicas × server.startupTimeoutSeconds +
+// 5 minutes and succeeds while the rollout is healthy.
+func TestServerRolloutBeyondTenMinutes(t *testing.T) {
+	t.Parallel()
+	d := deploy(t, "dev", "certctl-dev", cluster.Options{Nodes: 3}, prepareDev(t))
+	setConfig(t, d.ctx, d.stack, "certctl:server.replicas", "3")
+	podDelay(t, d.ctx, d.stack, "certctl:server", "pod-ready", "210s")
+	up(t, d.ctx, d.stack, d.out)
+
+	podDelay(t, d.ctx, d.stack, "certctl:server", "pod-ready", "211s") // a new pod template: the servers roll
+	started := time.Now()
+	rolled := up(t, d.ctx, d.stack, d.out)
+	t.Logf("the servers' rollout took %s", time.Since(started).Round(time.Second))
+	assert.Contains(t, rolled.changed(), "update Deployment certctl-server")
+	assert.Equal(t, "3", d.get("deployment/certctl-server", "{.status.updatedReplicas}"), "every replica rolled")
+	assert.Equal(t, "3", d.get("deployment/certctl-server", "{.status.readyReplicas}"))
+}
+
 // checkRotation rotates the agents' key and proves that only configuration ends the overlap: a
 // rotating update that fails part-way, the re-run after it, an update with --target on something
 // else and a plain re-run all keep the previous key accepted,
@@ -105,7 +125,7 @@ func checkRotation(t *testing.T, ctx context.Context, c *cluster.Cluster, stack 
 	// The rotating update fails part-way: the agents' pods take 30 s to become ready and
 	// pulumi up waits 10 s for them.
 	setConfig(t, ctx, stack, "certctl:agent.rolloutTimeout", "10s")
-	setConfig(t, ctx, stack, `certctl:agent.podAnnotations["pod-ready.stage.kwok.x-k8s.io/delay"]`, "30s")
+	podDelay(t, ctx, stack, "certctl:agent", "pod-ready", "30s")
 	failed := newStepLog()
 	_, err := stack.Up(ctx, optup.EventStreams(failed.events), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
 	require.Error(t, err, "the agents' rollout outlasts agent.rolloutTimeout")
@@ -162,14 +182,7 @@ func TestStagingStack(t *testing.T) {
 // without the Job being deleted.
 func TestProdStack(t *testing.T) {
 	t.Parallel()
-	d := deploy(t, "prod", "certctl", cluster.Options{Nodes: 3}, func(c *cluster.Cluster) {
-		kubectl(t, c, "create", "namespace", "certctl")
-		kubectl(t, c, "label", "namespace", "certctl", "pod-security.kubernetes.io/enforce=restricted")
-		c.Apply(t, tlsSecretYAML("certctl", "certctl-postgres-tls", "certctl-postgres", "certctl-postgres.certctl.svc", "certctl-postgres.certctl.svc.cluster.local"))
-		c.InstallCRDs(t, certManagerCRD)
-		c.CreatePVWithClass(t, "engine-postgres", "50Gi", "gp3")
-		c.CreatePV(t, "engine-backup", "50Gi")
-	})
+	d := deploy(t, "prod", "certctl", cluster.Options{Nodes: 3}, prepareProd(t))
 	d.playCertManager()
 	d.lifecycle(scaleCheck{replicas: 4, changes: []string{"update Deployment certctl-server"},
 		why: "with three replicas already, only the Deployment changes"},
@@ -178,4 +191,33 @@ func TestProdStack(t *testing.T) {
 			d.checkInterruptedMigration()
 		},
 		"pvc/data-certctl-postgres-0", "pvc/certctl-backup")
+}
+
+// prepareProd does what the prod stack's file says to do before its first pulumi up: the
+// namespace and the Postgres TLS Secret; installs cert-manager's CRD (the test plays its
+// controller) and makes the volumes its claims bind.
+func prepareProd(t *testing.T) func(*cluster.Cluster) {
+	return func(c *cluster.Cluster) {
+		kubectl(t, c, "create", "namespace", "certctl")
+		kubectl(t, c, "label", "namespace", "certctl", "pod-security.kubernetes.io/enforce=restricted")
+		c.Apply(t, tlsSecretYAML("certctl", "certctl-postgres-tls", serviceNames("certctl-postgres", "certctl")...))
+		c.InstallCRDs(t, certManagerCRD)
+		c.CreatePVWithClass(t, "engine-postgres", "50Gi", "gp3")
+		c.CreatePV(t, "engine-backup", "50Gi")
+	}
+}
+
+// TestMigrationBeyondTenMinutes: the prod stack's first migration Job runs 630 s (a large
+// schema change) under migrations.activeDeadlineSeconds 900; pulumi up waits the deadline plus
+// 2 minutes for it, beyond the provider's default 10 minutes, and succeeds.
+func TestMigrationBeyondTenMinutes(t *testing.T) {
+	t.Parallel()
+	d := deploy(t, "prod", "certctl", cluster.Options{Nodes: 3}, prepareProd(t))
+	d.playCertManager()
+	setConfig(t, d.ctx, d.stack, "certctl:migrations.activeDeadlineSeconds", "900")
+	podDelay(t, d.ctx, d.stack, "certctl:migrations", "pod-complete", "630s")
+	steps := up(t, d.ctx, d.stack, d.out)
+	assert.Less(t, steps.finished("Job certctl-server-migrate"), steps.started("Deployment certctl-server"), "the servers roll after the migration")
+	job := d.outputs()["migrationJobName"].Value.(string)
+	assert.Equal(t, "1", d.get("job/"+job, "{.status.succeeded}"))
 }

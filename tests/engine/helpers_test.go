@@ -47,6 +47,16 @@ func setConfig(t *testing.T, ctx context.Context, stack auto.Stack, key, value s
 	require.NoError(t, stack.SetConfigWithOptions(ctx, key, auto.ConfigValue{Value: value}, &auto.ConfigOptions{Path: true}))
 }
 
+// podDelay makes kwok's stage (pod-ready, pod-complete, ...) take d for the pods of a section
+// (e.g. "certctl:agent"), through its podAnnotations. Both the delay and the jitter delay are
+// set: kwok waits the jitter delay (5 s unless annotated) whenever it is not above the delay.
+func podDelay(t *testing.T, ctx context.Context, stack auto.Stack, section, stage, d string) {
+	t.Helper()
+	for _, annotation := range []string{"delay", "jitter-delay"} {
+		setConfig(t, ctx, stack, fmt.Sprintf(`%s.podAnnotations["%s.stage.kwok.x-k8s.io/%s"]`, section, stage, annotation), d)
+	}
+}
+
 // secretKey is one key of a Secret in the cluster, decoded.
 func secretKey(t *testing.T, c *cluster.Cluster, ns, name, key string) string {
 	t.Helper()

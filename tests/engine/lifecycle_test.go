@@ -269,9 +269,10 @@ func (d *deployment) playCertManager() {
 	}()
 }
 
-// serverNames are the server certificate's names in namespace ns, as the stack files list them.
-func serverNames(ns string) []string {
-	return []string{"certctl-server", "certctl-server." + ns + ".svc", "certctl-server." + ns + ".svc.cluster.local"}
+// serviceNames are the names a certificate for a Service in namespace ns lists, as the stack
+// files list them.
+func serviceNames(service, ns string) []string {
+	return []string{service, service + "." + ns + ".svc", service + "." + ns + ".svc.cluster.local"}
 }
 
 // dbURLPassword is the password in the server's database URL.

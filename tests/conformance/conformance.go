@@ -83,8 +83,8 @@ func problemf(obj Object, format string, args ...any) error {
 
 func kindOf(obj Object) string       { return str(obj["kind"]) }
 func apiVersionOf(obj Object) string { return str(obj["apiVersion"]) }
-func nameOf(obj Object) string       { return str(nested(obj, "metadata", "name")) }
-func namespaceOf(obj Object) string  { return str(nested(obj, "metadata", "namespace")) }
+func nameOf(obj Object) string       { return str(Nested(obj, "metadata", "name")) }
+func namespaceOf(obj Object) string  { return str(Nested(obj, "metadata", "namespace")) }
 
 // gvk is the "apiVersion/kind" key under which kinds are registered, e.g. "apps/v1/Deployment".
 func gvk(obj Object) string { return apiVersionOf(obj) + "/" + kindOf(obj) }
@@ -94,8 +94,8 @@ func identity(obj Object) string {
 	return gvk(obj) + "/" + namespaceOf(obj) + "/" + nameOf(obj)
 }
 
-// nested returns the value at path in nested maps, or nil when any step is missing.
-func nested(v any, path ...string) any {
+// Nested returns the value at path in nested maps, or nil when any step is missing.
+func Nested(v any, path ...string) any {
 	for _, p := range path {
 		m, ok := v.(map[string]any)
 		if !ok {

@@ -29,13 +29,13 @@ func podTemplate(obj Object) (w workload, ok bool) {
 	if !ok {
 		return workload{}, false
 	}
-	tmpl, err := decodeAs[corev1.PodTemplateSpec](nested(obj, path...))
+	tmpl, err := decodeAs[corev1.PodTemplateSpec](Nested(obj, path...))
 	if err != nil {
 		return workload{}, false
 	}
 	claims := map[string]bool{}
-	for _, c := range list(nested(obj, "spec", "volumeClaimTemplates")) {
-		claims[str(nested(c, "metadata", "name"))] = true
+	for _, c := range list(Nested(obj, "spec", "volumeClaimTemplates")) {
+		claims[str(Nested(c, "metadata", "name"))] = true
 	}
 	return workload{obj: obj, template: tmpl, claimTemplates: claims}, true
 }

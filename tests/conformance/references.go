@@ -64,7 +64,7 @@ func newIndex(objs []Object, opts Options) *index {
 	for _, obj := range objs {
 		ix.add(kindOf(obj), namespaceOf(obj), nameOf(obj), partsOf(obj))
 		if kindOf(obj) == "Certificate" {
-			ix.add("Secret", namespaceOf(obj), str(nested(obj, "spec", "secretName")), certificateKeys(obj))
+			ix.add("Secret", namespaceOf(obj), str(Nested(obj, "spec", "secretName")), certificateKeys(obj))
 		}
 	}
 	return ix
@@ -146,18 +146,18 @@ func partsOf(obj Object) map[string]bool {
 // certificateKeys are the keys cert-manager writes to a Certificate's Secret.
 func certificateKeys(obj Object) map[string]bool {
 	keys := map[string]bool{"tls.crt": true, "tls.key": true, "ca.crt": true}
-	for _, f := range list(nested(obj, "spec", "additionalOutputFormats")) {
-		switch str(nested(f, "type")) {
+	for _, f := range list(Nested(obj, "spec", "additionalOutputFormats")) {
+		switch str(Nested(f, "type")) {
 		case "CombinedPEM":
 			keys["tls-combined.pem"] = true
 		case "DER":
 			keys["key.der"] = true
 		}
 	}
-	if nested(obj, "spec", "keystores", "jks", "create") == true {
+	if Nested(obj, "spec", "keystores", "jks", "create") == true {
 		keys["keystore.jks"], keys["truststore.jks"] = true, true
 	}
-	if nested(obj, "spec", "keystores", "pkcs12", "create") == true {
+	if Nested(obj, "spec", "keystores", "pkcs12", "create") == true {
 		keys["keystore.p12"], keys["truststore.p12"] = true, true
 	}
 	return keys
@@ -352,17 +352,17 @@ var serviceMonitorKeySelectors = []struct {
 
 func serviceMonitorRefs(obj Object) []ref {
 	var refs []ref
-	for i, ep := range list(nested(obj, "spec", "endpoints")) {
+	for i, ep := range list(Nested(obj, "spec", "endpoints")) {
 		for _, s := range serviceMonitorKeySelectors {
-			sel := nested(ep, strings.Split(s.path, ".")...)
+			sel := Nested(ep, strings.Split(s.path, ".")...)
 			if sel == nil {
 				continue
 			}
 			refs = append(refs, ref{
 				kind:     s.kind,
-				name:     str(nested(sel, "name")),
-				part:     str(nested(sel, "key")),
-				optional: nested(sel, "optional") == true,
+				name:     str(Nested(sel, "name")),
+				part:     str(Nested(sel, "key")),
+				optional: Nested(sel, "optional") == true,
 				from:     fmt.Sprintf("spec.endpoints[%d].%s", i, s.path),
 			})
 		}

@@ -54,7 +54,7 @@ func ownSelectorProblems(w workload) []error {
 	if !selectorKinds[gvk(w.obj)] {
 		return nil
 	}
-	ls, err := decodeAs[*metav1.LabelSelector](nested(w.obj, "spec", "selector"))
+	ls, err := decodeAs[*metav1.LabelSelector](Nested(w.obj, "spec", "selector"))
 	if err != nil {
 		return nil // StrictDecode reports the malformed selector
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
+
+	"github.com/certctl-io/certctl-pulumi/tests/conformance"
 )
 
 // checkObjectsMatchGolden: every object of the golden render of the stack (tests, TestGolden
@@ -29,7 +31,7 @@ func (d *deployment) checkObjectsMatchGolden() {
 		if want == nil {
 			continue
 		}
-		kind, name := want["kind"].(string), nested(want, "metadata", "name").(string)
+		kind, name := want["kind"].(string), conformance.Nested(want, "metadata", "name").(string)
 		group, _, _ := strings.Cut(want["apiVersion"].(string), "/")
 		if !strings.Contains(want["apiVersion"].(string), "/") {
 			group = ""
@@ -43,7 +45,7 @@ func (d *deployment) checkObjectsMatchGolden() {
 		}
 		predicted = append(predicted, shortKind(strings.ToLower(kind)+"/"+name))
 		args := []string{"get", resource + "/" + name, "-o", "json"}
-		if ns, ok := nested(want, "metadata", "namespace").(string); ok {
+		if ns, ok := conformance.Nested(want, "metadata", "namespace").(string); ok {
 			args = append([]string{"-n", ns}, args...)
 		}
 		out, err := d.c.Kubectl(args...)
@@ -160,17 +162,4 @@ func normalise(v any) any {
 		panic(err)
 	}
 	return out
-}
-
-// nested is the value at keys of an object (nil when absent).
-func nested(obj map[string]any, keys ...string) any {
-	var v any = obj
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
 }

@@ -61,7 +61,7 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 	}
 	meta := args.Release.objectMeta(args.Name, componentAgent, nil)
 	// The agents' own Secret, not the server's: this component is created after every server
-	// replica accepts the new credentials (it depends on the server component), so an agent pod
+	// replica accepts the new credentials (it depends on the server's Ready objects), so an agent pod
 	// that starts while the server still rolls reads credentials every server pod accepts.
 	credentials := secretData(env)
 	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{

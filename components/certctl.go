@@ -41,6 +41,11 @@ type Certctl struct {
 	Backup *Backup
 }
 
+// NewCertctl registers the whole deployment. Components that must come after a sibling depend
+// on the sibling's Ready objects, never on the sibling component itself: the Go SDK expands a
+// component dependency into the children registered so far, and children register
+// asynchronously, so a DependsOn on the component can miss its Deployment (pulumi/pulumi#7852).
+// The engine tier caught the agents' Secret changing while the server still rolled.
 func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pulumi.ResourceOption) (*Certctl, error) {
 	if args == nil || args.Config == nil {
 		return nil, fmt.Errorf("certctl %q: Config is required", name)
@@ -73,14 +78,14 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 			return nil, err
 		}
 		db.URL = pg.Connection.URL(cfg.PostgreSQL.TLS.Mode)
-		db.Ready = []pulumi.Resource{pg}
+		db.Ready = pg.Ready
 		c.PostgresSecretName = pg.SecretName
 		c.PostgresHost = pg.Host
 		if cfg.Backup.Enabled {
 			backup, err := NewBackup(ctx, name+"-backup", &BackupArgs{
 				Release: release, Name: names.Backup, Backup: backupConfig(cfg), Database: pg.Connection,
 				SSLMode: cfg.PostgreSQL.TLS.Mode, CASecret: db.CASecret,
-			}, child, pulumi.DependsOn([]pulumi.Resource{pg}))
+			}, child, pulumi.DependsOn(pg.Ready))
 			if err != nil {
 				return nil, err
 			}
@@ -115,7 +120,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	if cfg.Agent.Enabled {
 		if _, err := NewAgent(ctx, name+"-agent", &AgentArgs{
 			Release: release, Name: names.Agent, Agent: cfg.Agent, Server: server.Endpoint, Credentials: creds,
-		}, child, pulumi.DependsOn([]pulumi.Resource{server})); err != nil {
+		}, child, pulumi.DependsOn(server.Ready)); err != nil {
 			return nil, err
 		}
 	}
@@ -123,7 +128,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	if cfg.Monitoring.Enabled {
 		if _, err := NewMonitoring(ctx, name+"-monitoring", &MonitoringArgs{
 			Release: release, Names: names, Monitoring: cfg.Monitoring, Server: server.Endpoint, ScrapeKey: creds.ScrapeKey,
-		}, child, pulumi.DependsOn([]pulumi.Resource{server})); err != nil {
+		}, child, pulumi.DependsOn(server.Ready)); err != nil {
 			return nil, err
 		}
 	}

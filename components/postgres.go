@@ -90,6 +90,10 @@ type BundledPostgres struct {
 
 	// Connection carries the same facts as typed Go values for sibling components.
 	Connection Connection
+	// Ready are the objects whose success means the database serves with the current password
+	// (the StatefulSet and the password-change Job). Dependents wait on these, not on the
+	// component (see NewCertctl).
+	Ready []pulumi.Resource
 }
 
 func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresArgs, opts ...pulumi.ResourceOption) (*BundledPostgres, error) {
@@ -131,9 +135,11 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 	if err != nil {
 		return nil, err
 	}
-	if err := newPasswordChange(ctx, name, args, password, []pulumi.Resource{secret, sts}, child); err != nil {
+	passwordChange, err := newPasswordChange(ctx, name, args, password, []pulumi.Resource{secret, sts}, child)
+	if err != nil {
 		return nil, err
 	}
+	p.Ready = []pulumi.Resource{sts, passwordChange}
 
 	if args.NetworkPolicy {
 		if _, err := networkingv1.NewNetworkPolicy(ctx, name, postgresNetworkPolicyArgs(args), child); err != nil {

@@ -23,7 +23,7 @@ const componentPasswordChange = "postgres-password"
 // The Job signs in with the new password if the role has it already (a first install, where
 // initdb set it, or a re-run), else with the current one to ALTER ROLE. Its name ends in a keyed
 // digest of the new password, so each new password is a new Job and nothing else is.
-func newPasswordChange(ctx *pulumi.Context, name string, a *BundledPostgresArgs, password pulumi.StringOutput, deps []pulumi.Resource, opts ...pulumi.ResourceOption) error {
+func newPasswordChange(ctx *pulumi.Context, name string, a *BundledPostgresArgs, password pulumi.StringOutput, deps []pulumi.Resource, opts ...pulumi.ResourceOption) (*batchv1.Job, error) {
 	jobName := pulumi.Unsecret(pulumi.All(password, a.ChecksumKey).ApplyT(func(v []any) string {
 		mac := hmac.New(sha256.New, []byte(v[1].(string)))
 		mac.Write([]byte(v[0].(string)))
@@ -34,14 +34,14 @@ func newPasswordChange(ctx *pulumi.Context, name string, a *BundledPostgresArgs,
 	job, err := batchv1.NewJob(ctx, name+"-password-change", &batchv1.JobArgs{Metadata: meta, Spec: passwordChangeJobSpec(a)},
 		append(opts, pulumi.DependsOn(deps), waitFor(config.JobWait(passwordChangeDeadlineSeconds)))...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	_, err = corev1.NewSecret(ctx, name+"-current", &corev1.SecretArgs{
 		Metadata:   a.Release.objectMeta(currentPasswordSecret(a), componentPostgres, nil),
 		Type:       pulumi.String("Opaque"),
 		StringData: pulumi.StringMap{keyPostgresPassword: password},
 	}, append(opts, pulumi.DependsOn([]pulumi.Resource{job}))...)
-	return err
+	return job, err
 }
 
 // passwordChangeDeadlineSeconds bounds the password-change Job: one ALTER ROLE, retried twice.

@@ -106,6 +106,10 @@ type CertctlServer struct {
 
 	// Endpoint is how agents reach the server.
 	Endpoint ServerEndpoint
+	// Ready are the objects whose success means every replica serves the current settings and
+	// credentials behind the Service (the Deployment, the Service). Dependents wait on these,
+	// not on the component (see NewCertctl).
+	Ready []pulumi.Resource
 }
 
 func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs, opts ...pulumi.ResourceOption) (*CertctlServer, error) {
@@ -195,6 +199,7 @@ func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs,
 	if err != nil {
 		return nil, err
 	}
+	s.Ready = []pulumi.Resource{deployment, svc}
 	if a.Ingress.Enabled {
 		if _, err := networkingv1.NewIngress(ctx, name, ingressArgs(a), child, pulumi.DependsOn([]pulumi.Resource{svc})); err != nil {
 			return nil, err

@@ -82,6 +82,22 @@ func TestOwnedNamespaceRetainedWithData(t *testing.T) {
 	}
 }
 
+// A component that follows a sibling waits for the sibling's objects, not the sibling
+// component: the Go SDK expands a component into the children registered so far, and they
+// register asynchronously, so the engine could update the agents' Secret while the server rolled.
+func TestComponentsWaitForTheirSiblingsObjects(t *testing.T) {
+	r := renderMode(t, "all-on")
+	waitsFor := func(dependent, kind, name, why string) {
+		t.Helper()
+		assert.Contains(t, r.Registered(t, dependent).Dependencies, urnOf(t, r, r.Object(t, kind, name)), why)
+	}
+	waitsFor("certctl:index:Agent", "Deployment", "certctl-server", "agents take new credentials only once every server replica accepts them")
+	waitsFor("certctl:index:Agent", "Service", "certctl-server", "agents reach the server through its Service")
+	waitsFor("certctl:index:Monitoring", "Deployment", "certctl-server", "Prometheus presents a new scrape key only once every replica accepts it")
+	waitsFor("certctl:index:Backup", "StatefulSet", "certctl-postgres", "the backup needs the database")
+	waitsFor("certctl:index:Backup", "Job", "certctl-pgpass-<digest>", "the backup signs in with the password the role has")
+}
+
 func TestDatabaseWiring(t *testing.T) {
 	t.Run("external database URL is used verbatim and stays secret", func(t *testing.T) {
 		r := renderMode(t, "external-db")

@@ -51,15 +51,17 @@ func TestMigrationJob(t *testing.T) {
 
 	jobURN := urnOf(t, r, res)
 	assert.Contains(t, r.Object(t, "Deployment", "certctl-server").Dependencies, jobURN, "the Deployment rolls only after the Job succeeded")
-	assert.Contains(t, res.Dependencies, urnOf(t, r, r.Registered(t, "certctl:index:BundledPostgres")), "the Job waits for the database")
+	assert.Contains(t, res.Dependencies, urnOf(t, r, r.Object(t, "StatefulSet", "certctl-postgres")), "the Job waits for the database")
 }
 
-// urnOf is a registration's URN as its dependents record it.
+// urnOf is a registration's URN as its dependents record it (a URN ends in
+// "<parent types>$<type>::<name>", or "::<type>::<name>" at the top).
 func urnOf(t *testing.T, r *Render, res Resource) string {
 	t.Helper()
+	tail := res.Type + "::" + res.Name
 	for _, other := range r.Resources {
 		for _, dep := range other.Dependencies {
-			if strings.HasSuffix(dep, "::"+res.Name) && strings.Contains(dep, res.Type) {
+			if strings.HasSuffix(dep, "$"+tail) || strings.HasSuffix(dep, "::"+tail) {
 				return dep
 			}
 		}

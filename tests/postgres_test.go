@@ -133,7 +133,7 @@ func TestPasswordChangeJob(t *testing.T) {
 	assert.True(t, current.secretAt("stringData", "password"))
 	jobURN := urnOf(t, r, job)
 	assert.Contains(t, current.Dependencies, jobURN, "the current password is recorded only once applied")
-	assert.Contains(t, r.Object(t, "Secret", "certctl-server").Dependencies, urnOf(t, r, r.Registered(t, "certctl:index:BundledPostgres")),
+	assert.Contains(t, r.Object(t, "Secret", "certctl-server").Dependencies, jobURN,
 		"the server's URL changes after the database has the password")
 
 	rotated := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"postgresql": map[string]any{"auth": map[string]any{"password": "another-password"}}}), "postgresql"))

@@ -11,7 +11,7 @@ import (
 
 func TestAgent(t *testing.T) {
 	t.Run("DaemonSet", func(t *testing.T) {
-		r := renderMode(t, "default")
+		r := RenderMode(t, "default")
 		pod := r.DaemonSet(t, "certctl-agent").Spec.Template.Spec
 		require.Len(t, pod.Containers, 1)
 		require.Len(t, pod.InitContainers, 1)
@@ -65,7 +65,7 @@ func TestAgent(t *testing.T) {
 		}
 	})
 	t.Run("Deployment with a fixed name, placement and extra env", func(t *testing.T) {
-		r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"agent": map[string]any{
+		r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"agent": map[string]any{
 			"kind": "Deployment", "replicas": 1, "name": "edge-agent", "discoveryDirs": "/etc/ssl/certs,/etc/pki/tls",
 			"nodeSelector": map[string]any{"node-role.kubernetes.io/worker": "true"},
 			"tolerations":  []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": "certs", "effect": "NoSchedule"}},
@@ -87,7 +87,7 @@ func TestAgent(t *testing.T) {
 	t.Run("Deployment replicas are a StatefulSet's pods, named after them", func(t *testing.T) {
 		// A replaced StatefulSet pod takes its predecessor's name, so it is the same agent: a
 		// Deployment's new pod names would register new agents and leave the old ones offline.
-		d := renderMode(t, "agent-deployment").StatefulSet(t, "certctl-agent")
+		d := RenderMode(t, "agent-deployment").StatefulSet(t, "certctl-agent")
 		assert.Equal(t, ptrTo[int32](2), d.Spec.Replicas)
 		assert.Equal(t, appsv1.ParallelPodManagement, d.Spec.PodManagementPolicy, "agents do not wait for each other")
 		assert.Empty(t, d.Spec.VolumeClaimTemplates)
@@ -95,7 +95,7 @@ func TestAgent(t *testing.T) {
 		assert.Equal(t, "field:metadata.name", src["CERTCTL_AGENT_NAME"])
 	})
 	t.Run("disabled", func(t *testing.T) {
-		r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"agent": map[string]any{"enabled": false}})))
+		r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"agent": map[string]any{"enabled": false}})))
 		assert.Equal(t, without(sortedCopy(defaultObjects), "ConfigMap/certctl-agent", "DaemonSet/certctl-agent", "Secret/certctl-agent"), r.ObjectSet())
 		assert.Equal(t, generatedValue("certctl-agent-api-key"), r.Outputs["agentApiKey"].Value, "agents outside the cluster use the agents' key from the stack output")
 		assert.Contains(t, namedKeyValues(t, r, "agents"), generatedValue("certctl-agent-api-key"), "which the server accepts")

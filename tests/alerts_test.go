@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/promql/promqltest"
@@ -25,41 +24,21 @@ func replicas(n int, metric, values string) string {
 	return strings.Join(lines, "\n")
 }
 
-// renderedAlert is one rule of the rendered PrometheusRule, as Prometheus reads it.
-type renderedAlert struct {
-	name, expr string
-	hold       time.Duration
-}
-
-func renderedAlerts(t *testing.T, r *Render) map[string]renderedAlert {
-	t.Helper()
-	pr := r.Object(t, "PrometheusRule", "certctl-rules").Manifest()
-	alerts := map[string]renderedAlert{}
-	for _, raw := range path(pr, "spec", "groups", 0, "rules").([]any) {
-		rule := raw.(map[string]any)
-		hold, err := model.ParseDuration(rule["for"].(string))
-		require.NoError(t, err, "for of %v", rule["alert"])
-		a := renderedAlert{name: rule["alert"].(string), expr: rule["expr"].(string), hold: time.Duration(hold)}
-		alerts[a.name] = a
-	}
-	return alerts
-}
-
 // firingMinutes evaluates an alert once a minute over series (promqltest "load 1m" syntax) for the
 // given minutes, as a Prometheus rule group would, and reports at which minutes it was firing and
 // the most alerts firing at once.
-func firingMinutes(t *testing.T, a renderedAlert, series string, minutes int) (firing []int, most int) {
+func firingMinutes(t *testing.T, a RenderedAlert, series string, minutes int) (firing []int, most int) {
 	t.Helper()
-	expr, err := parser.ParseExpr(a.expr)
-	require.NoError(t, err, "%s: expr %q", a.name, a.expr)
+	expr, err := parser.ParseExpr(a.Expr)
+	require.NoError(t, err, "%s: expr %q", a.Name, a.Expr)
 	storage := promqltest.LoadedStorage(t, "load 1m\n"+series)
 	t.Cleanup(func() { storage.Close() })
 	engine := promqltest.NewTestEngine(t, false, 5*time.Minute, 1_000_000)
-	rule := rules.NewAlertingRule(a.name, expr, a.hold, 0, labels.EmptyLabels(), labels.EmptyLabels(), labels.EmptyLabels(), "", true, nil)
+	rule := rules.NewAlertingRule(a.Name, expr, a.Hold, 0, labels.EmptyLabels(), labels.EmptyLabels(), labels.EmptyLabels(), "", true, nil)
 	query := rules.EngineQueryFunc(engine, storage)
 	for m := 0; m <= minutes; m++ {
 		_, err := rule.Eval(context.Background(), 0, time.Unix(0, 0).Add(time.Duration(m)*time.Minute), query, nil, 0)
-		require.NoError(t, err, "%s at minute %d", a.name, m)
+		require.NoError(t, err, "%s at minute %d", a.Name, m)
 		now := 0
 		for _, alert := range rule.ActiveAlerts() {
 			if alert.State == rules.StateFiring {
@@ -77,21 +56,21 @@ func firingMinutes(t *testing.T, a renderedAlert, series string, minutes int) (f
 // TestAlertsFireAfterTheirForAndOnlyThen runs the rendered rules in Prometheus' own rule engine over
 // metric histories shaped like what certctl v2.1.7 exports (see the live suite's scrape check).
 func TestAlertsFireAfterTheirForAndOnlyThen(t *testing.T) {
-	defaults := renderedAlerts(t, renderModeWith(t, "prometheus-rules", nil))
+	defaults := RenderedAlerts(t, renderModeWith(t, "prometheus-rules", nil))
 	require.Len(t, defaults, 4)
-	custom := renderedAlerts(t, renderModeWith(t, "prometheus-rules", map[string]any{"monitoring": map[string]any{
+	custom := RenderedAlerts(t, renderModeWith(t, "prometheus-rules", map[string]any{"monitoring": map[string]any{
 		"prometheusRules": map[string]any{"thresholds": map[string]any{
 			"offlineAgentCount": 2, "offlineAgentFor": "10m", "jobFailureRate": 0.5, "expiringCertificateCount": 10,
 		}},
 	}}))
 	// The network scanner registers a sentinel agent that never heartbeats (certctl v2.1.7).
-	scanning := renderedAlerts(t, renderModeWith(t, "prometheus-rules", map[string]any{
+	scanning := RenderedAlerts(t, renderModeWith(t, "prometheus-rules", map[string]any{
 		"server": map[string]any{"networkScan": map[string]any{"enabled": true}},
 	}))
 
 	cases := []struct {
 		name    string
-		alert   renderedAlert
+		alert   RenderedAlert
 		series  string
 		minutes int
 		onset   int // first minute the condition holds; -1: never
@@ -139,19 +118,19 @@ func TestAlertsFireAfterTheirForAndOnlyThen(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			firing, most := firingMinutes(t, c.alert, c.series, c.minutes)
 			if c.onset < 0 {
-				require.Empty(t, firing, "%s must stay silent (expr %q)", c.alert.name, c.alert.expr)
+				require.Empty(t, firing, "%s must stay silent (expr %q)", c.alert.Name, c.alert.Expr)
 				return
 			}
-			holdMinutes := int(c.alert.hold / time.Minute)
+			holdMinutes := int(c.alert.Hold / time.Minute)
 			require.Greater(t, c.minutes, c.onset+holdMinutes, "the history must outlast the for")
 			want := []int{}
 			for m := c.onset + holdMinutes; m <= c.minutes; m++ {
 				want = append(want, m)
 			}
-			assert.Equal(t, max(c.alerts, 1), most, "%s: alerts firing at once", c.alert.name)
+			assert.Equal(t, max(c.alerts, 1), most, "%s: alerts firing at once", c.alert.Name)
 			require.Equal(t, fmt.Sprint(want), fmt.Sprint(firing),
 				"%s (expr %q, for %s) must fire from minute %d on, %s after the condition starts, and not before",
-				c.alert.name, c.alert.expr, c.alert.hold, c.onset+holdMinutes, c.alert.hold)
+				c.alert.Name, c.alert.Expr, c.alert.Hold, c.onset+holdMinutes, c.alert.Hold)
 		})
 	}
 }

@@ -18,7 +18,7 @@ func cronJob(t *testing.T, r *Render) *batchv1.CronJob {
 // The CronJob carries the chart's schedule and bounds, runs as its own ServiceAccount without an
 // API token, dumps with the database's own image and keeps dumps on the claim the program made.
 func TestBackupPVC(t *testing.T) {
-	r := renderMode(t, "backup-pvc")
+	r := RenderMode(t, "backup-pvc")
 	cj := cronJob(t, r)
 	assert.Equal(t, "30 2 * * *", cj.Spec.Schedule)
 	assert.Equal(t, batchv1.ForbidConcurrent, cj.Spec.ConcurrencyPolicy)
@@ -80,7 +80,7 @@ func TestBackupPVCOptions(t *testing.T) {
 
 // pg_dump verifies the database the way the server does.
 func TestBackupVerifiesDatabaseTLS(t *testing.T) {
-	r := renderMode(t, "all-on")
+	r := RenderMode(t, "all-on")
 	pod := cronJob(t, r).Spec.JobTemplate.Spec.Template.Spec
 	dump := pod.InitContainers[0]
 	_, env := envSources(t, dump)
@@ -94,11 +94,11 @@ func TestBackupVerifiesDatabaseTLS(t *testing.T) {
 
 // With NetworkPolicies on, the database admits the backup and migration pods besides the server.
 func TestDatabaseAdmitsBackupAndMigration(t *testing.T) {
-	r := renderMode(t, "all-on")
+	r := RenderMode(t, "all-on")
 	np := r.Object(t, "NetworkPolicy", "certctl-postgres").Manifest()
 	var components []string
-	for _, peer := range path(np, "spec", "ingress", 0, "from").([]any) {
-		components = append(components, path(peer, "podSelector", "matchLabels", "app.kubernetes.io/component").(string))
+	for _, peer := range Path(np, "spec", "ingress", 0, "from").([]any) {
+		components = append(components, Path(peer, "podSelector", "matchLabels", "app.kubernetes.io/component").(string))
 	}
 	assert.Equal(t, []string{"server", "migration", "backup", "postgres-password"}, components)
 }
@@ -113,7 +113,7 @@ func policy(t *testing.T, raw any) map[string]any {
 
 // The bucket the program builds, setting by setting.
 func TestBackupBucket(t *testing.T) {
-	r := renderMode(t, "backup-s3")
+	r := RenderMode(t, "backup-s3")
 	aws := r.Registered(t, "pulumi:providers:aws")
 	assert.Equal(t, "eu-west-1", plain(aws.Inputs["region"]))
 
@@ -185,7 +185,7 @@ func accessPolicy(bucketARN, prefix string) map[string]any {
 
 // IRSA: a role only the backup ServiceAccount of this namespace can assume, annotated on it.
 func TestBackupIRSARole(t *testing.T) {
-	r := renderMode(t, "backup-s3")
+	r := RenderMode(t, "backup-s3")
 	role := r.Registered(t, "aws:iam/role:Role")
 	issuer := "oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 	assert.Equal(t, map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
@@ -245,7 +245,7 @@ func TestBackupCredentialChoices(t *testing.T) {
 		secret := r.Object(t, "Secret", "certctl-backup-aws")
 		assert.True(t, secret.secretAt("stringData", "AWS_ACCESS_KEY_ID"))
 		assert.True(t, secret.secretAt("stringData", "AWS_SECRET_ACCESS_KEY"))
-		assert.Equal(t, "AKIA-certctl-backup", path(secret.Manifest(), "stringData", "AWS_ACCESS_KEY_ID"))
+		assert.Equal(t, "AKIA-certctl-backup", Path(secret.Manifest(), "stringData", "AWS_ACCESS_KEY_ID"))
 		_, env := envSources(t, cronJob(t, r).Spec.JobTemplate.Spec.Template.Spec.Containers[0])
 		assert.Equal(t, "secret:certctl-backup-aws/AWS_ACCESS_KEY_ID", env["AWS_ACCESS_KEY_ID"])
 		assert.Equal(t, "secret:certctl-backup-aws/AWS_SECRET_ACCESS_KEY", env["AWS_SECRET_ACCESS_KEY"])

@@ -6,8 +6,8 @@ import "testing"
 // program side, without the engine.
 func BenchmarkRender(b *testing.B) {
 	for _, m := range modes() {
-		b.Run(m.name, func(b *testing.B) {
-			sc := m.stack(b)
+		b.Run(m.Name, func(b *testing.B) {
+			sc := m.Stack(b)
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := run(b, sc); err != nil {

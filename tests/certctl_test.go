@@ -15,9 +15,9 @@ import (
 // disappears is a change users would deploy.
 func TestModeObjectSets(t *testing.T) {
 	for _, m := range modes() {
-		t.Run(m.name, func(t *testing.T) {
-			r := mustRun(t, m.stack(t))
-			want := slices.Clone(m.objects)
+		t.Run(m.Name, func(t *testing.T) {
+			r := mustRun(t, m.Stack(t))
+			want := slices.Clone(m.Objects)
 			slices.Sort(want)
 			assert.Equal(t, want, r.ObjectSet())
 		})
@@ -25,7 +25,7 @@ func TestModeObjectSets(t *testing.T) {
 }
 
 func TestComponentsParentAndProvider(t *testing.T) {
-	r := renderMode(t, "default")
+	r := RenderMode(t, "default")
 	components := map[string]string{}
 	for _, res := range r.Resources {
 		if strings.HasPrefix(res.Type, "certctl:index:") {
@@ -38,13 +38,13 @@ func TestComponentsParentAndProvider(t *testing.T) {
 	}, components)
 	for _, res := range r.KubernetesObjects() {
 		assert.NotEmpty(t, res.Parent, "%s/%s has no parent component", res.Kind(), res.ObjectName())
-		assert.True(t, strings.Contains(res.Provider, "pulumi:providers:kubernetes::kubernetes"),
+		assert.Contains(t, res.Provider, "pulumi:providers:kubernetes::kubernetes",
 			"%s/%s is not on the explicit kubernetes provider: %q", res.Kind(), res.ObjectName(), res.Provider)
 		wantNamespace := any("certctl")
 		if isClusterScoped(res.Kind()) {
 			wantNamespace = nil
 		}
-		assert.Equal(t, wantNamespace, path(res.Manifest(), "metadata", "namespace"), "%s/%s namespace", res.Kind(), res.ObjectName())
+		assert.Equal(t, wantNamespace, Path(res.Manifest(), "metadata", "namespace"), "%s/%s namespace", res.Kind(), res.ObjectName())
 	}
 	provider := r.Registered(t, "pulumi:providers:kubernetes")
 	for _, input := range []resource.PropertyKey{"enableConfigMapMutable", "enableSecretMutable"} {
@@ -70,13 +70,13 @@ func TestOwnedNamespaceRetainedWithData(t *testing.T) {
 		{true, map[string]any{"enabled": true}, true},
 		{true, map[string]any{"enabled": true, "pvc": map[string]any{"deleteOnDestroy": true}}, false},
 	} {
-		r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{
+		r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{
 			"createNamespace": true, "namespace": "certctl-dev",
 			"postgresql": map[string]any{"storage": map[string]any{"deleteOnDestroy": tc.deleteOnDestroy}},
 			"backup":     tc.backup,
 		})))
 		ns := r.Object(t, "Namespace", "certctl-dev")
-		assert.Equal(t, "restricted", path(ns.Manifest(), "metadata", "labels", "pod-security.kubernetes.io/enforce"))
+		assert.Equal(t, "restricted", Path(ns.Manifest(), "metadata", "labels", "pod-security.kubernetes.io/enforce"))
 		assert.Equal(t, tc.retained, ns.RetainOnDelete, "postgres deleteOnDestroy=%v, backup %v", tc.deleteOnDestroy, tc.backup)
 		assert.Equal(t, "certctl-dev", r.Deployment(t, "certctl-server").Namespace)
 	}
@@ -86,7 +86,7 @@ func TestOwnedNamespaceRetainedWithData(t *testing.T) {
 // component: the Go SDK expands a component into the children registered so far, and they
 // register asynchronously, so the engine could update the agents' Secret while the server rolled.
 func TestComponentsWaitForTheirSiblingsObjects(t *testing.T) {
-	r := renderMode(t, "all-on")
+	r := RenderMode(t, "all-on")
 	waitsFor := func(dependent, kind, name, why string) {
 		t.Helper()
 		assert.Contains(t, r.Registered(t, dependent).Dependencies, urnOf(t, r, r.Object(t, kind, name)), why)
@@ -100,7 +100,7 @@ func TestComponentsWaitForTheirSiblingsObjects(t *testing.T) {
 
 func TestDatabaseWiring(t *testing.T) {
 	t.Run("external database URL is used verbatim and stays secret", func(t *testing.T) {
-		r := renderMode(t, "external-db")
+		r := RenderMode(t, "external-db")
 		assert.Equal(t, externalURL, r.Secret(t, "certctl-server").StringData["database-url"])
 		assert.True(t, r.Object(t, "Secret", "certctl-server").secretAt("stringData", "database-url"))
 		_, src := envSources(t, r.Deployment(t, "certctl-server").Spec.Template.Spec.Containers[0])
@@ -111,7 +111,7 @@ func TestDatabaseWiring(t *testing.T) {
 		}
 	})
 	t.Run("verify-full with a CA Secret", func(t *testing.T) {
-		r := renderMode(t, "db-tls")
+		r := RenderMode(t, "db-tls")
 		assert.True(t, strings.HasSuffix(r.Secret(t, "certctl-server").StringData["database-url"], "?sslmode=verify-full"))
 		pod := r.Deployment(t, "certctl-server").Spec.Template.Spec
 		c := pod.Containers[0]
@@ -127,10 +127,10 @@ func TestDatabaseWiring(t *testing.T) {
 		assert.Contains(t, pgPod.Volumes, secretVolume("tls", "certctl-postgres-tls"))
 	})
 	t.Run("postgres password given vs generated", func(t *testing.T) {
-		generated := renderMode(t, "default")
+		generated := RenderMode(t, "default")
 		assert.Len(t, generated.ByType("random:index/randomPassword:RandomPassword"), 6,
 			"admin key, agents' key, bootstrap token, config encryption key, checksum key, postgres password")
-		given := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"postgresql": map[string]any{"auth": map[string]any{"password": "given-pg-password"}}}), "postgresql"))
+		given := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"postgresql": map[string]any{"auth": map[string]any{"password": "given-pg-password"}}}), "postgresql"))
 		for _, pw := range given.ByType("random:index/randomPassword:RandomPassword") {
 			assert.NotEqual(t, "certctl-postgres-password", pw.Name, "a given password must not be generated")
 		}
@@ -149,7 +149,7 @@ func TestWorkloadPlacement(t *testing.T) {
 		}},
 		"podAnnotations": map[string]any{"team": "pki"},
 	}
-	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{
+	r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{
 		"server": placement, "agent": placement, "postgresql": placement,
 	})))
 	for _, tmpl := range []corev1.PodTemplateSpec{
@@ -164,7 +164,7 @@ func TestWorkloadPlacement(t *testing.T) {
 		assert.Equal(t, "topology.kubernetes.io/zone", spec.TopologySpreadConstraints[0].TopologyKey)
 		assert.Equal(t, "pki", tmpl.Annotations["team"])
 	}
-	_, err := run(t, withConfig(t, deepMerge(base(), map[string]any{"postgresql": map[string]any{
+	_, err := run(t, withConfig(t, DeepMerge(base(), map[string]any{"postgresql": map[string]any{
 		"topologySpreadConstraints": []any{map[string]any{"maxSkew": 0, "whenUnsatisfiable": "Sometimes"}},
 	}})))
 	require.Error(t, err)

@@ -9,9 +9,9 @@ import (
 	"github.com/certctl-io/certctl-pulumi/tests/conformance"
 )
 
-func userProvided(m mode) conformance.Options {
+func userProvided(m Mode) conformance.Options {
 	opts := conformance.Options{UserProvided: map[string]bool{}}
-	for _, ref := range m.userProvided {
+	for _, ref := range m.UserProvided {
 		opts.UserProvided[ref] = true
 	}
 	return opts
@@ -21,8 +21,8 @@ func userProvided(m mode) conformance.Options {
 // every pod meets "restricted", and every reference resolves within the mode.
 func TestConformance(t *testing.T) {
 	for _, m := range modes() {
-		t.Run(m.name, func(t *testing.T) {
-			r := mustRun(t, m.stack(t))
+		t.Run(m.Name, func(t *testing.T) {
+			r := mustRun(t, m.Stack(t))
 			for _, err := range conformance.Check(objects(r), userProvided(m)) {
 				t.Error(err)
 			}
@@ -33,21 +33,21 @@ func TestConformance(t *testing.T) {
 // TestConformanceCatchesDefects proves the checks bite on a real render: the chart's Bundle 3
 // bug (a container-only field at pod scope) and a Secret key that a pod reads but nobody writes.
 func TestConformanceCatchesDefects(t *testing.T) {
-	m := modeNamed(t, "default")
-	clean := objects(mustRun(t, m.stack(t)))
+	m := ModeNamed(t, "default")
+	clean := objects(mustRun(t, m.Stack(t)))
 	require.Empty(t, conformance.Check(clean, userProvided(m)))
 
 	mutate := func(kind, name string, f func(obj map[string]any)) []conformance.Object {
-		out := deepCopy(t, clean)
+		out := DeepCopy(t, clean)
 		for _, o := range out {
-			if o["kind"] == kind && path(o, "metadata", "name") == name {
+			if o["kind"] == kind && Path(o, "metadata", "name") == name {
 				f(o)
 			}
 		}
 		return out
 	}
 	misplaced := mutate("Deployment", "certctl-server", func(o map[string]any) {
-		path(o, "spec", "template", "spec", "securityContext").(map[string]any)["readOnlyRootFilesystem"] = true
+		Path(o, "spec", "template", "spec", "securityContext").(map[string]any)["readOnlyRootFilesystem"] = true
 	})
 	assert.NotEmpty(t, conformance.Check(misplaced, userProvided(m)), "a container-only field at pod scope must fail")
 

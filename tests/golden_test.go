@@ -24,10 +24,10 @@ const goldenDir = "testdata/golden"
 // effect on users is reviewed as a YAML diff. `make golden` rewrites them.
 func TestGolden(t *testing.T) {
 	for _, m := range modes() {
-		t.Run(m.name, func(t *testing.T) {
-			r := mustRun(t, m.stack(t))
-			compareGolden(t, filepath.Join(goldenDir, m.name+".yaml"), manifestsYAML(t, r))
-			compareGolden(t, filepath.Join(goldenDir, m.name+".resources.txt"), resourceList(r))
+		t.Run(m.Name, func(t *testing.T) {
+			r := mustRun(t, m.Stack(t))
+			compareGolden(t, filepath.Join(goldenDir, m.Name+".yaml"), manifestsYAML(t, r))
+			compareGolden(t, filepath.Join(goldenDir, m.Name+".resources.txt"), resourceList(r))
 		})
 	}
 }
@@ -88,7 +88,7 @@ func TestGoldenFilesHaveModes(t *testing.T) {
 	require.NoError(t, err)
 	known := map[string]bool{}
 	for _, m := range modes() {
-		known[m.name+".yaml"], known[m.name+".resources.txt"] = true, true
+		known[m.Name+".yaml"], known[m.Name+".resources.txt"] = true, true
 	}
 	for _, name := range engineStacks(t) {
 		known[stackGolden(name)] = true

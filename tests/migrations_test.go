@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"regexp"
 	"strings"
 	"testing"
 
@@ -27,7 +26,7 @@ func migrationJobOf(t *testing.T, r *Render) (Resource, *batchv1.Job) {
 // The migration Job runs --migrate-only with exactly the server's environment and mounts (v2.1.7
 // validates all of it before migrating), waits for the database, and gates the Deployment.
 func TestMigrationJob(t *testing.T) {
-	r := renderMode(t, "migrations-hook")
+	r := RenderMode(t, "migrations-hook")
 	res, job := migrationJobOf(t, r)
 	server := r.Deployment(t, "certctl-server").Spec.Template.Spec
 
@@ -80,7 +79,7 @@ func TestMigrationJobName(t *testing.T) {
 		return job.Name
 	}
 	base := name(nil)
-	assert.Regexp(t, regexp.MustCompile(`^certctl-migrate-[0-9a-f]{8}$`), base)
+	assert.Regexp(t, `^certctl-migrate-[0-9a-f]{8}$`, base)
 	assert.Equal(t, base, name(map[string]any{"server": map[string]any{"logging": map[string]any{"level": "debug"}}}),
 		"a ConfigMap setting does not re-run the migrations")
 	assert.NotEqual(t, base, name(map[string]any{"migrations": map[string]any{

@@ -126,7 +126,7 @@ func TestPlausibleMistakes(t *testing.T) {
 	require.GreaterOrEqual(t, len(cases), 40)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := run(t, withConfig(t, deepMerge(base(), tc.config), tc.secret...))
+			r, err := run(t, withConfig(t, DeepMerge(base(), tc.config), tc.secret...))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "certctl:"+tc.key+":", "the message names the full key path")
 			assert.Empty(t, r.Resources, "nothing is registered")

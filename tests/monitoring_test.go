@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -13,22 +12,22 @@ import (
 
 // monitoringOn turns monitoring and the ServiceMonitor on, with these ServiceMonitor settings.
 func monitoringOn(serviceMonitor map[string]any) map[string]any {
-	sm := deepMerge(map[string]any{"enabled": true}, serviceMonitor)
+	sm := DeepMerge(map[string]any{"enabled": true}, serviceMonitor)
 	return map[string]any{"monitoring": map[string]any{"enabled": true, "serviceMonitor": sm}}
 }
 
 func scrapeEndpoint(t *testing.T, r *Render) map[string]any {
 	t.Helper()
-	return path(r.Object(t, "ServiceMonitor", "certctl-server").Manifest(), "spec", "endpoints", 0).(map[string]any)
+	return Path(r.Object(t, "ServiceMonitor", "certctl-server").Manifest(), "spec", "endpoints", 0).(map[string]any)
 }
 
 func TestServiceMonitor(t *testing.T) {
 	t.Run("scrapes the server Service with a generated key, verifying TLS", func(t *testing.T) {
-		r := renderMode(t, "ha-monitoring")
+		r := RenderMode(t, "ha-monitoring")
 		sm := r.Object(t, "ServiceMonitor", "certctl-server").Manifest()
-		assert.Equal(t, "kube-prometheus", path(sm, "metadata", "labels", "release"), "the serviceMonitorSelector's label")
-		svcLabels := path(r.Object(t, "Service", "certctl-server").Manifest(), "metadata", "labels").(map[string]any)
-		for k, v := range path(sm, "spec", "selector", "matchLabels").(map[string]any) {
+		assert.Equal(t, "kube-prometheus", Path(sm, "metadata", "labels", "release"), "the serviceMonitorSelector's label")
+		svcLabels := Path(r.Object(t, "Service", "certctl-server").Manifest(), "metadata", "labels").(map[string]any)
+		for k, v := range Path(sm, "spec", "selector", "matchLabels").(map[string]any) {
 			assert.Equal(t, v, svcLabels[k], "the ServiceMonitor selects the server Service by %s", k)
 		}
 		ep := scrapeEndpoint(t, r)
@@ -50,7 +49,7 @@ func TestServiceMonitor(t *testing.T) {
 	})
 
 	t.Run("a given scrape key stays secret and is used as given", func(t *testing.T) {
-		r := mustRun(t, withConfig(t, deepMerge(base(), monitoringOn(map[string]any{"scrapeKey": "given-scrape-key"})), "monitoring"))
+		r := mustRun(t, withConfig(t, DeepMerge(base(), monitoringOn(map[string]any{"scrapeKey": "given-scrape-key"})), "monitoring"))
 		assert.Equal(t, "given-scrape-key", r.Secret(t, "certctl-metrics").StringData["api-key"])
 		assert.True(t, r.Object(t, "Secret", "certctl-metrics").secretAt("stringData", "api-key"))
 		for _, pw := range r.ByType("random:index/randomPassword:RandomPassword") {
@@ -59,11 +58,11 @@ func TestServiceMonitor(t *testing.T) {
 	})
 
 	t.Run("the user's own Secret replaces the generated key", func(t *testing.T) {
-		r := mustRun(t, withConfig(t, deepMerge(base(), monitoringOn(map[string]any{
+		r := mustRun(t, withConfig(t, DeepMerge(base(), monitoringOn(map[string]any{
 			"bearerTokenSecret": map[string]any{"name": "prometheus-certctl", "key": "token"},
 		}))))
 		assert.NotContains(t, r.ObjectSet(), "Secret/certctl-metrics")
-		assert.Equal(t, map[string]any{"name": "prometheus-certctl", "key": "token"}, path(scrapeEndpoint(t, r), "authorization", "credentials"))
+		assert.Equal(t, map[string]any{"name": "prometheus-certctl", "key": "token"}, Path(scrapeEndpoint(t, r), "authorization", "credentials"))
 		assert.NotContains(t, r.Secret(t, "certctl-server").StringData["api-keys-named"], "prometheus:",
 			"the user's key is theirs to register (server.auth.namedKeys)")
 	})
@@ -87,7 +86,7 @@ func TestServiceMonitor(t *testing.T) {
 			},
 		} {
 			t.Run(name, func(t *testing.T) {
-				r := mustRun(t, withConfig(t, deepMerge(base(), monitoringOn(map[string]any{"tlsConfig": c.tlsConfig}))))
+				r := mustRun(t, withConfig(t, DeepMerge(base(), monitoringOn(map[string]any{"tlsConfig": c.tlsConfig}))))
 				assert.Equal(t, c.want, scrapeEndpoint(t, r)["tlsConfig"])
 			})
 		}
@@ -103,8 +102,8 @@ func TestPrometheusRule(t *testing.T) {
 	}}})
 	assert.NotContains(t, r.ObjectSet(), "ServiceMonitor/certctl-server", "rules and scraping are enabled separately")
 	pr := r.Object(t, "PrometheusRule", "certctl-rules").Manifest()
-	assert.Equal(t, "kube-prometheus", path(pr, "metadata", "labels", "release"), "the ruleSelector's label")
-	group := path(pr, "spec", "groups", 0).(map[string]any)
+	assert.Equal(t, "kube-prometheus", Path(pr, "metadata", "labels", "release"), "the ruleSelector's label")
+	group := Path(pr, "spec", "groups", 0).(map[string]any)
 	assert.Equal(t, "30s", group["interval"])
 
 	var names []string
@@ -112,12 +111,12 @@ func TestPrometheusRule(t *testing.T) {
 		rule := raw.(map[string]any)
 		name := rule["alert"].(string)
 		names = append(names, name)
-		assert.Equal(t, "https://wiki.example.com/certctl#"+strings.ToLower(name), path(rule, "annotations", "runbook_url"))
-		assert.Equal(t, "warning", path(rule, "labels", "severity"))
+		assert.Equal(t, "https://wiki.example.com/certctl#"+strings.ToLower(name), Path(rule, "annotations", "runbook_url"))
+		assert.Equal(t, "warning", Path(rule, "labels", "severity"))
 		if name == "CertctlAgentOffline" {
 			assert.Equal(t, "(max by (namespace, job) (certctl_agent_total) - max by (namespace, job) (certctl_agent_online)) > 3", rule["expr"])
 			assert.Equal(t, "30m", rule["for"])
-			assert.Contains(t, path(rule, "annotations", "description"), "alert above 3 for 30m")
+			assert.Contains(t, Path(rule, "annotations", "description"), "alert above 3 for 30m")
 		}
 	}
 	assert.Equal(t, []string{"CertctlCertificateExpiringSoon", "CertctlAgentOffline", "CertctlJobFailureRateHigh", "CertctlIssuanceFailures"}, names)
@@ -130,34 +129,11 @@ func TestPrometheusRule(t *testing.T) {
 	}
 }
 
-// dashboardQueries are the PromQL expressions of the rendered Grafana dashboard, by panel title.
-func dashboardQueries(t *testing.T, r *Render) map[string][]string {
-	t.Helper()
-	raw, ok := r.ConfigMap(t, "certctl-dashboard").Data["certctl-dashboard.json"]
-	require.True(t, ok, "the dashboard is the ConfigMap key certctl-dashboard.json")
-	var dashboard struct {
-		UID    string
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
-		}
-	}
-	require.NoError(t, json.Unmarshal([]byte(raw), &dashboard))
-	assert.Equal(t, "certctl-dashboard", dashboard.UID)
-	queries := map[string][]string{}
-	for _, p := range dashboard.Panels {
-		for _, target := range p.Targets {
-			queries[p.Title] = append(queries[p.Title], target.Expr)
-		}
-	}
-	return queries
-}
-
 func TestGrafanaDashboard(t *testing.T) {
-	r := renderMode(t, "ha-monitoring")
-	assert.Equal(t, "1", path(r.Object(t, "ConfigMap", "certctl-dashboard").Manifest(), "metadata", "labels", "grafana_dashboard"),
+	r := RenderMode(t, "ha-monitoring")
+	assert.Equal(t, "1", Path(r.Object(t, "ConfigMap", "certctl-dashboard").Manifest(), "metadata", "labels", "grafana_dashboard"),
 		"the label Grafana's dashboard sidecar watches by default")
-	queries := dashboardQueries(t, r)
+	queries := DashboardQueries(t, r)
 	for _, panel := range []string{"Certificates by state", "Certificates expiring within 30 days", "Agents", "Agents offline",
 		"Jobs finished per hour", "Job failure share (15m)", "Issuance failures per second"} {
 		assert.NotEmpty(t, queries[panel], "panel %q", panel)
@@ -165,15 +141,15 @@ func TestGrafanaDashboard(t *testing.T) {
 	for title, exprs := range queries {
 		for _, e := range exprs {
 			_, err := parser.ParseExpr(e)
-			assert.NoError(t, err, "panel %q: %q", title, e)
+			require.NoError(t, err, "panel %q: %q", title, e)
 		}
 	}
 
 	relabelled := renderModeWith(t, "ha-monitoring", map[string]any{"monitoring": map[string]any{
 		"grafanaDashboard": map[string]any{"labels": map[string]any{"dashboards": "platform"}},
 	}})
-	labels := path(relabelled.Object(t, "ConfigMap", "certctl-dashboard").Manifest(), "metadata", "labels").(map[string]any)
+	labels := Path(relabelled.Object(t, "ConfigMap", "certctl-dashboard").Manifest(), "metadata", "labels").(map[string]any)
 	assert.Equal(t, "platform", labels["dashboards"])
 	assert.Equal(t, "1", labels["grafana_dashboard"], "config maps merge over the defaults: the default label stays (harmless to a sidecar watching another)")
-	assert.NotContains(t, renderMode(t, "prometheus-rules").ObjectSet(), "ConfigMap/certctl-dashboard", "the dashboard is opt-in")
+	assert.NotContains(t, RenderMode(t, "prometheus-rules").ObjectSet(), "ConfigMap/certctl-dashboard", "the dashboard is opt-in")
 }

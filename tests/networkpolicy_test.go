@@ -12,16 +12,16 @@ import (
 )
 
 func TestPodDisruptionBudget(t *testing.T) {
-	r := renderMode(t, "ha")
+	r := RenderMode(t, "ha")
 	pdb := typed[policyv1.PodDisruptionBudget](t, r, "PodDisruptionBudget", "certctl-server").Spec
 	assert.Equal(t, ptrTo(intstr.FromInt32(1)), pdb.MinAvailable)
 	assert.Nil(t, pdb.MaxUnavailable)
 	assert.Equal(t, "server", pdb.Selector.MatchLabels["app.kubernetes.io/component"])
 
-	single := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"podDisruptionBudget": map[string]any{"enabled": true}})))
+	single := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"podDisruptionBudget": map[string]any{"enabled": true}})))
 	assert.NotContains(t, single.ObjectSet(), "PodDisruptionBudget/certctl-server", "a budget on one replica would block every node drain")
 
-	percent := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{
+	percent := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{
 		"server":              map[string]any{"replicas": 4},
 		"podDisruptionBudget": map[string]any{"enabled": true, "maxUnavailable": "25%"},
 	})))
@@ -31,7 +31,7 @@ func TestPodDisruptionBudget(t *testing.T) {
 }
 
 func TestNetworkPolicies(t *testing.T) {
-	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"networkPolicy": map[string]any{
+	r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"networkPolicy": map[string]any{
 		"enabled": true,
 		"extraEgress": []any{map[string]any{
 			"to":    []any{map[string]any{"ipBlock": map[string]any{"cidr": "0.0.0.0/0"}}},
@@ -53,7 +53,7 @@ func TestNetworkPolicies(t *testing.T) {
 	assert.Equal(t, "server", pg.Ingress[0].From[0].PodSelector.MatchLabels["app.kubernetes.io/component"])
 	assert.Empty(t, pg.Egress, "Postgres may open no connection")
 
-	scraped := typed[networkingv1.NetworkPolicy](t, renderMode(t, "ha-monitoring"), "NetworkPolicy", "certctl-server").Spec
+	scraped := typed[networkingv1.NetworkPolicy](t, RenderMode(t, "ha-monitoring"), "NetworkPolicy", "certctl-server").Spec
 	require.Len(t, scraped.Ingress, 2, "agents, and Prometheus while the ServiceMonitor scrapes")
 	assert.Equal(t, map[string]string{"kubernetes.io/metadata.name": "monitoring"}, scraped.Ingress[1].From[0].NamespaceSelector.MatchLabels)
 	assert.Nil(t, scraped.Ingress[1].From[0].PodSelector, "every pod of that namespace: Prometheus' labels differ per install")

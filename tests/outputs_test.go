@@ -11,7 +11,7 @@ import (
 // plain carries a secret.
 func TestOutputsReplaceNotes(t *testing.T) {
 	t.Setenv("PULUMI_BACKEND_URL", "file:///srv/certctl-pulumi/.pulumi-state")
-	r := renderMode(t, "all-on")
+	r := RenderMode(t, "all-on")
 	_, job := migrationJobOf(t, r)
 	notes := r.Outputs["nextSteps"].Value.(string)
 	for _, want := range []string{
@@ -45,10 +45,10 @@ func TestOutputsReplaceNotes(t *testing.T) {
 
 func TestNotesFollowTheMode(t *testing.T) {
 	t.Setenv("PULUMI_BACKEND_URL", "") // `make test` exports the Makefile's
-	notes := renderMode(t, "default").Outputs["nextSteps"].Value.(string)
+	notes := RenderMode(t, "default").Outputs["nextSteps"].Value.(string)
 	assert.NotContains(t, notes, "PULUMI_BACKEND_URL", "no file backend in this environment")
 	assert.NotContains(t, notes, "logs job/", "no migration Job")
 	assert.NotContains(t, notes, "cronjob", "no backups")
-	notes = renderMode(t, "agent-deployment").Outputs["nextSteps"].Value.(string)
+	notes = RenderMode(t, "agent-deployment").Outputs["nextSteps"].Value.(string)
 	assert.Contains(t, notes, "rollout status statefulset/certctl-agent")
 }

@@ -17,7 +17,7 @@ import (
 )
 
 func TestBundledPostgres(t *testing.T) {
-	r := renderMode(t, "default")
+	r := RenderMode(t, "default")
 	assert.Equal(t, map[string]string{"username": "certctl", "database": "certctl", "password": generatedValue("certctl-postgres-password")},
 		r.Secret(t, "certctl-postgres").StringData)
 
@@ -65,7 +65,7 @@ func TestBundledPostgres(t *testing.T) {
 }
 
 func TestBundledPostgresSettings(t *testing.T) {
-	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"postgresql": map[string]any{
+	r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"postgresql": map[string]any{
 		"postgresqlConfig": map[string]any{"shared_buffers": "256MB", "max_connections": "200"},
 		"storage":          map[string]any{"size": "50Gi", "storageClass": "fast-ssd", "deleteOnDestroy": true},
 	}})))
@@ -109,7 +109,7 @@ func TestBundledPostgresOutputs(t *testing.T) {
 // signs in with the new or the current password, and the current-password Secret and the
 // server's URL follow it.
 func TestPasswordChangeJob(t *testing.T) {
-	r := renderMode(t, "default")
+	r := RenderMode(t, "default")
 	var job Resource
 	for _, res := range r.KubernetesObjects() {
 		if res.Kind() == "Job" && strings.HasPrefix(res.ObjectName(), "certctl-pgpass-") {
@@ -136,7 +136,7 @@ func TestPasswordChangeJob(t *testing.T) {
 	assert.Contains(t, r.Object(t, "Secret", "certctl-server").Dependencies, jobURN,
 		"the server's URL changes after the database has the password")
 
-	rotated := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"postgresql": map[string]any{"auth": map[string]any{"password": "another-password"}}}), "postgresql"))
+	rotated := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"postgresql": map[string]any{"auth": map[string]any{"password": "another-password"}}}), "postgresql"))
 	var rotatedName string
 	for _, res := range rotated.KubernetesObjects() {
 		if res.Kind() == "Job" {
@@ -149,7 +149,7 @@ func TestPasswordChangeJob(t *testing.T) {
 
 func TestPasswordRotationCounter(t *testing.T) {
 	keepers := func(rotation int) any {
-		r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"postgresql": map[string]any{"auth": map[string]any{"passwordRotation": rotation}}})))
+		r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"postgresql": map[string]any{"auth": map[string]any{"passwordRotation": rotation}}})))
 		for _, pw := range r.ByType("random:index/randomPassword:RandomPassword") {
 			if pw.Name == "certctl-postgres-password" {
 				return plain(pw.Inputs["keepers"])

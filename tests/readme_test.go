@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -266,7 +267,7 @@ func TestReadmeCountsAndListsMatchTheCode(t *testing.T) {
 
 	m := regexp.MustCompile(`The default render is (\d+) objects`).FindStringSubmatch(text)
 	require.NotNil(t, m, "the README states the default render's size")
-	objects, _ := count(renderMode(t, "default"))
+	objects, _ := count(RenderMode(t, "default"))
 	assert.Equal(t, fmt.Sprint(objects), m[1], "the default render's object count")
 
 	_, review, ok := strings.Cut(text, "## Reviewing a change\n")
@@ -278,14 +279,14 @@ func TestReadmeCountsAndListsMatchTheCode(t *testing.T) {
 	}
 	var names []string
 	for _, mode := range modes() {
-		names = append(names, mode.name)
+		names = append(names, mode.Name)
 	}
 	assert.ElementsMatch(t, names, listed, "Reviewing a change lists every mode of modes()")
 
-	rows := regexp.MustCompile("(?m)^\\| ([a-z0-9-]+) \\| (\\d+) Kubernetes objects, (\\d+) registrations \\|").FindAllStringSubmatch(text, -1)
+	rows := regexp.MustCompile(`(?m)^\| ([a-z0-9-]+) \| (\d+) Kubernetes objects, (\d+) registrations \|`).FindAllStringSubmatch(text, -1)
 	require.NotEmpty(t, rows, "the README's benchmark table")
 	for _, row := range rows {
-		objects, registrations := count(renderMode(t, row[1]))
+		objects, registrations := count(RenderMode(t, row[1]))
 		assert.Equal(t, fmt.Sprintf("%d/%d", objects, registrations), row[2]+"/"+row[3], "the benchmark table's counts for %s", row[1])
 	}
 
@@ -298,4 +299,30 @@ func TestReadmeCountsAndListsMatchTheCode(t *testing.T) {
 			assert.Contains(t, arch, "`"+name+"`", "the README's file list names components/%s", name)
 		}
 	}
+}
+
+// The Makefile's tiers (test-mocks, test-live, test-engine) together run every package with
+// tests, so a new package cannot fall outside all of them.
+func TestMakefileTiersCoverEveryTestPackage(t *testing.T) {
+	root := ProjectRoot()
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	require.NoError(t, err)
+	var tiers []string
+	for _, variable := range []string{"MOCK_TESTS", "LIVE_TESTS", "ENGINE_TESTS"} {
+		m := regexp.MustCompile(`(?m)^` + variable + ` := (.+)$`).FindSubmatch(makefile)
+		require.NotNil(t, m, "the Makefile sets %s", variable)
+		tiers = append(tiers, strings.Fields(string(m[1]))...)
+	}
+	list := exec.Command("go", "list", "-f", "{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}", "./...")
+	list.Dir = root
+	out, err := list.Output()
+	require.NoError(t, err, "go list")
+	var packages []string
+	for _, dir := range strings.Fields(string(out)) {
+		rel, err := filepath.Rel(root, dir)
+		require.NoError(t, err)
+		packages = append(packages, "./"+rel)
+	}
+	require.NotEmpty(t, packages)
+	assert.ElementsMatch(t, packages, tiers)
 }

@@ -50,7 +50,7 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := deepMerge(base(), tc.config)
+			cfg := DeepMerge(base(), tc.config)
 			if tc.noBase {
 				cfg = tc.config
 			}
@@ -65,7 +65,7 @@ func TestRefusals(t *testing.T) {
 
 // TestRefusalsAreCollected: several mistakes are reported together, so one run shows them all.
 func TestRefusalsAreCollected(t *testing.T) {
-	_, err := run(t, withConfig(t, deepMerge(base(), map[string]any{
+	_, err := run(t, withConfig(t, DeepMerge(base(), map[string]any{
 		"server": map[string]any{"replicas": 0, "logging": map[string]any{"level": "loud"}},
 		"agent":  map[string]any{"kind": "Pod"},
 	})))
@@ -78,11 +78,11 @@ func TestRefusalsAreCollected(t *testing.T) {
 // A misspelled top-level key reaches the program only through the engine's configuration: the
 // CLI accepts any key. It is refused with the key it was probably meant to be.
 func TestUnknownTopLevelKeyIsRefused(t *testing.T) {
-	_, err := run(t, withConfig(t, deepMerge(base(), map[string]any{"sever": map[string]any{"replicas": 3}})))
+	_, err := run(t, withConfig(t, DeepMerge(base(), map[string]any{"sever": map[string]any{"replicas": 3}})))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "certctl:sever: is not a setting of this program; did you mean server?")
-	_, err = run(t, withConfig(t, deepMerge(base(), map[string]any{"renderYamlToDirectory": "out"})))
-	assert.NoError(t, err, "renderYamlToDirectory is read by the program itself")
-	_, err = run(t, withConfig(t, deepMerge(base(), map[string]any{"kubernetes:context": "prod"})))
+	_, err = run(t, withConfig(t, DeepMerge(base(), map[string]any{"renderYamlToDirectory": "out"})))
+	require.NoError(t, err, "renderYamlToDirectory is read by the program itself")
+	_, err = run(t, withConfig(t, DeepMerge(base(), map[string]any{"kubernetes:context": "prod"})))
 	assert.NoError(t, err, "other namespaces are not the program's to judge")
 }

@@ -20,8 +20,8 @@ func namedKeyValues(t *testing.T, r *Render, name string) []string {
 	return keys
 }
 
-func rotationStack(t *testing.T, admin, adminDone, agents, agentsDone int) stackConfig {
-	return withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{"auth": map[string]any{
+func rotationStack(t *testing.T, admin, adminDone, agents, agentsDone int) StackConfig {
+	return withConfig(t, DeepMerge(base(), map[string]any{"server": map[string]any{"auth": map[string]any{
 		"apiKeyRotation": admin, "apiKeyRotationDone": adminDone, "agentApiKeyRotation": agents, "agentApiKeyRotationDone": agentsDone,
 	}}}))
 }
@@ -31,7 +31,7 @@ func rotationStack(t *testing.T, admin, adminDone, agents, agentsDone int) stack
 // configuration says the rotation is done, so what the server accepts never depends on how
 // earlier updates ended.
 func TestKeyRotation(t *testing.T) {
-	first := renderMode(t, "default")
+	first := RenderMode(t, "default")
 	assert.Equal(t, []string{"GENERATED-certctl-agent-api-key"}, namedKeyValues(t, first, "agents"))
 	for _, pw := range first.ByType("random:index/randomPassword:RandomPassword") {
 		assert.Nil(t, pw.Inputs["keepers"].V, "%s: no keeper before the first rotation, so existing keys stay", pw.Name)
@@ -66,12 +66,12 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestScrapeKeyRotation(t *testing.T) {
-	stack := func(rotation, done int) stackConfig {
-		m := modeNamed(t, "ha-monitoring")
-		m.config = deepMerge(m.config, map[string]any{"monitoring": map[string]any{"serviceMonitor": map[string]any{
+	stack := func(rotation, done int) StackConfig {
+		m := ModeNamed(t, "ha-monitoring")
+		m.Config = DeepMerge(m.Config, map[string]any{"monitoring": map[string]any{"serviceMonitor": map[string]any{
 			"scrapeKeyRotation": rotation, "scrapeKeyRotationDone": done,
 		}}})
-		return m.stack(t)
+		return m.Stack(t)
 	}
 	rotating := mustRun(t, stack(1, 0))
 	assert.Equal(t, []string{"GENERATED-certctl-scrape-key-b", "GENERATED-certctl-scrape-key"}, namedKeyValues(t, rotating, "prometheus"))

@@ -48,7 +48,7 @@ func unmarkedSecrets(v resource.PropertyValue, where string, values []string) []
 // every stack output that carries them.
 func TestSecretsStaySecret(t *testing.T) {
 	given := []string{"user-api-key-1,user-api-key-0", "user-pg-password", "smtp-pass-4567", "https://hooks.slack.com/services/T0/B0/SECRET"}
-	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{
+	r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{
 		"server": map[string]any{
 			"auth":      map[string]any{"apiKey": given[0]},
 			"smtp":      map[string]any{"enabled": true, "host": "smtp.example.com", "fromAddress": "certctl@example.com", "password": given[2]},
@@ -56,7 +56,7 @@ func TestSecretsStaySecret(t *testing.T) {
 		},
 		"postgresql": map[string]any{"auth": map[string]any{"password": given[1]}},
 	}), "server", "postgresql"))
-	defaults := renderMode(t, "default")
+	defaults := RenderMode(t, "default")
 	generated := []string{"GENERATED-"}
 
 	for _, tc := range []struct {
@@ -81,26 +81,26 @@ func TestSecretsStaySecret(t *testing.T) {
 				if s.Kind() != "Secret" {
 					continue
 				}
-				for key := range path(s.Manifest(), "stringData").(map[string]any) {
+				for key := range Path(s.Manifest(), "stringData").(map[string]any) {
 					assert.True(t, s.secretAt("stringData", key), "Secret %s key %s is not marked secret", s.ObjectName(), key)
 				}
 			}
 		})
 	}
 	assert.Equal(t, "user-api-key-1", r.Outputs["apiKey"].Value, "the output is the newest admin key of a rotation list")
-	named := path(r.Object(t, "Secret", "certctl-server").Manifest(), "stringData", "api-keys-named")
+	named := Path(r.Object(t, "Secret", "certctl-server").Manifest(), "stringData", "api-keys-named")
 	assert.Contains(t, named, "admin:user-api-key-1:admin,admin:user-api-key-0:admin,", "both keys of a rotation stay admin keys")
 }
 
 // Generated secrets never change by themselves: a change of this program's generation
 // parameters is ignored, so a Postgres password bound at initdb is never regenerated.
 func TestGeneratedSecretsAreStable(t *testing.T) {
-	r := renderMode(t, "default")
+	r := RenderMode(t, "default")
 	pws := r.ByType("random:index/randomPassword:RandomPassword")
 	require.Len(t, pws, 6)
 	for _, pw := range pws {
 		assert.ElementsMatch(t, []string{"length", "special"}, pw.IgnoreChanges, pw.Name)
-		assert.Equal(t, false, pw.Inputs["special"].BoolValue(), "%s: alphanumeric is safe in URLs and key lists", pw.Name)
+		assert.False(t, pw.Inputs["special"].BoolValue(), "%s: alphanumeric is safe in URLs and key lists", pw.Name)
 		assert.GreaterOrEqual(t, pw.Inputs["length"].NumberValue(), 32.0, pw.Name)
 	}
 }
@@ -108,7 +108,7 @@ func TestGeneratedSecretsAreStable(t *testing.T) {
 // Before the credentials moved to Certctl, CertctlServer generated the admin key and the
 // bootstrap token: an upgraded stack must keep them, not generate new ones.
 func TestMovedCredentialsKeepTheirValues(t *testing.T) {
-	r := renderMode(t, "default")
+	r := RenderMode(t, "default")
 	for name, old := range map[string]string{
 		"certctl-api-key":         "certctl-server-api-key",
 		"certctl-bootstrap-token": "certctl-server-bootstrap-token",

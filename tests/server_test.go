@@ -19,7 +19,7 @@ import (
 )
 
 func TestServerDeploymentDefaultMode(t *testing.T) {
-	r := renderMode(t, "default")
+	r := RenderMode(t, "default")
 	d := r.Deployment(t, "certctl-server")
 	pod := d.Spec.Template.Spec
 	require.Len(t, pod.Containers, 1)
@@ -159,11 +159,11 @@ func TestServerDeploymentDefaultMode(t *testing.T) {
 		ann := d.Spec.Template.Annotations
 		require.Contains(t, ann, "checksum/config")
 		require.Contains(t, ann, "checksum/secret")
-		other := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{"logging": map[string]any{"level": "debug"}}})))
+		other := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"server": map[string]any{"logging": map[string]any{"level": "debug"}}})))
 		otherAnn := other.Deployment(t, "certctl-server").Spec.Template.Annotations
 		assert.NotEqual(t, ann["checksum/config"], otherAnn["checksum/config"])
 		assert.Equal(t, ann["checksum/secret"], otherAnn["checksum/secret"])
-		rotated := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{"auth": map[string]any{"apiKey": "rotated-key"}}}), "server"))
+		rotated := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"server": map[string]any{"auth": map[string]any{"apiKey": "rotated-key"}}}), "server"))
 		assert.NotEqual(t, ann["checksum/secret"], rotated.Deployment(t, "certctl-server").Spec.Template.Annotations["checksum/secret"])
 	})
 
@@ -190,26 +190,26 @@ func checksumOf(data map[string]string) string {
 }
 
 func TestServerServiceAndRBAC(t *testing.T) {
-	r := renderMode(t, "default")
+	r := RenderMode(t, "default")
 	svc := r.Object(t, "Service", "certctl-server").Manifest()
-	assert.Equal(t, "ClusterIP", path(svc, "spec", "type"))
-	assert.Equal(t, []any{map[string]any{"name": "https", "port": 8443.0, "targetPort": "https", "protocol": "TCP"}}, path(svc, "spec", "ports"))
+	assert.Equal(t, "ClusterIP", Path(svc, "spec", "type"))
+	assert.Equal(t, []any{map[string]any{"name": "https", "port": 8443.0, "targetPort": "https", "protocol": "TCP"}}, Path(svc, "spec", "ports"))
 
 	assert.NotContains(t, r.Object(t, "ClusterRole", "certctl").Manifest(), "rules", "no rules unless kubernetesSecrets.enabled, and no empty list: the API server stores none, so one sent would differ at every update")
 	binding := r.Object(t, "ClusterRoleBinding", "certctl").Manifest()
-	assert.Equal(t, "certctl", path(binding, "roleRef", "name"))
-	assert.Equal(t, []any{map[string]any{"kind": "ServiceAccount", "name": "certctl", "namespace": "certctl"}}, path(binding, "subjects"))
+	assert.Equal(t, "certctl", Path(binding, "roleRef", "name"))
+	assert.Equal(t, []any{map[string]any{"kind": "ServiceAccount", "name": "certctl", "namespace": "certctl"}}, Path(binding, "subjects"))
 
-	withSecrets := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"kubernetesSecrets": map[string]any{"enabled": true}})))
-	rules := path(withSecrets.Object(t, "ClusterRole", "certctl").Manifest(), "rules").([]any)
+	withSecrets := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"kubernetesSecrets": map[string]any{"enabled": true}})))
+	rules := Path(withSecrets.Object(t, "ClusterRole", "certctl").Manifest(), "rules").([]any)
 	require.Len(t, rules, 1)
-	assert.Equal(t, []any{"secrets"}, path(rules[0], "resources"))
-	assert.Equal(t, []any{"get", "list", "create", "update", "patch"}, path(rules[0], "verbs"))
-	assert.Equal(t, true, path(withSecrets.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "spec", "automountServiceAccountToken"))
+	assert.Equal(t, []any{"secrets"}, Path(rules[0], "resources"))
+	assert.Equal(t, []any{"get", "list", "create", "update", "patch"}, Path(rules[0], "verbs"))
+	assert.Equal(t, true, Path(withSecrets.Object(t, "Deployment", "certctl-server").Manifest(), "spec", "template", "spec", "automountServiceAccountToken"))
 }
 
 func TestServerOptionalFeaturesEnv(t *testing.T) {
-	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{
+	r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"server": map[string]any{
 		"cors":        map[string]any{"origins": "https://ui.example.com"},
 		"networkScan": map[string]any{"enabled": true},
 		"est":         map[string]any{"enabled": true, "profileID": "prof-1"},
@@ -258,7 +258,7 @@ func TestServerOptionalFeaturesEnv(t *testing.T) {
 
 // User extras arrive in Kubernetes' own shape and must land unchanged and valid.
 func TestServerUserExtras(t *testing.T) {
-	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{
+	r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"server": map[string]any{
 		"volumes":      []any{map[string]any{"name": "corp-ca", "secret": map[string]any{"secretName": "corp-ca"}}},
 		"volumeMounts": []any{map[string]any{"name": "corp-ca", "mountPath": "/etc/ssl/corp", "readOnly": true}},
 		"extraEnv": []any{map[string]any{"name": "CERTCTL_OIDC_SECRET", "valueFrom": map[string]any{
@@ -277,15 +277,15 @@ func TestServerUserExtras(t *testing.T) {
 }
 
 func TestCertManagerCertificate(t *testing.T) {
-	r := renderMode(t, "cert-manager")
+	r := RenderMode(t, "cert-manager")
 	cert := r.Object(t, "Certificate", "certctl-server-tls").Manifest()
-	assert.Equal(t, "condition=Ready", path(cert, "metadata", "annotations", "pulumi.com/waitFor"), "the server must not start before its certificate exists")
-	spec := path(cert, "spec")
-	assert.Equal(t, "certctl-tls", path(spec, "secretName"))
-	assert.Equal(t, map[string]any{"name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io"}, path(spec, "issuerRef"))
-	assert.Equal(t, map[string]any{"algorithm": "ECDSA", "size": 256.0, "rotationPolicy": "Always"}, path(spec, "privateKey"))
-	assert.Equal(t, []any{"2160h", "360h"}, []any{path(spec, "duration"), path(spec, "renewBefore")})
-	assert.Equal(t, []any{"certctl-server", "localhost", "certctl-server.certctl.svc", "certctl-server.certctl.svc.cluster.local"}, path(spec, "dnsNames"),
+	assert.Equal(t, "condition=Ready", Path(cert, "metadata", "annotations", "pulumi.com/waitFor"), "the server must not start before its certificate exists")
+	spec := Path(cert, "spec")
+	assert.Equal(t, "certctl-tls", Path(spec, "secretName"))
+	assert.Equal(t, map[string]any{"name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io"}, Path(spec, "issuerRef"))
+	assert.Equal(t, map[string]any{"algorithm": "ECDSA", "size": 256.0, "rotationPolicy": "Always"}, Path(spec, "privateKey"))
+	assert.Equal(t, []any{"2160h", "360h"}, []any{Path(spec, "duration"), Path(spec, "renewBefore")})
+	assert.Equal(t, []any{"certctl-server", "localhost", "certctl-server.certctl.svc", "certctl-server.certctl.svc.cluster.local"}, Path(spec, "dnsNames"),
 		"agents dial the Service name, so the certificate must cover it")
 	assert.Contains(t, r.Deployment(t, "certctl-server").Spec.Template.Spec.Volumes, secretVolume("tls", "certctl-tls"))
 }
@@ -300,7 +300,7 @@ func TestReservedIsRefused(t *testing.T) {
 	paths := config.SettingPaths()
 	refused := func(t *testing.T, extra map[string]any, key string) string {
 		t.Helper()
-		_, err := run(t, withConfig(t, deepMerge(base(), extra)))
+		_, err := run(t, withConfig(t, DeepMerge(base(), extra)))
 		require.Error(t, err)
 		for _, line := range strings.Split(err.Error(), "\n") {
 			if strings.Contains(line, "certctl:"+key+":") {
@@ -354,14 +354,14 @@ func TestJobProcessorFollowsTheKeygenMode(t *testing.T) {
 			if tc.scheduler != nil {
 				server["scheduler"] = tc.scheduler
 			}
-			r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": server})))
+			r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"server": server})))
 			assert.Equal(t, tc.want, r.ConfigMap(t, "certctl-server").Data["scheduler-job-processor-interval"])
 		})
 	}
 }
 
 func TestServerProxiesAffinityAndRateLimits(t *testing.T) {
-	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{"server": map[string]any{
+	r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"server": map[string]any{
 		"replicas":       2,
 		"service":        map[string]any{"sessionAffinity": "ClientIP", "sessionAffinityTimeoutSeconds": 600},
 		"trustedProxies": []any{"10.0.0.0/8", "192.0.2.1"},
@@ -374,14 +374,14 @@ func TestServerProxiesAffinityAndRateLimits(t *testing.T) {
 	assert.Equal(t, "postgres", data["rate-limit-backend"], "two replicas share their limits")
 	assert.Equal(t, "5m", data["rate-limit-janitor-interval"])
 
-	single := renderMode(t, "default")
+	single := RenderMode(t, "default")
 	assert.Empty(t, single.Service(t, "certctl-server").Spec.SessionAffinity, "None is Kubernetes' default")
 	assert.NotContains(t, single.ConfigMap(t, "certctl-server").Data, "rate-limit-janitor-interval", "the memory backend has no janitor")
 	assert.NotContains(t, single.ConfigMap(t, "certctl-server").Data, "trusted-proxies")
 }
 
 func TestServerSurvivesNodeLoss(t *testing.T) {
-	ha := renderMode(t, "ha").Deployment(t, "certctl-server").Spec
+	ha := RenderMode(t, "ha").Deployment(t, "certctl-server").Spec
 	require.Len(t, ha.Template.Spec.TopologySpreadConstraints, 2)
 	for i, key := range []string{"kubernetes.io/hostname", "topology.kubernetes.io/zone"} {
 		c := ha.Template.Spec.TopologySpreadConstraints[i]
@@ -393,7 +393,7 @@ func TestServerSurvivesNodeLoss(t *testing.T) {
 	assert.Equal(t, ptrTo(intstr.FromInt32(0)), ha.Strategy.RollingUpdate.MaxUnavailable, "a rollout never drops below the budget")
 	assert.Equal(t, ptrTo(intstr.FromInt32(1)), ha.Strategy.RollingUpdate.MaxSurge)
 
-	assert.Empty(t, renderMode(t, "default").Deployment(t, "certctl-server").Spec.Template.Spec.TopologySpreadConstraints,
+	assert.Empty(t, RenderMode(t, "default").Deployment(t, "certctl-server").Spec.Template.Spec.TopologySpreadConstraints,
 		"one replica has nothing to spread")
 	own := renderModeWith(t, "ha", map[string]any{"server": map[string]any{"topologySpreadConstraints": []any{map[string]any{
 		"topologyKey": "topology.kubernetes.io/zone", "maxSkew": 1, "whenUnsatisfiable": "DoNotSchedule",
@@ -404,7 +404,7 @@ func TestServerSurvivesNodeLoss(t *testing.T) {
 }
 
 func TestFleetSizeSetsDefaultsExplicitValuesWin(t *testing.T) {
-	r := mustRun(t, withConfig(t, deepMerge(base(), map[string]any{
+	r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{
 		"fleetSize":  "medium",
 		"server":     map[string]any{"replicas": 4, "resources": map[string]any{"limits": map[string]any{"memory": "3Gi"}}},
 		"postgresql": map[string]any{"postgresqlConfig": map[string]any{"work_mem": "16MB"}},

@@ -45,9 +45,9 @@ func TestProjectFileDeclaresEveryKey(t *testing.T) {
 		assert.NotEmpty(t, decl.Description, k)
 	}
 
-	m := modeNamed(t, "default")
-	plain := mustRun(t, m.stack(t))
-	defaulted := mustRun(t, withProjectDefaults(t, m.stack(t)))
+	m := ModeNamed(t, "default")
+	plain := mustRun(t, m.Stack(t))
+	defaulted := mustRun(t, withProjectDefaults(t, m.Stack(t)))
 	assert.Equal(t, string(manifestsYAML(t, plain)), string(manifestsYAML(t, defaulted)))
 }
 

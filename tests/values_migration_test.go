@@ -281,7 +281,7 @@ func (d plainDecrypter) BatchDecrypt(ctx context.Context, ciphertexts []string) 
 // stackFromCommands applies the commands with the Pulumi SDK's own config map, as the CLI does
 // (--path typing: true/false become booleans and integers numbers unless --type says otherwise;
 // secrets stored secure), and returns the configuration the engine would pass to the program.
-func stackFromCommands(t *testing.T, sets []configSet) stackConfig {
+func stackFromCommands(t *testing.T, sets []configSet) StackConfig {
 	t.Helper()
 	types := map[string]pulumiconfig.Type{
 		"string": pulumiconfig.TypeString, "int": pulumiconfig.TypeInt,
@@ -304,7 +304,7 @@ func stackFromCommands(t *testing.T, sets []configSet) stackConfig {
 	}
 	plain, err := m.Decrypt(plainDecrypter{})
 	require.NoError(t, err)
-	sc := stackConfig{values: map[string]string{}}
+	sc := StackConfig{values: map[string]string{}}
 	for k, v := range plain {
 		sc.values[k.String()] = v
 	}
@@ -350,7 +350,7 @@ func TestValuesMigrationWorkedExample(t *testing.T) {
 	secretPaths := config.SecretPaths()
 	for _, s := range sets {
 		assert.True(t, s.isPath, "pulumi config set %s: the worked example uses --path throughout", s.path)
-		assert.NoError(t, checkConfigKey(documented, s.path), "the worked example")
+		require.NoError(t, checkConfigKey(documented, s.path), "the worked example")
 		assert.Equal(t, slices.Contains(secretPaths, s.path), s.secret, "pulumi config set %s: --secret exactly on secrets", s.path)
 	}
 

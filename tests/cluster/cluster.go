@@ -26,7 +26,7 @@ import (
 	"time"
 )
 
-// LogDirEnv, when set, names a directory where each cluster keeps its components' logs
+// LogDirEnv names the variable that, when set, names a directory where each cluster keeps its components' logs
 // (<dir>/<test name>-<time>/) after the test, instead of a temporary directory.
 const LogDirEnv = "CERTCTL_CLUSTER_LOG_DIR"
 

@@ -96,7 +96,7 @@ func (d *deployment) lifecycle(scale scaleCheck, day2 func(), keeps ...string) {
 func (d *deployment) checkSteady() {
 	t := d.t
 	_, err := d.stack.Preview(d.ctx, optpreview.ExpectNoChanges(), optpreview.ProgressStreams(d.out))
-	assert.NoError(t, err, "a preview right after pulumi up expects no changes")
+	require.NoError(t, err, "a preview right after pulumi up expects no changes")
 	again := up(t, d.ctx, d.stack, d.out)
 	assert.Empty(t, again.changed(), "a second pulumi up changes nothing")
 	_, err = d.stack.Refresh(d.ctx, optrefresh.ExpectNoChanges(), optrefresh.ProgressStreams(d.out))

@@ -125,7 +125,8 @@ func (c *Cluster) AddObject(obj map[string]any) {
 		return
 	}
 	for _, p := range running {
-		if err := c.proxyService(p, svc); err == nil {
+		err := c.proxyService(p, svc)
+		if err == nil {
 			err = p.writeHosts()
 		}
 		if err != nil {

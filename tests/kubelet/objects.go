@@ -99,7 +99,7 @@ func withStringData(secret *corev1.Secret) *corev1.Secret {
 func (s *store) addService(svc *corev1.Service) (*service, error) {
 	for _, old := range s.services {
 		if old.Name == svc.Name {
-			return nil, fmt.Errorf("Service %q is already known: replacing a Service is not emulated", svc.Name)
+			return nil, fmt.Errorf("the Service %q is already known: replacing a Service is not emulated", svc.Name)
 		}
 	}
 	ip, err := nthAddr(serviceCIDR, len(s.services)+1)

@@ -2,7 +2,6 @@ package kubelet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -151,7 +150,7 @@ spec:
 
 	for _, path := range []string{"/written", "/tmp/written", "/etc/written"} {
 		out, err := p.Exec("main", "touch", path)
-		assert.Error(t, err, "writing %s must fail", path)
+		require.Error(t, err, "writing %s must fail", path)
 		assert.Contains(t, out, "Read-only file system", path)
 	}
 	assert.Equal(t, "2777 0:2000\n644 1000:2000", exec1(t, p, "main", "sh", "-c",
@@ -366,7 +365,7 @@ spec:
 	waitLog(t, p, "running, not ready: httpGet https://10.244.0.1:8443/ready: status 503")
 	assert.False(t, p.Ready())
 	_, err := c.DialContext(context.Background(), "tcp", "gated:443")
-	assert.ErrorContains(t, err, "no ready endpoints")
+	require.ErrorContains(t, err, "no ready endpoints")
 
 	exec1(t, p, "web", "touch", "/flags/web")
 	time.Sleep(time.Second)
@@ -441,7 +440,7 @@ spec:
 	out, err := exec.Command("ip", "netns", "list").Output()
 	require.NoError(t, err)
 	assert.NotContains(t, strings.Fields(string(out)), netns, "the sandbox is deleted")
-	assert.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "the container's process is gone")
+	require.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "the container's process is gone")
 	mounts, err := mountsUnder(dir)
 	require.NoError(t, err)
 	assert.Empty(t, mounts)
@@ -475,7 +474,7 @@ func TestStaleSandboxesAreSwept(t *testing.T) {
 	sweepStale()
 	select {
 	case err := <-exited:
-		assert.ErrorContains(t, err, "killed")
+		require.ErrorContains(t, err, "killed")
 	case <-time.After(5 * time.Second):
 		_ = orphan.Process.Kill()
 		t.Fatal("the orphan still runs")
@@ -564,7 +563,7 @@ spec:
   restartPolicy: Never
   initContainers: [{name: wait-db, image: shell, args: ["exit 2"]}]
   containers: [{name: backup, image: shell, args: ["echo must not run"]}]`), PodOptions{})
-	assert.EqualError(t, err, "pod init-fails: init container wait-db failed: exit status 2")
+	require.EqualError(t, err, "pod init-fails: init container wait-db failed: exit status 2")
 	assert.NotContains(t, p.Logs(), "must not run")
 
 	start := time.Now()
@@ -575,7 +574,7 @@ spec:
   containers:
   - {name: quick, image: shell, args: ["exit 0"]}
   - {name: hang, image: shell, args: ["exec sleep 3600"]}`), PodOptions{})
-	assert.EqualError(t, err, "pod stuck: container hang did not finish within the pod's deadline of 1s")
+	require.EqualError(t, err, "pod stuck: container hang did not finish within the pod's deadline of 1s")
 	assert.Less(t, time.Since(start), 5*time.Second, "activeDeadlineSeconds bounds the pod")
 
 	p, err = c.RunPod("stuck-2", manifest(t, `
@@ -583,7 +582,7 @@ spec:
   restartPolicy: Never
   activeDeadlineSeconds: 3600
   containers: [{name: hang, image: shell, args: ["exec sleep 3600"]}]`), PodOptions{Deadline: 500 * time.Millisecond})
-	assert.EqualError(t, err, "pod stuck-2: container hang did not finish within the pod's deadline of 500ms", "PodOptions.Deadline wins")
+	require.EqualError(t, err, "pod stuck-2: container hang did not finish within the pod's deadline of 500ms", "PodOptions.Deadline wins")
 	assert.Contains(t, p.Logs(), "container hang (terminated: signal: ", "killed at the deadline")
 }
 
@@ -599,7 +598,7 @@ func TestPortForward(t *testing.T) {
 		assert.True(t, strings.HasPrefix(addr, "127.0.0.1:"), addr)
 		client := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 		_, err := client.Get("http://" + addr + "/")
-		assert.Error(t, err, "no ready endpoint yet")
+		require.Error(t, err, "no ready endpoint yet")
 
 		c.StartPod("echo-a", manifest(t, echoPod), PodOptions{}).WaitReady(10 * time.Second)
 		resp, err := client.Get("http://" + addr + "/")
@@ -626,12 +625,12 @@ func TestPortForward(t *testing.T) {
 		assert.Equal(t, "port-forward echo:81: service echo has no port 81", f.message)
 	})
 	_, err := net.DialTimeout("tcp", addr, time.Second)
-	assert.Error(t, err, "the listener is closed with the test")
+	require.Error(t, err, "the listener is closed with the test")
 	require.NotNil(t, open)
 	defer open.Close()
 	require.NoError(t, open.SetReadDeadline(time.Now().Add(5*time.Second)))
 	_, err = io.ReadAll(open)
-	assert.False(t, errors.Is(err, os.ErrDeadlineExceeded), "the open connection is closed with the test")
+	assert.NotErrorIs(t, err, os.ErrDeadlineExceeded, "the open connection is closed with the test")
 }
 
 // TestExecStreams: exec feeds stdin to the command and keeps its stdout apart from its stderr.
@@ -648,11 +647,11 @@ spec:
 	assert.Equal(t, "HELLO\n", out)
 	big := strings.Repeat("x", 1<<20)
 	assert.Equal(t, "1048576", strings.TrimSpace(must(p.ExecInput("main", strings.NewReader(big), "wc", "-c"))), "all of stdin arrives")
-	assert.Equal(t, "", must(p.Exec("main", "cat")), "Exec gives an empty stdin")
+	assert.Empty(t, must(p.Exec("main", "cat")), "Exec gives an empty stdin")
 
 	var stdout, stderr strings.Builder
 	err = p.ExecStreams("main", strings.NewReader("data"), &stdout, &stderr, "sh", "-c", "cat; echo oops $(id -u) >&2; exit 3")
-	assert.EqualError(t, err, "exit status 3")
+	require.EqualError(t, err, "exit status 3")
 	assert.Equal(t, "data", stdout.String())
 	assert.Equal(t, "oops 1000\n", stderr.String())
 }

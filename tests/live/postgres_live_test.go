@@ -1,4 +1,4 @@
-package tests
+package live
 
 import (
 	"fmt"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/certctl-io/certctl-pulumi/tests"
 )
 
 // TestBundledPostgresLive runs what the program renders for the bundled Postgres against a real
@@ -23,11 +25,11 @@ import (
 // .ci/run installs PostgreSQL; without it the test is skipped locally and fails under CI.
 func TestBundledPostgresLive(t *testing.T) {
 	bin := postgresBinDir(t)
-	r := renderMode(t, "all-on")
+	r := tests.RenderMode(t, "all-on")
 	sts := r.Object(t, "StatefulSet", "certctl-postgres").Manifest()
-	container := path(sts, "spec", "template", "spec", "containers", 0)
-	pgSecret := path(r.Object(t, "Secret", "certctl-postgres").Manifest(), "stringData").(map[string]any)
-	serverSecret := path(r.Object(t, "Secret", "certctl-server").Manifest(), "stringData").(map[string]any)
+	container := tests.Path(sts, "spec", "template", "spec", "containers", 0)
+	pgSecret := tests.Path(r.Object(t, "Secret", "certctl-postgres").Manifest(), "stringData").(map[string]any)
+	serverSecret := tests.Path(r.Object(t, "Secret", "certctl-server").Manifest(), "stringData").(map[string]any)
 	password := pgSecret["password"].(string)
 
 	dir := t.TempDir()
@@ -52,7 +54,7 @@ func TestBundledPostgresLive(t *testing.T) {
 	owner.run(t, filepath.Join(bin, "initdb"), initArgs...)
 
 	port := freePort(t)
-	args := rewrite(stringsOf(path(container, "args")), map[string]string{"/etc/postgresql-tls": tlsDir, "5432": port})
+	args := rewrite(stringsOf(tests.Path(container, "args")), map[string]string{"/etc/postgresql-tls": tlsDir, "5432": port})
 	require.Equal(t, "postgres", args[0])
 	server := owner.command(filepath.Join(bin, "postgres"), append(args[1:], "-D", data, "-k", run, "-c", "listen_addresses=127.0.0.1")...)
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "postgres.log"))
@@ -64,7 +66,7 @@ func TestBundledPostgresLive(t *testing.T) {
 	require.NoError(t, server.Start())
 	t.Cleanup(func() { _ = syscall.Kill(-server.Process.Pid, syscall.SIGKILL); _ = server.Wait() })
 
-	probe := rewrite(stringsOf(path(container, "readinessProbe", "exec", "command")), map[string]string{"5432": port})
+	probe := rewrite(stringsOf(tests.Path(container, "readinessProbe", "exec", "command")), map[string]string{"5432": port})
 	require.Equal(t, "pg_isready", probe[0])
 	waitReady(t, filepath.Join(bin, "pg_isready"), probe[1:], logFile.Name())
 	owner.run(t, filepath.Join(bin, "psql"), "-h", run, "-p", port, "-U", pgSecret["username"].(string), "-d", "postgres",
@@ -174,9 +176,9 @@ func freePort(t *testing.T) string {
 }
 
 func envValue(container any, name string) string {
-	for _, e := range path(container, "env").([]any) {
-		if path(e, "name") == name {
-			v, _ := path(e, "value").(string)
+	for _, e := range tests.Path(container, "env").([]any) {
+		if tests.Path(e, "name") == name {
+			v, _ := tests.Path(e, "value").(string)
 			return v
 		}
 	}
@@ -197,4 +199,21 @@ func rewrite(args []string, m map[string]string) []string {
 		}
 	}
 	return out
+}
+
+// postgresBinDir is where the Debian package installed the PostgreSQL server binaries; outside
+// CI the test skips without them.
+func postgresBinDir(t *testing.T) string {
+	t.Helper()
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
+			return d
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("PostgreSQL is not installed: .ci/run installs it")
+	}
+	t.Skip("PostgreSQL server binaries not installed (apt-get install postgresql); CI runs this test")
+	return ""
 }

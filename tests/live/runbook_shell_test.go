@@ -1,4 +1,4 @@
-package tests
+package live
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 	"sigs.k8s.io/yaml"
 
+	"github.com/certctl-io/certctl-pulumi/tests"
 	"github.com/certctl-io/certctl-pulumi/tests/kubelet"
 )
 
@@ -197,7 +198,7 @@ func (sh *runbookShell) exec(hc interp.HandlerContext, args []string) error {
 	}
 	if err := p.pod.ExecStreams(container, stdin, hc.Stdout, hc.Stderr, args[i+1:]...); err != nil {
 		fmt.Fprintf(hc.Stderr, "command terminated: %v\n", err)
-		return interp.NewExitStatus(1)
+		return interp.ExitStatus(1)
 	}
 	return nil
 }
@@ -215,8 +216,8 @@ func (sh *runbookShell) apply(stdin io.Reader, stdout io.Writer) error {
 	if obj["kind"] != "Pod" {
 		return fmt.Errorf("kubectl apply: only a Pod is emulated, got %v", obj["kind"])
 	}
-	name := path(obj, "metadata", "name").(string)
-	container := path(obj, "spec", "containers", 0, "name").(string)
+	name := tests.Path(obj, "metadata", "name").(string)
+	container := tests.Path(obj, "spec", "containers", 0, "name").(string)
 	pod := sh.d.cluster.StartPod(name, map[string]any{"metadata": obj["metadata"], "spec": obj["spec"]}, kubelet.PodOptions{})
 	sh.pods[name] = adhocPod{pod, container}
 	_, err = fmt.Fprintf(stdout, "pod/%s created\n", name)

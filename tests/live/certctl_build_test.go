@@ -1,4 +1,4 @@
-package tests
+package live
 
 import (
 	"os"
@@ -7,12 +7,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/certctl-io/certctl-pulumi/tests"
 	"github.com/certctl-io/certctl-pulumi/tests/cluster"
 )
 
 // certctlArchive is the source of the released certctl the program deploys (see
 // ../shared/certctl/README.md): the live suite runs the binaries built from it.
-const certctlArchive = "../../shared/certctl/certctl-v2.1.7-src.tar.gz"
+var certctlArchive = filepath.Join(tests.ProjectRoot(), "..", "shared", "certctl", "certctl-v2.1.7-src.tar.gz")
 
 // certctlBuild is the released server and agent, built from certctlArchive.
 type certctlBuild struct {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -146,17 +147,17 @@ func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) 
 	return resource.PropertyMap{}, nil
 }
 
-// stackConfig is a stack's configuration as the engine hands it to the program.
-type stackConfig struct {
+// StackConfig is a stack's configuration as the engine hands it to the program.
+type StackConfig struct {
 	values  map[string]string
 	secrets []string
 }
 
 // withConfig builds a stackConfig from top-level certctl keys; objects are JSON-encoded the way
 // the engine passes structured config. Keys listed in secret are marked secret.
-func withConfig(t testing.TB, values map[string]any, secret ...string) stackConfig {
+func withConfig(t testing.TB, values map[string]any, secret ...string) StackConfig {
 	t.Helper()
-	sc := stackConfig{values: map[string]string{}}
+	sc := StackConfig{values: map[string]string{}}
 	for k, v := range values {
 		full := k
 		if !strings.Contains(k, ":") {
@@ -185,6 +186,13 @@ func encodeConfigValue(t testing.TB, v any) string {
 	return string(b)
 }
 
+// ProjectRoot is the repository's root directory, from this file's place in it: the mock tests
+// and the live suite run in different directories.
+func ProjectRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
 // projectConfig is Pulumi.yaml's config block: the CLI passes each declared key's default
 // when a stack does not set it.
 type projectConfig map[string]struct {
@@ -195,7 +203,7 @@ type projectConfig map[string]struct {
 
 func loadProjectConfig(t testing.TB) projectConfig {
 	t.Helper()
-	raw, err := os.ReadFile("../Pulumi.yaml")
+	raw, err := os.ReadFile(filepath.Join(ProjectRoot(), "Pulumi.yaml"))
 	if err != nil {
 		t.Fatalf("reading Pulumi.yaml: %v", err)
 	}
@@ -209,7 +217,7 @@ func loadProjectConfig(t testing.TB) projectConfig {
 }
 
 // withProjectDefaults fills in what the CLI would for keys the stack leaves unset.
-func withProjectDefaults(t testing.TB, sc stackConfig) stackConfig {
+func withProjectDefaults(t testing.TB, sc StackConfig) StackConfig {
 	t.Helper()
 	for k, decl := range loadProjectConfig(t) {
 		full := "certctl:" + k
@@ -222,25 +230,25 @@ func withProjectDefaults(t testing.TB, sc stackConfig) stackConfig {
 
 // loadStack reads stacks/Pulumi.<name>.yaml the way the CLI would pass it to the program,
 // project defaults included.
-func loadStack(t testing.TB, name string) stackConfig {
+func loadStack(t testing.TB, name string) StackConfig {
 	t.Helper()
 	return stackFromFile(t, name, stackfile.Read)
 }
 
 // loadEngineStack is a stack as the engine tier deploys it: its file with the tier's overlay.
-func loadEngineStack(t testing.TB, name string) stackConfig {
+func loadEngineStack(t testing.TB, name string) StackConfig {
 	t.Helper()
 	return stackFromFile(t, name, stackfile.Load)
 }
 
 // stackFromFile is a stack's config block as the CLI passes it, project defaults included.
-func stackFromFile(t testing.TB, name string, read func(root, name string) (map[string]any, error)) stackConfig {
+func stackFromFile(t testing.TB, name string, read func(root, name string) (map[string]any, error)) StackConfig {
 	t.Helper()
-	values, err := read("..", name)
+	values, err := read(ProjectRoot(), name)
 	if err != nil {
 		t.Fatalf("stack %s: %v", name, err)
 	}
-	sc := stackConfig{values: map[string]string{}}
+	sc := StackConfig{values: map[string]string{}}
 	for k, v := range values {
 		if m, ok := v.(map[string]any); ok && m["secure"] != nil {
 			t.Fatalf("stack %s: %s holds an encrypted value; stack files in this repo carry no secrets", name, k)
@@ -251,19 +259,19 @@ func stackFromFile(t testing.TB, name string, read func(root, name string) (map[
 }
 
 // run executes the real program body under mocks.
-func run(t testing.TB, sc stackConfig) (*Render, error) {
+func run(t testing.TB, sc StackConfig) (*Render, error) {
 	t.Helper()
 	return runBody(t, sc, program.Deploy)
 }
 
-// runWithRealKeys runs the program with real generated keys and certificates, for the live suite.
-func runWithRealKeys(t testing.TB, sc stackConfig) (*Render, error) {
+// RunWithRealKeys runs the program with real generated keys and certificates, for the live suite.
+func RunWithRealKeys(t testing.TB, sc StackConfig) (*Render, error) {
 	t.Helper()
 	return runWith(t, sc, program.Deploy, &recorder{realKeys: true})
 }
 
 // runBody executes any body that returns outputs (a single component, say) under the mocks.
-func runBody(t testing.TB, sc stackConfig, body func(*pulumi.Context) (pulumi.Map, error)) (*Render, error) {
+func runBody(t testing.TB, sc StackConfig, body func(*pulumi.Context) (pulumi.Map, error)) (*Render, error) {
 	t.Helper()
 	return runWith(t, sc, body, &recorder{})
 }
@@ -272,7 +280,7 @@ func runBody(t testing.TB, sc stackConfig, body func(*pulumi.Context) (pulumi.Ma
 // does, for the program's check of unknown keys.
 var engineConfig sync.Mutex
 
-func runWith(t testing.TB, sc stackConfig, body func(*pulumi.Context) (pulumi.Map, error), rec *recorder) (*Render, error) {
+func runWith(t testing.TB, sc StackConfig, body func(*pulumi.Context) (pulumi.Map, error), rec *recorder) (*Render, error) {
 	t.Helper()
 	engineConfig.Lock()
 	defer engineConfig.Unlock()
@@ -313,7 +321,7 @@ func runWith(t testing.TB, sc stackConfig, body func(*pulumi.Context) (pulumi.Ma
 }
 
 // mustRun runs a configuration that is expected to deploy.
-func mustRun(t testing.TB, sc stackConfig) *Render {
+func mustRun(t testing.TB, sc StackConfig) *Render {
 	t.Helper()
 	r, err := run(t, sc)
 	if err != nil {
@@ -457,8 +465,8 @@ func plain(v resource.PropertyValue) any {
 	}
 }
 
-// path walks a manifest: path(obj, "spec", "template", "spec", "containers", 0, "env").
-func path(v any, steps ...any) any {
+// Path walks a manifest: Path(obj, "spec", "template", "spec", "containers", 0, "env").
+func Path(v any, steps ...any) any {
 	for _, s := range steps {
 		switch key := s.(type) {
 		case string:
@@ -503,9 +511,9 @@ func sortedCopy(s []string) []string {
 // renderModeWith runs a mode with extra configuration on top.
 func renderModeWith(t *testing.T, name string, extra map[string]any) *Render {
 	t.Helper()
-	m := modeNamed(t, name)
-	m.config = deepMerge(m.config, extra)
-	return mustRun(t, m.stack(t))
+	m := ModeNamed(t, name)
+	m.Config = DeepMerge(m.Config, extra)
+	return mustRun(t, m.Stack(t))
 }
 
 // objects are a render's Kubernetes objects in the checker's plain form.
@@ -517,8 +525,8 @@ func objects(r *Render) []conformance.Object {
 	return objs
 }
 
-// deepCopy copies a JSON-shaped value.
-func deepCopy[T any](t testing.TB, v T) T {
+// DeepCopy copies a JSON-shaped value.
+func DeepCopy[T any](t testing.TB, v T) T {
 	t.Helper()
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
@@ -569,38 +577,6 @@ func envSources(t *testing.T, c corev1.Container) ([]string, map[string]string) 
 	return order, sources
 }
 
-func indexOf(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
-}
-
-func postgresBinDir(t *testing.T) string {
-	t.Helper()
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
-			return d
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("PostgreSQL is not installed: .ci/run installs it")
-	}
-	t.Skip("PostgreSQL server binaries not installed (apt-get install postgresql); CI runs this test")
-	return ""
-}
-
-func stringsOf(v any) []string {
-	var out []string
-	for _, s := range v.([]any) {
-		out = append(out, s.(string))
-	}
-	return out
-}
-
 // typed decodes a rendered object strictly (as the conformance checks do) into its k8s.io/api
 // type, so tests read typed fields: d.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort.
 func typed[T any](t testing.TB, r *Render, kind, name string) *T {
@@ -618,22 +594,27 @@ func (r *Render) Registered(t testing.TB, token string) Resource {
 	return found[0]
 }
 
+// Deployment is the rendered Deployment of that name, decoded strictly; the test fails without it.
 func (r *Render) Deployment(t testing.TB, name string) *appsv1.Deployment {
 	return typed[appsv1.Deployment](t, r, "Deployment", name)
 }
 
+// DaemonSet is the rendered DaemonSet of that name, as Deployment.
 func (r *Render) DaemonSet(t testing.TB, name string) *appsv1.DaemonSet {
 	return typed[appsv1.DaemonSet](t, r, "DaemonSet", name)
 }
 
+// StatefulSet is the rendered StatefulSet of that name, as Deployment.
 func (r *Render) StatefulSet(t testing.TB, name string) *appsv1.StatefulSet {
 	return typed[appsv1.StatefulSet](t, r, "StatefulSet", name)
 }
 
+// Service is the rendered Service of that name, as Deployment.
 func (r *Render) Service(t testing.TB, name string) *corev1.Service {
 	return typed[corev1.Service](t, r, "Service", name)
 }
 
+// ConfigMap is the rendered ConfigMap of that name, as Deployment.
 func (r *Render) ConfigMap(t testing.TB, name string) *corev1.ConfigMap {
 	return typed[corev1.ConfigMap](t, r, "ConfigMap", name)
 }

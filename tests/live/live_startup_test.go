@@ -1,4 +1,4 @@
-package tests
+package live
 
 import (
 	"testing"
@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl-io/certctl-pulumi/tests"
 	"github.com/certctl-io/certctl-pulumi/tests/kubelet"
 )
 
@@ -15,15 +16,15 @@ import (
 func TestLiveStartupBudget(t *testing.T) {
 	bins := certctlBinaries(t)
 	pgBin := postgresBinDir(t)
-	m := modeNamed(t, "default")
+	m := tests.ModeNamed(t, "default")
 	d := newLiveDeployment(t, m, bins, pgBin)
 
-	m.config = deepMerge(m.config, map[string]any{"server": map[string]any{"startupTimeoutSeconds": 3}})
-	short, err := runWithRealKeys(t, m.stack(t))
+	m.Config = tests.DeepMerge(m.Config, map[string]any{"server": map[string]any{"startupTimeoutSeconds": 3}})
+	short, err := tests.RunWithRealKeys(t, m.Stack(t))
 	require.NoError(t, err)
 	d.postgres.Stop()
 	dep := short.Object(t, "Deployment", "certctl-server").Manifest()
-	pod, err := d.cluster.RunPod("certctl-server-budget", path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{})
+	pod, err := d.cluster.RunPod("certctl-server-budget", tests.Path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{})
 	require.Error(t, err, "the hook fails while the server is not ready")
 	assert.Contains(t, err.Error()+pod.Logs(), "the server was not ready after 3s (server.startupTimeoutSeconds)")
 }

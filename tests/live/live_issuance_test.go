@@ -1,4 +1,4 @@
-package tests
+package live
 
 import (
 	"crypto/x509"
@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl-io/certctl-pulumi/tests"
 	"github.com/certctl-io/certctl-pulumi/tests/kubelet"
 )
 
@@ -115,7 +116,7 @@ func (d *liveDeployment) checkIssuance(t *testing.T, admin string) {
 func (d *liveDeployment) serverSetting(t *testing.T, key string) string {
 	cm, ok := d.object("ConfigMap", "certctl-server")
 	require.True(t, ok)
-	return path(cm, "data", key).(string)
+	return tests.Path(cm, "data", key).(string)
 }
 
 // create POSTs an object with the admin key and requires 201.
@@ -225,7 +226,7 @@ func (d *liveDeployment) verifyChain(t *testing.T, chain string) *x509.Certifica
 func (d *liveDeployment) checkAgentKey(t *testing.T, identity string, leaf *x509.Certificate) {
 	t.Helper()
 	p := d.agents[identity]
-	keyDir := path(d.mustObject(t, "ConfigMap", "certctl-agent"), "data", "key-dir").(string)
+	keyDir := tests.Path(d.mustObject(t, "ConfigMap", "certctl-agent"), "data", "key-dir").(string)
 	keyFile := keyDir + "/" + liveCert + ".key"
 	out, err := p.Exec("agent", "stat", "-c", "%u %a", keyDir, keyFile)
 	require.NoError(t, err, "%s", out)

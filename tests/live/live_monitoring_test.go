@@ -1,4 +1,4 @@
-package tests
+package live
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/certctl-io/certctl-pulumi/tests"
 )
 
 // metricsOnlyAfterAFailure are the metrics the rules use that certctl v2.1.7 exports only once
@@ -28,12 +30,12 @@ func (d *liveDeployment) checkScrape(t *testing.T) {
 	t.Helper()
 	sm, ok := d.object("ServiceMonitor", "certctl-server")
 	require.True(t, ok, "the mode renders a ServiceMonitor")
-	endpoint := path(sm, "spec", "endpoints", 0).(map[string]any)
+	endpoint := tests.Path(sm, "spec", "endpoints", 0).(map[string]any)
 	require.Equal(t, "https", endpoint["scheme"])
 
-	creds := path(endpoint, "authorization", "credentials").(map[string]any)
+	creds := tests.Path(endpoint, "authorization", "credentials").(map[string]any)
 	scrapeKey := d.secretValue(t, creds["name"].(string), creds["key"].(string))
-	caRef := path(endpoint, "tlsConfig", "ca", "secret").(map[string]any)
+	caRef := tests.Path(endpoint, "tlsConfig", "ca", "secret").(map[string]any)
 	roots := x509.NewCertPool()
 	require.True(t, roots.AppendCertsFromPEM([]byte(d.secretValue(t, caRef["name"].(string), caRef["key"].(string)))),
 		"the ServiceMonitor's CA Secret holds a PEM certificate")
@@ -42,7 +44,7 @@ func (d *liveDeployment) checkScrape(t *testing.T) {
 		Transport: &http.Transport{
 			DialContext: d.cluster.DialContext,
 			TLSClientConfig: &tls.Config{
-				RootCAs: roots, ServerName: path(endpoint, "tlsConfig", "serverName").(string), MinVersion: tls.VersionTLS12,
+				RootCAs: roots, ServerName: tests.Path(endpoint, "tlsConfig", "serverName").(string), MinVersion: tls.VersionTLS12,
 			},
 		},
 	}
@@ -52,7 +54,7 @@ func (d *liveDeployment) checkScrape(t *testing.T) {
 	for i := 0; i < 2*len(d.servers); i++ {
 		req, err := http.NewRequestWithContext(context.Background(), "GET", url, nil)
 		require.NoError(t, err)
-		req.Header.Set("Authorization", path(endpoint, "authorization", "type").(string)+" "+scrapeKey)
+		req.Header.Set("Authorization", tests.Path(endpoint, "authorization", "type").(string)+" "+scrapeKey)
 		resp, err := scraper.Do(req)
 		require.NoError(t, err, "scrape %s with the ServiceMonitor's TLS settings", url)
 		families, parseErr := new(expfmt.TextParser).TextToMetricFamilies(resp.Body)
@@ -87,11 +89,11 @@ func (d *liveDeployment) checkScrape(t *testing.T) {
 func (d *liveDeployment) queriedMetricNames(t *testing.T) []string {
 	t.Helper()
 	var exprs []string
-	for _, a := range renderedAlerts(t, d.render) {
-		exprs = append(exprs, a.expr)
+	for _, a := range tests.RenderedAlerts(t, d.render) {
+		exprs = append(exprs, a.Expr)
 	}
 	if _, ok := d.object("ConfigMap", "certctl-dashboard"); ok {
-		for _, panel := range dashboardQueries(t, d.render) {
+		for _, panel := range tests.DashboardQueries(t, d.render) {
 			exprs = append(exprs, panel...)
 		}
 	}
@@ -113,13 +115,13 @@ func (d *liveDeployment) queriedMetricNames(t *testing.T) []string {
 func (d *liveDeployment) secretValue(t *testing.T, name, key string) string {
 	t.Helper()
 	for _, o := range d.objects {
-		if o["kind"] != "Secret" || path(o, "metadata", "name") != name {
+		if o["kind"] != "Secret" || tests.Path(o, "metadata", "name") != name {
 			continue
 		}
-		if v, ok := path(o, "stringData", key).(string); ok {
+		if v, ok := tests.Path(o, "stringData", key).(string); ok {
 			return v
 		}
-		if v, ok := path(o, "data", key).(string); ok {
+		if v, ok := tests.Path(o, "data", key).(string); ok {
 			b, err := base64.StdEncoding.DecodeString(v)
 			require.NoError(t, err)
 			return string(b)

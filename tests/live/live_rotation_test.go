@@ -1,4 +1,4 @@
-package tests
+package live
 
 import (
 	"net/http"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/certctl-io/certctl-pulumi/tests"
 )
 
 // TestLiveKeyRotation rotates the admin key, the agents' key and the scrape key with one counter
@@ -16,18 +18,18 @@ import (
 func TestLiveKeyRotation(t *testing.T) {
 	bins := certctlBinaries(t)
 	pgBin := postgresBinDir(t)
-	m := modeNamed(t, "ha-monitoring")
+	m := tests.ModeNamed(t, "ha-monitoring")
 	d := newLiveDeployment(t, m, bins, pgBin)
 	oldAdmin := d.render.Outputs["apiKey"].Value.(string)
 	oldAgents := d.render.Outputs["agentApiKey"].Value.(string)
 	oldScrape := d.secretValue(t, "certctl-metrics", "api-key")
 	ids := d.waitAgentsOnline(t, oldAdmin)
 
-	m.config = deepMerge(m.config, map[string]any{
+	m.Config = tests.DeepMerge(m.Config, map[string]any{
 		"server":     map[string]any{"auth": map[string]any{"apiKeyRotation": 1, "agentApiKeyRotation": 1}},
 		"monitoring": map[string]any{"serviceMonitor": map[string]any{"scrapeKeyRotation": 1}},
 	})
-	rotating, err := runWithRealKeys(t, m.stack(t))
+	rotating, err := tests.RunWithRealKeys(t, m.Stack(t))
 	require.NoError(t, err)
 	d.apply(t, rotating)
 	newAdmin := rotating.Outputs["apiKey"].Value.(string)
@@ -48,11 +50,11 @@ func TestLiveKeyRotation(t *testing.T) {
 	status, _ := d.call(t, "GET", "/api/v1/metrics/prometheus", oldScrape, nil)
 	assert.Equal(t, http.StatusOK, status, "the old scrape key works during the rotating update")
 
-	m.config = deepMerge(m.config, map[string]any{
+	m.Config = tests.DeepMerge(m.Config, map[string]any{
 		"server":     map[string]any{"auth": map[string]any{"apiKeyRotationDone": 1, "agentApiKeyRotationDone": 1}},
 		"monitoring": map[string]any{"serviceMonitor": map[string]any{"scrapeKeyRotationDone": 1}},
 	})
-	done, err := runWithRealKeys(t, m.stack(t))
+	done, err := tests.RunWithRealKeys(t, m.Stack(t))
 	require.NoError(t, err)
 	d.apply(t, done)
 	status, _ = d.call(t, "GET", "/api/v1/agents", oldAdmin, nil)
@@ -73,7 +75,7 @@ func TestLiveKeyRotation(t *testing.T) {
 // replaceObject records an applied object in what the cluster holds.
 func (d *liveDeployment) replaceObject(obj map[string]any) {
 	for i, o := range d.objects {
-		if o["kind"] == obj["kind"] && path(o, "metadata", "name") == path(obj, "metadata", "name") {
+		if o["kind"] == obj["kind"] && tests.Path(o, "metadata", "name") == tests.Path(obj, "metadata", "name") {
 			d.objects[i] = obj
 			return
 		}
@@ -86,11 +88,11 @@ func (d *liveDeployment) replaceObject(obj map[string]any) {
 // template changed, the agents (the Agent component depends on the server component). Before
 // the server rolls, it checks that an agent pod starting then (a node reboot, an eviction)
 // would read credentials the running servers accept.
-func (d *liveDeployment) apply(t *testing.T, next *Render) {
+func (d *liveDeployment) apply(t *testing.T, next *tests.Render) {
 	t.Helper()
-	agentTemplate := func(r *Render) any {
+	agentTemplate := func(r *tests.Render) any {
 		ds, _ := (&liveDeployment{render: r}).object("DaemonSet", "certctl-agent")
-		return path(ds, "spec", "template")
+		return tests.Path(ds, "spec", "template")
 	}
 	agentsChanged := !assert.ObjectsAreEqual(agentTemplate(d.render), agentTemplate(next))
 	applyConfig := func(agents bool) {
@@ -120,9 +122,9 @@ func (d *liveDeployment) apply(t *testing.T, next *Render) {
 func (d *liveDeployment) checkAgentCredentialsAccepted(t *testing.T) {
 	t.Helper()
 	template, _ := d.agentTemplate("node-a")
-	for _, c := range append(mapsOf(path(template, "spec", "initContainers")), mapsOf(path(template, "spec", "containers"))...) {
+	for _, c := range append(mapsOf(tests.Path(template, "spec", "initContainers")), mapsOf(tests.Path(template, "spec", "containers"))...) {
 		for _, e := range mapsOf(c["env"]) {
-			ref, ok := path(e, "valueFrom", "secretKeyRef").(map[string]any)
+			ref, ok := tests.Path(e, "valueFrom", "secretKeyRef").(map[string]any)
 			if !ok {
 				continue
 			}

@@ -1,10 +1,12 @@
-package tests
+package live
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/certctl-io/certctl-pulumi/tests"
 )
 
 // TestLivePasswordChange changes the bundled database's password the way `pulumi up` applies
@@ -14,10 +16,10 @@ import (
 func TestLivePasswordChange(t *testing.T) {
 	bins := certctlBinaries(t)
 	pgBin := postgresBinDir(t)
-	withPassword := func(pw string) mode {
-		m := modeNamed(t, "default")
-		m.config = deepMerge(m.config, map[string]any{"postgresql": map[string]any{"auth": map[string]any{"password": pw}}})
-		m.secret = append(m.secret, "postgresql")
+	withPassword := func(pw string) tests.Mode {
+		m := tests.ModeNamed(t, "default")
+		m.Config = tests.DeepMerge(m.Config, map[string]any{"postgresql": map[string]any{"auth": map[string]any{"password": pw}}})
+		m.Secret = append(m.Secret, "postgresql")
 		return m
 	}
 	d := newLiveDeployment(t, withPassword("first-password-1"), bins, pgBin)
@@ -26,7 +28,7 @@ func TestLivePasswordChange(t *testing.T) {
 	require.Equal(t, 201, status, "%s", body)
 	before := d.tables(t)["agent_groups"]
 
-	next, err := runWithRealKeys(t, withPassword("second 'password' $2").stack(t))
+	next, err := tests.RunWithRealKeys(t, withPassword("second 'password' $2").Stack(t))
 	require.NoError(t, err)
 	d.render = next
 	for _, name := range []string{"certctl-postgres", "certctl-server"} {

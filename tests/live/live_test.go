@@ -1,4 +1,4 @@
-package tests
+package live
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl-io/certctl-pulumi/config"
+	"github.com/certctl-io/certctl-pulumi/tests"
 	"github.com/certctl-io/certctl-pulumi/tests/kubelet"
 )
 
@@ -41,7 +42,7 @@ func TestLive(t *testing.T) {
 	for _, name := range liveModes {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			newLiveDeployment(t, modeNamed(t, name), bins, pgBin).check(t)
+			newLiveDeployment(t, tests.ModeNamed(t, name), bins, pgBin).check(t)
 		})
 	}
 }
@@ -57,8 +58,8 @@ const (
 
 // liveDeployment is one mode's render running on a kubelet.Cluster.
 type liveDeployment struct {
-	mode     mode
-	render   *Render
+	mode     tests.Mode
+	render   *tests.Render
 	objects  []map[string]any // what the cluster holds: the render and the mode's own Secrets
 	cluster  *kubelet.Cluster
 	api      *http.Client
@@ -73,11 +74,11 @@ type liveDeployment struct {
 	rollouts int
 }
 
-func newLiveDeployment(t *testing.T, m mode, bins certctlBuild, pgBin string) *liveDeployment {
-	name := m.name
+func newLiveDeployment(t *testing.T, m tests.Mode, bins certctlBuild, pgBin string) *liveDeployment {
+	name := m.Name
 	// The CRL is rebuilt every few seconds, so a revocation shows without an hour's wait.
-	m.config = deepMerge(m.config, map[string]any{"server": map[string]any{"scheduler": map[string]any{"crlGenerationInterval": "5s"}}})
-	r, err := runWithRealKeys(t, m.stack(t))
+	m.Config = tests.DeepMerge(m.Config, map[string]any{"server": map[string]any{"scheduler": map[string]any{"crlGenerationInterval": "5s"}}})
+	r, err := tests.RunWithRealKeys(t, m.Stack(t))
 	require.NoError(t, err)
 	pki := newTestPKI(t)
 
@@ -112,7 +113,7 @@ func newLiveDeployment(t *testing.T, m mode, bins certctlBuild, pgBin string) *l
 	}
 	if job, ok := d.migrationJob(); ok {
 		// As Pulumi orders it: the Job after the database, the Deployment after the Job.
-		pod, err := d.cluster.RunPod("certctl-migrate", path(job, "spec", "template").(map[string]any), kubelet.PodOptions{})
+		pod, err := d.cluster.RunPod("certctl-migrate", tests.Path(job, "spec", "template").(map[string]any), kubelet.PodOptions{})
 		require.NoError(t, err, "the migration Job must succeed:\n%s", pod.Logs())
 		d.migration = pod
 	}
@@ -133,7 +134,7 @@ func (d *liveDeployment) runPasswordChange(t *testing.T) string {
 	t.Helper()
 	for _, o := range d.render.KubernetesObjects() {
 		if o.Kind() == "Job" && strings.HasPrefix(o.ObjectName(), "certctl-pgpass-") {
-			pod, err := d.cluster.RunPod(o.ObjectName(), path(o.Manifest(), "spec", "template").(map[string]any), kubelet.PodOptions{})
+			pod, err := d.cluster.RunPod(o.ObjectName(), tests.Path(o.Manifest(), "spec", "template").(map[string]any), kubelet.PodOptions{})
 			require.NoError(t, err, "the password-change Job must succeed:\n%s", pod.Logs())
 			return pod.Logs()
 		}
@@ -180,7 +181,7 @@ func (d *liveDeployment) rollServers(t *testing.T) {
 // replicas is the rendered Deployment's replica count.
 func (d *liveDeployment) replicas() int {
 	dep, _ := d.object("Deployment", "certctl-server")
-	return int(path(dep, "spec", "replicas").(float64))
+	return int(tests.Path(dep, "spec", "replicas").(float64))
 }
 
 // stopServers deletes every server pod, as scaling the Deployment to 0 does.
@@ -197,7 +198,7 @@ func (d *liveDeployment) startServers(t *testing.T, replicas int) {
 	dep, _ := d.object("Deployment", "certctl-server")
 	for i := range replicas {
 		name := fmt.Sprintf("certctl-server-r%d-%d", d.rollouts, i)
-		d.servers = append(d.servers, d.cluster.StartPod(name, path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{}))
+		d.servers = append(d.servers, d.cluster.StartPod(name, tests.Path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{}))
 	}
 	for _, p := range d.servers {
 		p.WaitReady(liveTimeout)
@@ -210,13 +211,13 @@ func (d *liveDeployment) startServers(t *testing.T, replicas int) {
 func (d *liveDeployment) startAgents(t *testing.T) {
 	if ds, ok := d.object("DaemonSet", "certctl-agent"); ok {
 		for _, node := range []string{"node-a", "node-b"} {
-			d.agents[node] = d.cluster.StartPod("certctl-agent-"+node, path(ds, "spec", "template").(map[string]any), kubelet.PodOptions{NodeName: node})
+			d.agents[node] = d.cluster.StartPod("certctl-agent-"+node, tests.Path(ds, "spec", "template").(map[string]any), kubelet.PodOptions{NodeName: node})
 		}
 	}
 	if set, ok := d.object("StatefulSet", "certctl-agent"); ok {
-		for i := range int(path(set, "spec", "replicas").(float64)) {
+		for i := range int(tests.Path(set, "spec", "replicas").(float64)) {
 			name := fmt.Sprintf("certctl-agent-%d", i)
-			d.agents[name] = d.cluster.StartPod(name, path(set, "spec", "template").(map[string]any), kubelet.PodOptions{})
+			d.agents[name] = d.cluster.StartPod(name, tests.Path(set, "spec", "template").(map[string]any), kubelet.PodOptions{})
 		}
 	}
 	require.NotEmpty(t, d.agents)
@@ -244,7 +245,7 @@ func (d *liveDeployment) check(t *testing.T) {
 		}
 	})
 	t.Run("admin key writes", func(t *testing.T) {
-		status, body := d.call(t, "POST", "/api/v1/agent-groups", admin, map[string]any{"name": "live-" + d.mode.name})
+		status, body := d.call(t, "POST", "/api/v1/agent-groups", admin, map[string]any{"name": "live-" + d.mode.Name})
 		require.Equal(t, http.StatusCreated, status, "%s", body)
 		var group struct{ ID string }
 		require.NoError(t, json.Unmarshal(body, &group))
@@ -309,10 +310,10 @@ func (d *liveDeployment) check(t *testing.T) {
 // agentTemplate is the rendered pod template an agent pod was started from, and its placement.
 func (d *liveDeployment) agentTemplate(identity string) (map[string]any, kubelet.PodOptions) {
 	if ds, ok := d.object("DaemonSet", "certctl-agent"); ok {
-		return path(ds, "spec", "template").(map[string]any), kubelet.PodOptions{NodeName: identity}
+		return tests.Path(ds, "spec", "template").(map[string]any), kubelet.PodOptions{NodeName: identity}
 	}
 	set, _ := d.object("StatefulSet", "certctl-agent")
-	return path(set, "spec", "template").(map[string]any), kubelet.PodOptions{}
+	return tests.Path(set, "spec", "template").(map[string]any), kubelet.PodOptions{}
 }
 
 // waitAgentsOnline waits until every running agent is listed online with the metadata only
@@ -526,11 +527,11 @@ exec "$@"
 // withClaims turns a StatefulSet's volumeClaimTemplates into the pod's claims
 // (<template>-<pod>), as the StatefulSet controller does.
 func withClaims(t *testing.T, sts map[string]any, pod string) map[string]any {
-	template := deepCopy(t, path(sts, "spec", "template").(map[string]any))
+	template := tests.DeepCopy(t, tests.Path(sts, "spec", "template").(map[string]any))
 	spec := template["spec"].(map[string]any)
 	volumes, _ := spec["volumes"].([]any)
-	for _, c := range path(sts, "spec", "volumeClaimTemplates").([]any) {
-		name := path(c, "metadata", "name").(string)
+	for _, c := range tests.Path(sts, "spec", "volumeClaimTemplates").([]any) {
+		name := tests.Path(c, "metadata", "name").(string)
 		volumes = append(volumes, map[string]any{"name": name, "persistentVolumeClaim": map[string]any{"claimName": name + "-" + pod}})
 	}
 	spec["volumes"] = volumes
@@ -539,10 +540,10 @@ func withClaims(t *testing.T, sts map[string]any, pod string) map[string]any {
 
 // userProvidedSecrets are the Secrets a mode expects the user to have created, issued by the
 // test CA for the names the pods dial.
-func userProvidedSecrets(t *testing.T, m mode, pki *testPKI) []map[string]any {
+func userProvidedSecrets(t *testing.T, m tests.Mode, pki *testPKI) []map[string]any {
 	serverNames := []string{"certctl-server", "certctl-server.certctl.svc", "certctl-server.certctl.svc.cluster.local"}
 	var out []map[string]any
-	for _, obj := range m.userProvided {
+	for _, obj := range m.UserProvided {
 		name := strings.TrimPrefix(obj, "Secret/")
 		switch {
 		case name == "certctl-tls":
@@ -560,14 +561,14 @@ func userProvidedSecrets(t *testing.T, m mode, pki *testPKI) []map[string]any {
 
 // certManagerSecrets are what cert-manager writes for each rendered Certificate: a TLS Secret
 // for its dnsNames, with the issuing CA as ca.crt.
-func certManagerSecrets(r *Render, pki *testPKI) []map[string]any {
+func certManagerSecrets(r *tests.Render, pki *testPKI) []map[string]any {
 	var out []map[string]any
 	for _, c := range r.KubernetesObjects() {
 		if c.Kind() != "Certificate" {
 			continue
 		}
-		spec := path(c.Manifest(), "spec")
-		out = append(out, pki.tlsSecret(path(spec, "secretName").(string), stringsOf(path(spec, "dnsNames"))...))
+		spec := tests.Path(c.Manifest(), "spec")
+		out = append(out, pki.tlsSecret(tests.Path(spec, "secretName").(string), stringsOf(tests.Path(spec, "dnsNames"))...))
 	}
 	return out
 }
@@ -615,4 +616,13 @@ func (d *liveDeployment) startExternalDatabase(t *testing.T, pki *testPKI) {
 	pod.WaitReady(liveTimeout)
 	// The database of this installation: psql reaches it as it reaches the bundled one.
 	d.postgres = pod
+}
+
+// stringsOf is a manifest list of strings (Path's []any) as []string.
+func stringsOf(v any) []string {
+	var out []string
+	for _, s := range v.([]any) {
+		out = append(out, s.(string))
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package tests
+package live
 
 import (
 	"go/ast"

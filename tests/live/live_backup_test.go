@@ -1,4 +1,4 @@
-package tests
+package live
 
 import (
 	"os"
@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certctl-io/certctl-pulumi/tests"
 	"github.com/certctl-io/certctl-pulumi/tests/kubelet"
 )
 
@@ -31,8 +32,8 @@ func TestLiveBackup(t *testing.T) {
 	requireAWSCLI(t)
 	t.Run("pvc", func(t *testing.T) {
 		t.Parallel()
-		m := modeNamed(t, "backup-pvc")
-		m.config = deepMerge(m.config, map[string]any{"backup": map[string]any{"pvc": map[string]any{"keepLast": 2}}})
+		m := tests.ModeNamed(t, "backup-pvc")
+		m.Config = tests.DeepMerge(m.Config, map[string]any{"backup": map[string]any{"pvc": map[string]any{"keepLast": 2}}})
 		d := newLiveDeployment(t, m, bins, pgBin)
 		// Two dumps from earlier runs: with keepLast 2, the run deletes the older one.
 		claim := d.cluster.ClaimDir("certctl-backup")
@@ -55,8 +56,8 @@ func TestLiveBackup(t *testing.T) {
 	})
 	t.Run("s3", func(t *testing.T) {
 		t.Parallel()
-		m := modeNamed(t, "backup-s3")
-		m.config = deepMerge(m.config, map[string]any{"backup": map[string]any{"s3": map[string]any{
+		m := tests.ModeNamed(t, "backup-s3")
+		m.Config = tests.DeepMerge(m.Config, map[string]any{"backup": map[string]any{"s3": map[string]any{
 			"create": false, "bucket": fakeS3Bucket, "endpoint": "http://fake-s3:9000", "region": "us-east-1",
 			"credentials": "existingSecret", "oidcProviderArn": "",
 		}}})
@@ -83,6 +84,9 @@ func TestLiveBackup(t *testing.T) {
 // CronJob's pod, checks what it stored, replaces the database with an empty one, runs the
 // runbook blocks and checks that the restored database equals the snapshot before the servers
 // start on it.
+// backupRunbook is the runbook whose blocks the round trip runs as written.
+var backupRunbook = filepath.Join(tests.ProjectRoot(), "docs", "runbooks", "backup-restore.md")
+
 func backupRoundTrip(t *testing.T, d *liveDeployment, stored func(*testing.T), listBlock, restoreBlock string, env ...string) {
 	admin := d.render.Outputs["apiKey"].Value.(string)
 	d.waitAgentsOnline(t, admin)
@@ -98,7 +102,7 @@ func backupRoundTrip(t *testing.T, d *liveDeployment, stored func(*testing.T), l
 
 	cj, ok := d.object("CronJob", "certctl-backup")
 	require.True(t, ok)
-	pod, err := d.cluster.RunPod("certctl-backup-manual", path(cj, "spec", "jobTemplate", "spec", "template").(map[string]any), kubelet.PodOptions{})
+	pod, err := d.cluster.RunPod("certctl-backup-manual", tests.Path(cj, "spec", "jobTemplate", "spec", "template").(map[string]any), kubelet.PodOptions{})
 	require.NoError(t, err, "the backup Job must succeed:\n%s", pod.Logs())
 	assert.Contains(t, pod.Logs(), "dumped and checked certctl-")
 	stored(t)
@@ -115,9 +119,9 @@ func backupRoundTrip(t *testing.T, d *liveDeployment, stored func(*testing.T), l
 	sh.beforeScaleUp = func() {
 		assert.Equal(t, before, d.tables(t), "every row of every table is restored")
 	}
-	listed := sh.run(runbookBlock(t, "../docs/runbooks/backup-restore.md", listBlock))
+	listed := sh.run(runbookBlock(t, backupRunbook, listBlock))
 	assert.Regexp(t, `certctl-\d{8}T\d{6}Z\.dump`, listed)
-	sh.run(runbookBlock(t, "../docs/runbooks/backup-restore.md", restoreBlock))
+	sh.run(runbookBlock(t, backupRunbook, restoreBlock))
 
 	require.NotEmpty(t, d.servers, "the runbook scaled the servers up again")
 	status, body = d.call(t, "GET", "/api/v1/agent-groups", admin, nil)
@@ -194,7 +198,7 @@ func fakeS3Binary(t *testing.T) string {
 			return
 		}
 		fakeS3Bin = filepath.Join(dir, "fakes3")
-		out, err := exec.Command("go", "build", "-o", fakeS3Bin, "./fakes3").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", fakeS3Bin, "github.com/certctl-io/certctl-pulumi/tests/fakes3").CombinedOutput()
 		if err != nil {
 			fakeS3Err = err
 			fakeS3Bin = string(out)

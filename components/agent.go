@@ -19,6 +19,8 @@ const agentKeyVolume = "keys"
 // keyDirSizeLimit caps the node-local key store so a runaway agent cannot fill the node's disk.
 const keyDirSizeLimit = "1Gi"
 
+// AgentArgs is what NewAgent is given: the agent section, the server's endpoint (its URL and the
+// TLS Secret with the CA) and the agents' credentials.
 type AgentArgs struct {
 	Release Release
 	// Name is the workload's and ConfigMap's name.
@@ -30,7 +32,8 @@ type AgentArgs struct {
 	Credentials Credentials
 }
 
-// Agent runs certctl-agent on every node (DaemonSet) or as a fixed set of replicas (Deployment).
+// Agent runs certctl-agent on every node (DaemonSet) or, with agent.kind Deployment, as a fixed
+// set of replicas (a StatefulSet, so each keeps its key and identity).
 type Agent struct {
 	pulumi.ResourceState
 
@@ -39,6 +42,9 @@ type Agent struct {
 	Kind pulumi.StringOutput `pulumi:"kind"`
 }
 
+// NewAgent registers a certctl:index:Agent component: a ConfigMap, the agents' own Secret, and a
+// DaemonSet or, for agent.kind Deployment, a StatefulSet, each with a register init container.
+// It returns the component with the workload's name and kind.
 func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.ResourceOption) (*Agent, error) {
 	if args == nil || args.Name == "" || args.Server.URL == "" {
 		return nil, fmt.Errorf("agent %q: Name and Server are required", name)

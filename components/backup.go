@@ -25,9 +25,12 @@ const (
 	annotationIRSARole = "eks.amazonaws.com/role-arn"
 )
 
+// BackupArgs is what NewBackup is given: the backup section with its workload resolved, the
+// bundled Postgres' connection, and the server's sslmode and CA Secret for the database.
 type BackupArgs struct {
 	Release Release
-	// Name is the CronJob's, ServiceAccount's, created PVC's and access-key Secret's name.
+	// Name is the CronJob's, ServiceAccount's and created PVC's name; the access-key Secret is
+	// <Name>-aws.
 	Name string
 	// Backup has its workload resolved against the database's (config.BackupWorkload).
 	Backup config.Backup
@@ -51,6 +54,9 @@ type Backup struct {
 	Location pulumi.StringOutput `pulumi:"location"`
 }
 
+// NewBackup registers a certctl:index:Backup component: a CronJob and its ServiceAccount, with a
+// volume claim (sink pvc, unless existingClaim) or a bucket (s3.create) and the uploader's AWS
+// access (sink s3). It returns the component with the CronJob's name and where the dumps go.
 func NewBackup(ctx *pulumi.Context, name string, args *BackupArgs, opts ...pulumi.ResourceOption) (*Backup, error) {
 	if args == nil || args.Name == "" {
 		return nil, fmt.Errorf("backup %q: Name is required", name)

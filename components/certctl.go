@@ -10,6 +10,7 @@ import (
 	"github.com/certctl-io/certctl-pulumi/config"
 )
 
+// CertctlArgs is what NewCertctl is given: the whole `certctl:` configuration, validated.
 type CertctlArgs struct {
 	// Config must have passed Validate.
 	Config *config.Config

@@ -21,6 +21,8 @@ const (
 	keyScrapeKey = "api-key"
 )
 
+// MonitoringArgs is what NewMonitoring is given: the object names, the monitoring section, the
+// server's endpoint and the scrape key the program provisions.
 type MonitoringArgs struct {
 	Release    Release
 	Names      config.Names
@@ -40,6 +42,9 @@ type Monitoring struct {
 	ScrapeKeySecretName pulumi.StringOutput `pulumi:"scrapeKeySecretName"`
 }
 
+// NewMonitoring registers a certctl:index:Monitoring component with what is enabled of the
+// ServiceMonitor (and its scrape-key Secret, unless the user names one), the PrometheusRule and
+// the Grafana dashboard ConfigMap. It returns the component with the scrape-key Secret's name.
 func NewMonitoring(ctx *pulumi.Context, name string, args *MonitoringArgs, opts ...pulumi.ResourceOption) (*Monitoring, error) {
 	if args == nil || args.Names.Server == "" {
 		return nil, fmt.Errorf("monitoring %q: Names are required", name)

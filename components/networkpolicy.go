@@ -4,10 +4,11 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/certctl-io/certctl-pulumi/config"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/certctl-io/certctl-pulumi/config"
 )
 
 // serverNetworkPolicyArgs lets agents (and the ingress controller and Prometheus, by namespace)

@@ -57,6 +57,8 @@ func (c Connection) url(password, sslmode string) string {
 	return u.String()
 }
 
+// BundledPostgresArgs is what NewBundledPostgres is given: the postgresql section, the clients
+// its NetworkPolicy admits, and the name prefix and checksum key of the password-change Jobs.
 type BundledPostgresArgs struct {
 	Release Release
 	// Name is the StatefulSet's, headless Service's and Secret's name.
@@ -96,6 +98,9 @@ type BundledPostgres struct {
 	Ready []pulumi.Resource
 }
 
+// NewBundledPostgres registers a certctl:index:BundledPostgres component: a Secret, the headless
+// Service, the StatefulSet, the password-change Job and, with networkPolicy.enabled, a
+// NetworkPolicy. It returns the component with its Connection and Ready objects.
 func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresArgs, opts ...pulumi.ResourceOption) (*BundledPostgres, error) {
 	if args == nil || args.Name == "" {
 		return nil, fmt.Errorf("bundled postgres %q: Name is required", name)

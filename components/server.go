@@ -46,8 +46,7 @@ type Database struct {
 	Ready []pulumi.Resource
 }
 
-// ServerEndpoint is how clients inside the namespace reach and trust the server, and where the
-// agents' credentials are.
+// ServerEndpoint is how clients inside the namespace reach and trust the server.
 type ServerEndpoint struct {
 	// URL is https://<service>:<port>.
 	URL string
@@ -69,6 +68,9 @@ func sentinelAgents(s config.Server) int {
 	return 0
 }
 
+// CertctlServerArgs is what NewCertctlServer is given: the server section, the top-level sections
+// of the server's objects, the resolved migrations section, and from its siblings the database
+// and the credentials.
 type CertctlServerArgs struct {
 	Release Release
 	Names   config.Names
@@ -112,6 +114,9 @@ type CertctlServer struct {
 	Ready []pulumi.Resource
 }
 
+// NewCertctlServer registers a certctl:index:CertctlServer component: ConfigMap, Secret, Deployment
+// and Service <fullname>-server and, as configured, ServiceAccount, RBAC, local CA, Certificate,
+// migration Job, Ingress, PodDisruptionBudget and NetworkPolicy. It returns Endpoint and Ready.
 func NewCertctlServer(ctx *pulumi.Context, name string, args *CertctlServerArgs, opts ...pulumi.ResourceOption) (*CertctlServer, error) {
 	if args == nil || args.Names.Server == "" {
 		return nil, fmt.Errorf("certctl server %q: Names are required", name)

@@ -42,7 +42,7 @@ func TestDefaultsMatchChart(t *testing.T) {
 	assert.EqualValues(t, 10800, s.Service.SessionAffinityTimeoutSeconds)
 	assert.Equal(t, NetworkScan{Enabled: false, Interval: "6h"}, s.NetworkScan)
 	assert.Equal(t, "agent", s.Keygen.Mode)
-	assert.Equal(t, "", s.CORS.Origins)
+	assert.Empty(t, s.CORS.Origins)
 	assert.True(t, s.Issuer.Local.Enabled)
 	assert.False(t, s.Issuer.ACME.Enabled)
 	assert.False(t, s.Issuer.StepCA.Enabled)
@@ -50,7 +50,7 @@ func TestDefaultsMatchChart(t *testing.T) {
 	assert.Equal(t, 25, s.DatabaseMaxConns)
 
 	tls := s.TLS
-	assert.Equal(t, "", tls.ExistingSecret)
+	assert.Empty(t, tls.ExistingSecret)
 	assert.Equal(t, "/etc/certctl/tls", tls.MountPath)
 	cm := tls.CertManager
 	assert.False(t, cm.Enabled)
@@ -66,7 +66,7 @@ func TestDefaultsMatchChart(t *testing.T) {
 	assert.Equal(t, PostgresAuth{Database: "certctl", Username: "certctl"}, pg.Auth)
 	assert.Equal(t, "disable", pg.TLS.Mode)
 	assert.Equal(t, "10Gi", pg.Storage.Size)
-	assert.Equal(t, "", pg.Storage.StorageClass)
+	assert.Empty(t, pg.Storage.StorageClass)
 	assert.Equal(t, Resources{
 		Requests: map[string]string{"cpu": "100m", "memory": "256Mi"},
 		Limits:   map[string]string{"cpu": "500m", "memory": "512Mi"},

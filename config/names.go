@@ -54,6 +54,9 @@ const DigestSuffixLen = 8
 // DigestSuffix is the name suffix for digest (hex): its first DigestSuffixLen digits.
 func DigestSuffix(digest string) string { return "-" + digest[:DigestSuffixLen] }
 
+// Names derives every object name from the fullname. server.tls.existingSecret (or
+// server.tls.certManager.secretName), server.issuer.local.existingSecret and serviceAccount.name
+// replace the derived names of the TLS Secret, the local CA Secret and the ServiceAccount.
 func (c Config) Names() Names {
 	f := c.Fullname()
 	n := Names{

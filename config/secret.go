@@ -23,6 +23,7 @@ func (s Secret) Output() pulumi.StringOutput {
 	return pulumi.ToSecret(pulumi.String(s.value)).(pulumi.StringOutput)
 }
 
+// String is "[secret]" when a value is set and "" otherwise, never the value.
 func (s Secret) String() string {
 	if s.IsSet() {
 		return "[secret]"
@@ -30,12 +31,15 @@ func (s Secret) String() string {
 	return ""
 }
 
+// GoString is String, so %#v does not print the value either.
 func (s Secret) GoString() string { return s.String() }
 
+// UnmarshalJSON reads the value from a JSON string, as Load decodes the configuration.
 func (s *Secret) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, &s.value)
 }
 
+// MarshalJSON writes String ("[secret]" or ""), never the value.
 func (s Secret) MarshalJSON() ([]byte, error) {
 	return json.Marshal(s.String())
 }

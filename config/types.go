@@ -48,7 +48,8 @@ type Config struct {
 	PostgreSQL PostgreSQL `json:"postgresql"`
 	// ExternalDatabase is the database the server uses when postgresql.enabled is false.
 	ExternalDatabase ExternalDatabase `json:"externalDatabase"`
-	// Agent is the certctl agents, DaemonSet or Deployment <fullname>-agent.
+	// Agent is the certctl agents, DaemonSet or (agent.kind: Deployment) StatefulSet
+	// <fullname>-agent.
 	Agent Agent `json:"agent"`
 	// Ingress exposes the server Service through an Ingress named <fullname>.
 	Ingress Ingress `json:"ingress"`
@@ -170,6 +171,9 @@ type SecurityContext struct {
 	Privileged *bool `json:"privileged,omitempty"`
 }
 
+// SeccompProfile is `<part>.securityContext.seccompProfile` for every workload (server,
+// postgresql, agent, backup, migrations): the pods' seccomp profile, which the "restricted" Pod
+// Security Standard requires.
 type SeccompProfile struct {
 	// Type is RuntimeDefault (the default) or Localhost.
 	Type string `json:"type"`
@@ -177,6 +181,8 @@ type SeccompProfile struct {
 	LocalhostProfile string `json:"localhostProfile,omitempty"`
 }
 
+// Capabilities is `<part>.securityContext.capabilities` for every workload (server, postgresql,
+// agent, backup, migrations): the Linux capabilities the containers drop and add.
 type Capabilities struct {
 	// Add lists capabilities to add; only NET_BIND_SERVICE is accepted.
 	Add []string `json:"add,omitempty"`
@@ -220,11 +226,13 @@ type Workload struct {
 	PodAnnotations map[string]string `json:"podAnnotations"`
 }
 
+// Server is the `server` section: the certctl API server (Deployment, Service, ConfigMap and
+// Secret <fullname>-server), its TLS, API keys and the settings it gets as CERTCTL_* variables.
 type Server struct {
 	// Workload: server takes the shared workload keys (server.image, server.resources, ...).
 	Workload
-	// Replicas is the number of server pods. More than one sets CERTCTL_RATE_LIMIT_BACKEND=postgres
-	// (limits shared through the database), one keeps memory.
+	// Replicas is the number of server pods. With more than one, an empty
+	// rateLimiting.backend becomes postgres.
 	Replicas int `json:"replicas"`
 	// Port is the container's HTTPS port (CERTCTL_SERVER_PORT), named "https"; 1-65535.
 	Port int `json:"port"`
@@ -251,8 +259,7 @@ type Server struct {
 	Digest Digest `json:"digest"`
 	// EST is certctl's Enrollment over Secure Transport endpoint.
 	EST EST `json:"est"`
-	// RateLimiting is the API rate limit. The program sets the backend from server.replicas
-	// (the chart's rateLimiting.backend and janitorInterval have no key here).
+	// RateLimiting is the API rate limit and where the sliding-window limiters count.
 	RateLimiting RateLimiting `json:"rateLimiting"`
 	// NetworkScan is certctl's periodic scan for TLS endpoints.
 	NetworkScan NetworkScan `json:"networkScan"`
@@ -289,6 +296,8 @@ type Server struct {
 	DatabaseMaxConns int `json:"databaseMaxConns"`
 }
 
+// ServerTLS is `server.tls`: the server certificate, from a Secret the user provides or issued by
+// cert-manager (exactly one of the two), and where the server and agents mount it.
 type ServerTLS struct {
 	// ExistingSecret names a kubernetes.io/tls Secret the user provides (tls.crt, tls.key, ca.crt);
 	// agent pods do not start without its ca.crt.
@@ -300,6 +309,8 @@ type ServerTLS struct {
 	CertManager CertManager `json:"certManager"`
 }
 
+// CertManager is `server.tls.certManager`: a cert-manager Certificate <fullname>-server-tls that
+// issues the server certificate, with its issuer, names and lifetime.
 type CertManager struct {
 	// Enabled creates cert-manager Certificate <fullname>-server-tls (ECDSA P-256, key rotated on
 	// renewal) and waits for it to be Ready; the server mounts the Secret it writes.
@@ -320,6 +331,9 @@ type CertManager struct {
 	RenewBefore string `json:"renewBefore"`
 }
 
+// IssuerRef names a cert-manager Issuer or ClusterIssuer. It is used at two paths:
+// `server.tls.certManager.issuerRef` (the server Certificate's issuer) and
+// `ingress.certManager.issuerRef` (the issuer the Ingress annotation names).
 type IssuerRef struct {
 	// Name of the cert-manager Issuer or ClusterIssuer.
 	Name string `json:"name"`
@@ -330,6 +344,8 @@ type IssuerRef struct {
 	Group string `json:"group,omitempty"`
 }
 
+// Service is `server.service`: the server Service <fullname>-server, which agents dial (type,
+// port, annotations and session affinity).
 type Service struct {
 	// Type is ClusterIP, NodePort or LoadBalancer.
 	Type string `json:"type"`
@@ -344,6 +360,8 @@ type Service struct {
 	SessionAffinityTimeoutSeconds int32 `json:"sessionAffinityTimeoutSeconds"`
 }
 
+// Auth is `server.auth`: the admin API keys, the agents' key, the agent bootstrap token, extra
+// named keys, and the rotation of the generated keys.
 type Auth struct {
 	// Type must be "api-key" (CERTCTL_AUTH_TYPE). "none" is refused: v2.1.7 runs it in a pod only
 	// with a demo acknowledgement that expires after 24 hours. The chart also takes "oidc".
@@ -367,13 +385,15 @@ type Auth struct {
 	// AgentAPIKeyRotationDone ends the agents' key overlap, as APIKeyRotationDone.
 	AgentAPIKeyRotationDone int `json:"agentApiKeyRotationDone"`
 	// NamedKeys are extra CERTCTL_API_KEYS_NAMED entries, comma-separated "name:key" or
-	// "name:key:admin"; the names admin, agents and agent-bootstrap are reserved.
+	// "name:key:admin"; the names admin, agents, agent-bootstrap and prometheus are reserved.
 	NamedKeys Secret `json:"namedKeys"`
 	// AgentBootstrapToken registers agents (CERTCTL_AGENT_BOOTSTRAP_TOKEN, also the named key
 	// "agent-bootstrap"); only the agents' register init containers hold it. Generated when empty.
 	AgentBootstrapToken Secret `json:"agentBootstrapToken"`
 }
 
+// Logging is `server.logging`: the server's log level and format (CERTCTL_LOG_LEVEL,
+// CERTCTL_LOG_FORMAT).
 type Logging struct {
 	// Level is debug, info, warn or error (CERTCTL_LOG_LEVEL, server only).
 	Level string `json:"level"`
@@ -382,6 +402,8 @@ type Logging struct {
 	Format string `json:"format"`
 }
 
+// SMTP is `server.smtp`: the mail relay for email notifications and the digest
+// (CERTCTL_SMTP_*).
 type SMTP struct {
 	// Enabled sets the CERTCTL_SMTP_* variables; host and fromAddress are then required.
 	Enabled bool `json:"enabled"`
@@ -400,6 +422,8 @@ type SMTP struct {
 	UseTLS bool `json:"useTLS"`
 }
 
+// Digest is `server.digest`: the periodic certificate digest email (CERTCTL_DIGEST_*); it needs
+// server.smtp.
 type Digest struct {
 	// Enabled sends the periodic certificate digest by email (CERTCTL_DIGEST_ENABLED); needs
 	// server.smtp.enabled and at least one recipient.
@@ -410,6 +434,7 @@ type Digest struct {
 	Recipients []string `json:"recipients"`
 }
 
+// EST is `server.est`: certctl's Enrollment over Secure Transport endpoint (CERTCTL_EST_*).
 type EST struct {
 	// Enabled turns on the EST endpoint (CERTCTL_EST_ENABLED).
 	Enabled bool `json:"enabled"`
@@ -421,20 +446,26 @@ type EST struct {
 	ProfileID string `json:"profileID"`
 }
 
+// RateLimiting is `server.rateLimiting`: the API rate limit and where its limiters count
+// (CERTCTL_RATE_LIMIT_*).
 type RateLimiting struct {
 	// RPS is the requests per second the API admits (CERTCTL_RATE_LIMIT_RPS), at least 1;
-	// default 100 (certctl's own default is 50).
+	// default 100 (certctl's own default is 50). v2.1.7 counts them per replica and per client
+	// address, whatever the backend.
 	RPS int `json:"rps"`
 	// Burst is the burst capacity (CERTCTL_RATE_LIMIT_BURST), at least rps; default 200.
 	Burst int `json:"burst"`
-	// Backend keeps the counters in "memory" (per pod) or "postgres" (shared by the replicas)
-	// (CERTCTL_RATE_LIMIT_BACKEND); empty chooses postgres with more than one replica.
+	// Backend keeps the sliding-window limiters' counters (OCSP, export, login) in "memory"
+	// (per pod) or "postgres" (shared by the replicas) (CERTCTL_RATE_LIMIT_BACKEND); empty
+	// chooses postgres with more than one replica.
 	Backend string `json:"backend"`
 	// JanitorInterval is how often the postgres backend sweeps expired counters
 	// (CERTCTL_RATE_LIMIT_JANITOR_INTERVAL, a Go duration of at least 1m).
 	JanitorInterval string `json:"janitorInterval"`
 }
 
+// NetworkScan is `server.networkScan`: certctl's periodic scan of the network for TLS endpoints
+// (CERTCTL_NETWORK_SCAN_*).
 type NetworkScan struct {
 	// Enabled turns on the periodic network scan for TLS endpoints (CERTCTL_NETWORK_SCAN_ENABLED).
 	Enabled bool `json:"enabled"`
@@ -442,6 +473,8 @@ type NetworkScan struct {
 	Interval string `json:"interval"`
 }
 
+// Scheduler is `server.scheduler`: how often the server runs its pending jobs and rebuilds each
+// issuer's CRL.
 type Scheduler struct {
 	// JobProcessorInterval is how often the server runs its pending jobs
 	// (CERTCTL_SCHEDULER_JOB_PROCESSOR_INTERVAL, a Go duration of at least 1s). Empty: "24h" with
@@ -456,17 +489,22 @@ type Scheduler struct {
 	CRLGenerationInterval string `json:"crlGenerationInterval"`
 }
 
+// Keygen is `server.keygen`: where private keys are generated, on the agents or on the server
+// (CERTCTL_KEYGEN_MODE).
 type Keygen struct {
 	// Mode is "agent" (keys never leave the node) or "server" (demo only), as CERTCTL_KEYGEN_MODE.
 	Mode string `json:"mode"`
 }
 
+// CORS is `server.cors`: the browser origins the API admits (CERTCTL_CORS_ORIGINS).
 type CORS struct {
 	// Origins is a comma-separated list of http(s) origins (CERTCTL_CORS_ORIGINS); empty denies every
 	// cross-origin request. "*" is refused: certctl v2.1.7 refuses to start with it outside demo mode.
 	Origins string `json:"origins"`
 }
 
+// Issuer is `server.issuer`: the certificate issuers configured through the environment (local
+// and acme; stepca and openssl are kept from the chart, and enabling them is refused).
 type Issuer struct {
 	// Local is certctl's built-in issuer and its CA.
 	Local LocalIssuer `json:"local"`
@@ -478,6 +516,8 @@ type Issuer struct {
 	OpenSSL OpenSSLIssuer `json:"openssl"`
 }
 
+// LocalIssuer is `server.issuer.local`: certctl's built-in issuer and its CA, from a Secret the
+// user provides or generated once by the program.
 type LocalIssuer struct {
 	// Enabled is kept from the chart and read by nothing, as in the chart: certctl always has
 	// its local issuer.
@@ -528,11 +568,14 @@ type StepCAIssuer struct {
 	Enabled bool `json:"enabled"`
 }
 
+// OpenSSLIssuer is `server.issuer.openssl`, kept from the chart; enabling it is refused (see
+// StepCAIssuer).
 type OpenSSLIssuer struct {
 	// Enabled is refused when true: create the OpenSSL issuer through certctl's API instead.
 	Enabled bool `json:"enabled"`
 }
 
+// Notifiers is `server.notifiers`: the Slack, Teams, PagerDuty and Opsgenie notifications.
 type Notifiers struct {
 	// Slack posts notifications to a Slack webhook.
 	Slack SlackNotifier `json:"slack"`
@@ -544,6 +587,8 @@ type Notifiers struct {
 	Opsgenie OpsgenieNotifier `json:"opsgenie"`
 }
 
+// SlackNotifier is `server.notifiers.slack`: notifications posted to a Slack webhook
+// (CERTCTL_SLACK_*).
 type SlackNotifier struct {
 	// Enabled sets the CERTCTL_SLACK_* variables; webhookUrl is then required.
 	Enabled bool `json:"enabled"`
@@ -555,6 +600,8 @@ type SlackNotifier struct {
 	Username string `json:"username"`
 }
 
+// TeamsNotifier is `server.notifiers.teams`: notifications posted to a Microsoft Teams webhook
+// (CERTCTL_TEAMS_WEBHOOK_URL).
 type TeamsNotifier struct {
 	// Enabled sets CERTCTL_TEAMS_WEBHOOK_URL; webhookUrl is then required.
 	Enabled bool `json:"enabled"`
@@ -562,6 +609,8 @@ type TeamsNotifier struct {
 	WebhookURL Secret `json:"webhookUrl"`
 }
 
+// PagerDutyNotifier is `server.notifiers.pagerduty`: notifications sent as PagerDuty events
+// (CERTCTL_PAGERDUTY_*).
 type PagerDutyNotifier struct {
 	// Enabled sets the CERTCTL_PAGERDUTY_* variables; routingKey is then required.
 	Enabled bool `json:"enabled"`
@@ -572,6 +621,8 @@ type PagerDutyNotifier struct {
 	Severity string `json:"severity"`
 }
 
+// OpsgenieNotifier is `server.notifiers.opsgenie`: notifications sent as Opsgenie alerts
+// (CERTCTL_OPSGENIE_*).
 type OpsgenieNotifier struct {
 	// Enabled sets the CERTCTL_OPSGENIE_* variables; apiKey is then required.
 	Enabled bool `json:"enabled"`
@@ -581,6 +632,8 @@ type OpsgenieNotifier struct {
 	Priority string `json:"priority"`
 }
 
+// PostgreSQL is the `postgresql` section: the bundled database, StatefulSet <fullname>-postgres
+// with its headless Service and Secret; with enabled false, externalDatabase is used instead.
 type PostgreSQL struct {
 	// Workload: postgresql takes the shared workload keys (postgresql.image, postgresql.resources, ...).
 	Workload
@@ -606,6 +659,8 @@ type PostgreSQL struct {
 	PostgresqlConfig map[string]string `json:"postgresqlConfig"`
 }
 
+// PostgresAuth is `postgresql.auth`: the database, role and password the bundled Postgres is
+// initialised with, and the password's rotation.
 type PostgresAuth struct {
 	// Database is created at initdb (POSTGRES_DB); a lowercase unquoted identifier.
 	Database string `json:"database"`
@@ -618,6 +673,8 @@ type PostgresAuth struct {
 	PasswordRotation int `json:"passwordRotation"`
 }
 
+// PostgresTLS is `postgresql.tls`: the database connection's sslmode and the CA the server
+// verifies it with (bundled or external), and the certificate the bundled Postgres serves.
 type PostgresTLS struct {
 	// Mode is the libpq sslmode: disable, require, verify-ca or verify-full, put into the bundled
 	// database URL. With an external URL, a mode other than disable must match the URL's sslmode.
@@ -630,6 +687,7 @@ type PostgresTLS struct {
 	CertSecretRef string `json:"certSecretRef"`
 }
 
+// Storage is `postgresql.storage`: the bundled Postgres' data volume claim.
 type Storage struct {
 	// Size of the data volume claim, a positive quantity such as "10Gi".
 	Size string `json:"size"`
@@ -639,16 +697,22 @@ type Storage struct {
 	DeleteOnDestroy bool `json:"deleteOnDestroy"`
 }
 
+// PostgresService is `postgresql.service`: the port of the bundled Postgres and of its headless
+// Service <fullname>-postgres.
 type PostgresService struct {
 	// Port Postgres listens on and the headless Service exposes; the database URL uses it.
 	Port int `json:"port"`
 }
 
+// ExternalDatabase is the `externalDatabase` section: the database the server uses when
+// postgresql.enabled is false.
 type ExternalDatabase struct {
 	// URL is used verbatim as CERTCTL_DATABASE_URL when postgresql.enabled is false.
 	URL Secret `json:"url"`
 }
 
+// Agent is the `agent` section: the certctl agents <fullname>-agent, a DaemonSet (one per node)
+// or, with kind Deployment, a StatefulSet, and the settings they run with.
 type Agent struct {
 	// Workload: agent takes the shared workload keys; the register init container uses them too.
 	Workload
@@ -680,6 +744,8 @@ type Agent struct {
 	RolloutTimeout string `json:"rolloutTimeout"`
 }
 
+// Ingress is the `ingress` section: an Ingress <fullname> to the server Service's https port,
+// with its rules, TLS entries and cert-manager annotation.
 type Ingress struct {
 	// Enabled creates Ingress <fullname> to the server Service's https port.
 	Enabled bool `json:"enabled"`
@@ -695,6 +761,8 @@ type Ingress struct {
 	TLS []IngressTLS `json:"tls"`
 }
 
+// IngressCertManager is `ingress.certManager`: the cert-manager annotation on the Ingress, for
+// cert-manager's ingress-shim; independent of server.tls.certManager.
 type IngressCertManager struct {
 	// Enabled adds the cert-manager.io/cluster-issuer (or /issuer, for kind Issuer) annotation;
 	// independent of server.tls.
@@ -703,6 +771,7 @@ type IngressCertManager struct {
 	IssuerRef IssuerRef `json:"issuerRef"`
 }
 
+// IngressHost is one entry of `ingress.hosts`: an Ingress rule, a host and its paths.
 type IngressHost struct {
 	// Host is a DNS name, optionally a wildcard ("*.example.com"); empty matches every host.
 	Host string `json:"host"`
@@ -710,6 +779,7 @@ type IngressHost struct {
 	Paths []IngressPath `json:"paths"`
 }
 
+// IngressPath is one entry of `ingress.hosts[].paths`: a path routed to the server.
 type IngressPath struct {
 	// Path starts with "/".
 	Path string `json:"path"`
@@ -717,6 +787,8 @@ type IngressPath struct {
 	PathType string `json:"pathType"`
 }
 
+// IngressTLS is one entry of `ingress.tls`: the Secret holding the certificate for the hosts it
+// lists.
 type IngressTLS struct {
 	// SecretName is the Secret holding the certificate for these hosts.
 	SecretName string `json:"secretName"`
@@ -724,6 +796,8 @@ type IngressTLS struct {
 	Hosts []string `json:"hosts"`
 }
 
+// ServiceAccount is the `serviceAccount` section: the server pods' ServiceAccount, created by the
+// program or expected to exist.
 type ServiceAccount struct {
 	// Create creates the server pods' ServiceAccount; false expects serviceAccount.name to exist.
 	Create bool `json:"create"`
@@ -733,6 +807,7 @@ type ServiceAccount struct {
 	Name string `json:"name"`
 }
 
+// RBAC is the `rbac` section: the server's ClusterRole and ClusterRoleBinding <fullname>.
 type RBAC struct {
 	// Create creates ClusterRole and ClusterRoleBinding <fullname> for the server ServiceAccount;
 	// the role has no rules unless kubernetesSecrets.enabled.
@@ -746,6 +821,8 @@ type KubernetesSecrets struct {
 	Enabled bool `json:"enabled"`
 }
 
+// PodDisruptionBudget is the `podDisruptionBudget` section: PodDisruptionBudget <fullname>-server
+// for the server pods, rendered only when server.replicas > 1.
 type PodDisruptionBudget struct {
 	// Enabled creates PodDisruptionBudget <fullname>-server, only when server.replicas > 1.
 	Enabled bool `json:"enabled"`
@@ -755,6 +832,8 @@ type PodDisruptionBudget struct {
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 }
 
+// NetworkPolicy is the `networkPolicy` section: the NetworkPolicies that restrict traffic to and
+// from the server (<fullname>-server) and the bundled Postgres (<fullname>-postgres).
 type NetworkPolicy struct {
 	// Enabled creates NetworkPolicy <fullname>-server (in: agents on https; out: DNS, the bundled
 	// Postgres or the external database's port) and, with the bundled Postgres,
@@ -772,6 +851,8 @@ type NetworkPolicy struct {
 	ExtraEgress []networkingv1.NetworkPolicyEgressRule `json:"extraEgress"`
 }
 
+// Monitoring is the `monitoring` section: the Prometheus Operator's ServiceMonitor and
+// PrometheusRule for the server's metrics, and a Grafana dashboard.
 type Monitoring struct {
 	// Enabled turns monitoring on: the ServiceMonitor and PrometheusRule below, when enabled
 	// (both need the Prometheus Operator's CRDs).
@@ -784,6 +865,8 @@ type Monitoring struct {
 	GrafanaDashboard GrafanaDashboard `json:"grafanaDashboard"`
 }
 
+// GrafanaDashboard is `monitoring.grafanaDashboard`: a ConfigMap <fullname>-dashboard holding a
+// Grafana dashboard, for Grafana's dashboard sidecar.
 type GrafanaDashboard struct {
 	// Enabled creates a ConfigMap holding the dashboard JSON; refused without monitoring.enabled.
 	// Needs no CRD: Grafana's dashboard sidecar picks it up by its labels.
@@ -792,6 +875,8 @@ type GrafanaDashboard struct {
 	Labels map[string]string `json:"labels"`
 }
 
+// ServiceMonitor is `monitoring.serviceMonitor`: the ServiceMonitor <fullname>-server that scrapes
+// the server's metrics over verified HTTPS, and the key it presents.
 type ServiceMonitor struct {
 	// Enabled creates a ServiceMonitor for /api/v1/metrics/prometheus over verified HTTPS;
 	// refused without monitoring.enabled.
@@ -842,6 +927,8 @@ type ScrapeTLS struct {
 	InsecureSkipVerify bool `json:"insecureSkipVerify"`
 }
 
+// RelabelConfig is one entry of `monitoring.serviceMonitor.relabelings`: a Prometheus relabel
+// rule applied to the scrape target.
 type RelabelConfig struct {
 	// SourceLabels whose values are joined with separator and matched against regex.
 	SourceLabels []string `json:"sourceLabels,omitempty"`
@@ -859,6 +946,8 @@ type RelabelConfig struct {
 	Action string `json:"action,omitempty"`
 }
 
+// PrometheusRules is `monitoring.prometheusRules`: the PrometheusRule <fullname>-rules with
+// upstream's four alerts and their thresholds.
 type PrometheusRules struct {
 	// Enabled creates a PrometheusRule with four alerts; refused without monitoring.enabled.
 	Enabled bool `json:"enabled"`
@@ -894,6 +983,8 @@ type AlertThresholds struct {
 	IssuanceFailureFor string `json:"issuanceFailureFor"`
 }
 
+// Backup is the `backup` section: CronJob <fullname>-backup, a scheduled pg_dump of the bundled
+// database into a volume claim (sink pvc) or an S3 bucket (sink s3).
 type Backup struct {
 	// Workload: backup takes the shared workload keys (the chart's backup.image string and
 	// backup.imagePullPolicy become backup.image.*). Unset image keys take postgresql.image's, so
@@ -924,6 +1015,8 @@ type Backup struct {
 	S3 BackupS3 `json:"s3"`
 }
 
+// BackupPVC is `backup.pvc`: the volume claim dumps go to with sink pvc, created by the program
+// or existing, and how many dumps it keeps.
 type BackupPVC struct {
 	// Size of the backup volume claim the program creates, a positive quantity such as "20Gi".
 	Size string `json:"size"`
@@ -938,6 +1031,8 @@ type BackupPVC struct {
 	DeleteOnDestroy bool `json:"deleteOnDestroy"`
 }
 
+// BackupS3 is `backup.s3`: the S3 bucket dumps go to with sink s3, created by the program or
+// existing, and how the uploader authenticates.
 type BackupS3 struct {
 	// Bucket is the name of the bucket; empty with create=true lets Pulumi name it.
 	Bucket string `json:"bucket"`
@@ -986,9 +1081,11 @@ type BackupCredentialsSecret struct {
 	SecretAccessKeyKey string `json:"secretAccessKeyKey"`
 }
 
+// Migrations is the `migrations` section: with viaHook, the database migrations run in a Job
+// <fullname>-migrate-<digest> before the server rolls, instead of at server boot.
 type Migrations struct {
-	// Workload: the migration Job's shared workload keys; unset keys take the server's (the Job
-	// runs the server image with the server's configuration).
+	// Workload: the migration Job's shared workload keys; an unset image, resources or
+	// securityContext takes the server's (the Job runs the server binary), placement is its own.
 	Workload
 	// ViaHook runs `--migrate-only` in a Job before the server rolls; the server then skips
 	// migrating at boot.

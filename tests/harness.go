@@ -193,6 +193,14 @@ func ProjectRoot() string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
+// ProjectFile is the text of a file of the repository, by its path from the root.
+func ProjectFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(ProjectRoot(), path))
+	require.NoError(t, err)
+	return string(b)
+}
+
 // projectConfig is Pulumi.yaml's config block: the CLI passes each declared key's default
 // when a stack does not set it.
 type projectConfig map[string]struct {

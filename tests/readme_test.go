@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -248,81 +246,4 @@ func TestReadmeReferenceIsTheContract(t *testing.T) {
 		}
 		assert.Contains(t, documented[i].row, e.Name, "the README row of %s names the variable it sets", e.Key)
 	}
-}
-
-// readme is the README's text.
-func readme(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile("../README.md")
-	require.NoError(t, err)
-	return string(b)
-}
-
-// TestReadmeCountsAndListsMatchTheCode: what the README counts and lists (the default render's
-// objects, the modes under "Reviewing a change", the benchmark table's objects and registrations,
-// the component files) is what the code has, so the README cannot drift from it unnoticed.
-func TestReadmeCountsAndListsMatchTheCode(t *testing.T) {
-	text := readme(t)
-	count := func(r *Render) (objects, registrations int) { return len(r.KubernetesObjects()), len(r.Resources) }
-
-	m := regexp.MustCompile(`The default render is (\d+) objects`).FindStringSubmatch(text)
-	require.NotNil(t, m, "the README states the default render's size")
-	objects, _ := count(RenderMode(t, "default"))
-	assert.Equal(t, fmt.Sprint(objects), m[1], "the default render's object count")
-
-	_, review, ok := strings.Cut(text, "## Reviewing a change\n")
-	require.True(t, ok)
-	review, _, _ = strings.Cut(review, "has two files in")
-	var listed []string
-	for _, name := range regexp.MustCompile("`([a-z0-9-]+)`").FindAllStringSubmatch(review, -1) {
-		listed = append(listed, name[1])
-	}
-	var names []string
-	for _, mode := range modes() {
-		names = append(names, mode.Name)
-	}
-	assert.ElementsMatch(t, names, listed, "Reviewing a change lists every mode of modes()")
-
-	rows := regexp.MustCompile(`(?m)^\| ([a-z0-9-]+) \| (\d+) Kubernetes objects, (\d+) registrations \|`).FindAllStringSubmatch(text, -1)
-	require.NotEmpty(t, rows, "the README's benchmark table")
-	for _, row := range rows {
-		objects, registrations := count(RenderMode(t, row[1]))
-		assert.Equal(t, fmt.Sprintf("%d/%d", objects, registrations), row[2]+"/"+row[3], "the benchmark table's counts for %s", row[1])
-	}
-
-	files, err := filepath.Glob("../components/*.go")
-	require.NoError(t, err)
-	_, arch, _ := strings.Cut(text, "Files in `components/`:")
-	arch, _, _ = strings.Cut(arch, "\n\n")
-	for _, f := range files {
-		if name := filepath.Base(f); !strings.HasSuffix(name, "_test.go") {
-			assert.Contains(t, arch, "`"+name+"`", "the README's file list names components/%s", name)
-		}
-	}
-}
-
-// The Makefile's tiers (test-mocks, test-live, test-engine) together run every package with
-// tests, so a new package cannot fall outside all of them.
-func TestMakefileTiersCoverEveryTestPackage(t *testing.T) {
-	root := ProjectRoot()
-	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
-	require.NoError(t, err)
-	var tiers []string
-	for _, variable := range []string{"MOCK_TESTS", "LIVE_TESTS", "ENGINE_TESTS"} {
-		m := regexp.MustCompile(`(?m)^` + variable + ` := (.+)$`).FindSubmatch(makefile)
-		require.NotNil(t, m, "the Makefile sets %s", variable)
-		tiers = append(tiers, strings.Fields(string(m[1]))...)
-	}
-	list := exec.Command("go", "list", "-f", "{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}", "./...")
-	list.Dir = root
-	out, err := list.Output()
-	require.NoError(t, err, "go list")
-	var packages []string
-	for _, dir := range strings.Fields(string(out)) {
-		rel, err := filepath.Rel(root, dir)
-		require.NoError(t, err)
-		packages = append(packages, "./"+rel)
-	}
-	require.NotEmpty(t, packages)
-	assert.ElementsMatch(t, packages, tiers)
 }

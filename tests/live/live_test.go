@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -44,6 +45,25 @@ func TestLive(t *testing.T) {
 			t.Parallel()
 			newLiveDeployment(t, tests.ModeNamed(t, name), bins, pgBin).check(t)
 		})
+	}
+}
+
+// TestDocumentedLiveModes: the modes docs/testing.md says the live suite runs, and the modes it
+// says certctl's job is proven in, are liveModes. It needs neither root nor binaries.
+func TestDocumentedLiveModes(t *testing.T) {
+	doc := tests.ProjectFile(t, "docs/testing.md")
+	names := regexp.MustCompile("`([a-z0-9-]+)`")
+	for _, span := range []struct{ from, until string }{
+		{"runs the live suite (`tests/live`) for the modes", ". It renders"},
+		{"Proven in every mode that runs agents", ":\n"},
+	} {
+		m := regexp.MustCompile(regexp.QuoteMeta(span.from) + "(?s)(.*?)" + span.until).FindStringSubmatch(doc)
+		require.NotNil(t, m, "docs/testing.md has %q", span.from)
+		var listed []string
+		for _, n := range names.FindAllStringSubmatch(m[1], -1) {
+			listed = append(listed, n[1])
+		}
+		assert.ElementsMatch(t, liveModes, listed, "docs/testing.md: %q", span.from)
 	}
 }
 

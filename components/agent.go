@@ -167,7 +167,7 @@ func agentVolumes(a *AgentArgs) []ownVolume {
 		{volume: emptyDirVolume(agentKeyVolume, keyDirSizeLimit), path: path.Dir(path.Clean(a.Agent.KeyDir))},
 		{volume: emptyDirVolume("identity", ""), path: agentIdentityPath, readOnly: true},
 		{volume: emptyDirVolume("tmp", ""), path: "/tmp"},
-		{volume: secretVolume("tls", a.Server.TLSSecret, "ca.crt"), path: a.Server.TLSMountPath, readOnly: true},
+		{volume: secretVolume(serverTLSVolume, a.Server.TLSSecret, "ca.crt"), path: a.Server.TLSMountPath, readOnly: true},
 	}
 }
 
@@ -180,7 +180,7 @@ func agentPodTemplate(a *AgentArgs, settings map[string]string, credentials pulu
 	register.VolumeMounts = corev1.VolumeMountArray{
 		mount("identity", agentIdentityPath),
 		mount("tmp", "/tmp"),
-		readOnlyMount("tls", a.Server.TLSMountPath),
+		readOnlyMount(serverTLSVolume, a.Server.TLSMountPath),
 	}
 	agent := workloadContainer(componentAgent, ag.Workload)
 	agent.Command = pulumi.ToStringArray(agentCommand(agentIDFile))

@@ -24,12 +24,22 @@ func Reserved(cfg *config.Config) config.Reserved {
 		r.AgentEnv = append(r.AgentEnv, config.ReservedEnv{Name: e.name, Key: e.key})
 	}
 	for _, v := range serverVolumes(server) {
-		r.ServerVolumes = append(r.ServerVolumes, config.ReservedVolume{Name: v.name(), MountPath: v.path})
+		r.ServerVolumes = append(r.ServerVolumes, reservedVolume(v))
 	}
 	for _, v := range agentVolumes(agent) {
 		if v.name() != agentKeyVolume {
-			r.AgentVolumes = append(r.AgentVolumes, config.ReservedVolume{Name: v.name(), MountPath: v.path})
+			r.AgentVolumes = append(r.AgentVolumes, reservedVolume(v))
 		}
+	}
+	return r
+}
+
+// reservedVolume is one of the program's volumes as validation sees it, with the config key that
+// sets its mount path.
+func reservedVolume(v ownVolume) config.ReservedVolume {
+	r := config.ReservedVolume{Name: v.name(), MountPath: v.path}
+	if v.name() == serverTLSVolume {
+		r.Key = "server.tls.mountPath"
 	}
 	return r
 }

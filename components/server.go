@@ -24,6 +24,9 @@ const (
 	// Where the server mounts the CA it verifies Postgres with, and the local issuer's CA.
 	postgresCAMountPath = "/etc/postgresql-ca"
 	localCAMountPath    = "/etc/certctl/ca"
+	// serverTLSVolume holds the server's certificate, at server.tls.mountPath in the server,
+	// migration and agent containers.
+	serverTLSVolume = "tls"
 	// localCAValidityHours is how long the generated local-issuer CA lives (10 years): the server
 	// refuses to start with an expired CA, and a new CA changes every chain it issued.
 	localCAValidityHours = 87600

@@ -57,7 +57,7 @@ func newLocalCA(ctx *pulumi.Context, name string, r Release, names config.Names,
 func serverVolumes(a *CertctlServerArgs) []ownVolume {
 	return []ownVolume{
 		{emptyDirVolume("tmp", ""), "/tmp", false, false},
-		{secretVolume("tls", a.Names.TLSSecret), a.Server.TLS.MountPath, true, false},
+		{secretVolume(serverTLSVolume, a.Names.TLSSecret), a.Server.TLS.MountPath, true, false},
 		{secretVolume("local-ca", a.Names.LocalCA), localCAMountPath, true, false},
 		{secretVolume("postgresql-ca", a.Database.CASecret), postgresCAMountPath, true, a.Database.CASecret == ""},
 	}

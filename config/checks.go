@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	corev1 "k8s.io/api/core/v1"
@@ -393,20 +392,6 @@ func checkURL(p *problems, key, raw string, secret bool, example string, schemes
 		shown = "the value"
 	}
 	p.addf(key, "use an absolute URL such as "+example, "%s is not an absolute %s URL", shown, strings.Join(schemes, " or "))
-}
-
-// checkARN refuses a set value that is not an ARN of the given AWS service.
-func checkARN(p *problems, key, v, service string) {
-	if v == "" {
-		return
-	}
-	parsed, err := arn.Parse(v)
-	switch {
-	case err != nil:
-		p.addf(key, "use a full ARN such as arn:aws:"+service+":...", "%q is not an ARN: %v", v, err)
-	case parsed.Service != service:
-		p.addf(key, "use an ARN of the "+service+" service", "%q is an ARN of the %s service", v, parsed.Service)
-	}
 }
 
 func checkEmail(p *problems, key, addr string) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -163,26 +164,134 @@ func decodeInto(p *problems, key, raw string, field reflect.Value) {
 	}
 }
 
-// decodeProblems turns a decode error into problems on the exact keys: every unknown key in
-// the value (the decoder names only the first, and without its path), or the mistyped field.
+// decodeProblems turns a decode error into problems on the exact keys the user wrote: every
+// unknown key in the value, and every value of the wrong type or format (encoding/json stops at
+// the first, and names Go's struct fields, not the keys).
 func decodeProblems(p *problems, key, raw string, t reflect.Type, err error) {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) && typeErr.Field != "" {
-		p.add(key+"."+typeErr.Field, err.Error(), "check the value's type against the README's config reference")
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber() // numbers re-encode exactly when a value is decoded on its own
+	var doc any
+	if dec.Decode(&doc) != nil || dec.More() {
+		p.add(key, err.Error(), decodeFix)
 		return
 	}
-	if strings.HasPrefix(err.Error(), "json: unknown field") {
-		var doc any
-		if json.Unmarshal([]byte(raw), &doc) == nil {
-			if unknown := unknownKeys(doc, t, key); len(unknown) > 0 {
-				for _, k := range unknown {
-					p.add(k, "unknown key", decodeFix)
-				}
-				return
+	before := p.len()
+	for _, k := range unknownKeys(doc, t, key) {
+		p.add(k, "unknown key", decodeFix)
+	}
+	typeProblems(p, doc, t, key)
+	if p.len() == before {
+		p.add(key, err.Error(), decodeFix)
+	}
+}
+
+// decodedAsType is implemented by types with their own UnmarshalJSON whose written shape is a
+// struct of this package: typeProblems walks into that shape instead of stopping at the type.
+type decodedAsType interface{ decodedAs() reflect.Type }
+
+var decodedAsIface = reflect.TypeFor[decodedAsType]()
+
+// typeProblems reports each value in doc that type t cannot take, at its key path: objects and
+// lists are walked, anything else (and any type with its own UnmarshalJSON) is decoded alone.
+// Unknown keys are unknownKeys' to report; null is accepted everywhere, as encoding/json does.
+func typeProblems(p *problems, doc any, t reflect.Type, path string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if doc == nil {
+		return
+	}
+	if reflect.PointerTo(t).Implements(decodedAsIface) {
+		t = reflect.New(t).Interface().(decodedAsType).decodedAs()
+	}
+	walk := !reflect.PointerTo(t).Implements(unmarshalerType)
+	switch {
+	case walk && t.Kind() == reflect.Struct:
+		object, ok := doc.(map[string]any)
+		if !ok {
+			wrongType(p, path, doc, t)
+			return
+		}
+		fields := jsonFields(t)
+		for _, k := range sortedKeys(object) {
+			if ft, ok := fieldNamed(fields, k); ok {
+				typeProblems(p, object[k], ft, child(path, k))
 			}
 		}
+	case walk && t.Kind() == reflect.Map:
+		object, ok := doc.(map[string]any)
+		if !ok {
+			wrongType(p, path, doc, t)
+			return
+		}
+		for _, k := range sortedKeys(object) {
+			typeProblems(p, object[k], t.Elem(), child(path, k))
+		}
+	case walk && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && t.Elem().Kind() != reflect.Uint8:
+		list, ok := doc.([]any)
+		if !ok {
+			wrongType(p, path, doc, t)
+			return
+		}
+		for i, e := range list {
+			typeProblems(p, e, t.Elem(), index(path, i))
+		}
+	default:
+		b, _ := json.Marshal(doc)
+		if err := json.Unmarshal(b, reflect.New(t).Interface()); err != nil {
+			var typeErr *json.UnmarshalTypeError
+			if errors.As(err, &typeErr) {
+				wrongType(p, path, doc, t)
+				return
+			}
+			fix := "check " + path + " against the README's config reference"
+			if t == reflect.TypeFor[resource.Quantity]() || t == reflect.TypeFor[quantityText]() {
+				fix = `use a quantity such as "500m", "1Gi" or 2`
+			}
+			p.addf(path, fix, "%s is refused: %s", b, strings.TrimPrefix(err.Error(), "json: "))
+		}
 	}
-	p.add(key, err.Error(), decodeFix)
+}
+
+// wrongType reports a value of the wrong JSON type, in the user's terms.
+func wrongType(p *problems, path string, doc any, t reflect.Type) {
+	want := jsonTypeName(t)
+	p.addf(path, "use "+want+" (see the README's config reference)", "is %s, where %s is expected", describeJSON(doc), want)
+}
+
+// jsonTypeName names what a Go type takes in JSON.
+func jsonTypeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	default:
+		return "an object"
+	}
+}
+
+// describeJSON says what a decoded JSON value is: the number 5, the string "x", a list, ...
+func describeJSON(doc any) string {
+	switch v := doc.(type) {
+	case json.Number:
+		return "the number " + v.String()
+	case string:
+		return strconv.Quote(v)
+	case bool:
+		return strconv.FormatBool(v)
+	case []any:
+		return "a list"
+	default:
+		return "an object"
+	}
 }
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
@@ -192,6 +301,9 @@ var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 func unknownKeys(doc any, t reflect.Type, path string) []string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(decodedAsIface) {
+		t = reflect.New(t).Interface().(decodedAsType).decodedAs()
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		return nil
@@ -203,15 +315,7 @@ func unknownKeys(doc any, t reflect.Type, path string) []string {
 		case reflect.Struct:
 			fields := jsonFields(t)
 			for _, k := range sortedKeys(d) {
-				ft, ok := fields[k]
-				if !ok {
-					for name, typ := range fields {
-						if strings.EqualFold(name, k) {
-							ft, ok = typ, true
-							break
-						}
-					}
-				}
+				ft, ok := fieldNamed(fields, k)
 				if !ok {
 					out = append(out, child(path, k))
 					continue
@@ -231,6 +335,20 @@ func unknownKeys(doc any, t reflect.Type, path string) []string {
 		}
 	}
 	return out
+}
+
+// fieldNamed is the type of the field a JSON object key sets, matched as encoding/json does:
+// exactly, else case-insensitively.
+func fieldNamed(fields map[string]reflect.Type, key string) (reflect.Type, bool) {
+	if t, ok := fields[key]; ok {
+		return t, true
+	}
+	for name, t := range fields {
+		if strings.EqualFold(name, key) {
+			return t, true
+		}
+	}
+	return nil, false
 }
 
 // jsonFields maps the JSON names of a struct's fields to their types, promoting the fields of

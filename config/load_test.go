@@ -86,7 +86,7 @@ func TestLoadTakesQuantitiesAsTheCLIWritesThem(t *testing.T) {
 	ps := loadProblems(t, map[string]string{"certctl:agent": `{"resources":{"requests":{"cpu":true}}}`})
 	assert.Contains(t, ps[0].Message, "a quantity is a string")
 	ps = loadProblems(t, map[string]string{"certctl:agent": `{"resources":{"request":{"cpu":"1"}}}`})
-	assert.Contains(t, ps[0].Message, "request")
+	assert.Equal(t, []string{"certctl:agent.resources.request"}, (&ValidationError{Problems: ps}).Keys())
 }
 
 func TestLoadScalarKeys(t *testing.T) {
@@ -127,7 +127,12 @@ func TestLoadRefusesWrongTypes(t *testing.T) {
 		key  string
 	}{
 		{"string for an int", map[string]string{"certctl:server": `{"replicas":"three"}`}, "certctl:server.replicas"},
-		{"nested wrong type", map[string]string{"certctl:agent": `{"env":{"A":1}}`}, "certctl:agent.env"},
+		{"nested wrong type", map[string]string{"certctl:agent": `{"env":{"A":1}}`}, "certctl:agent.env.A"},
+		{"shared workload key", map[string]string{"certctl:agent": `{"tolerations":{"key":"a"}}`}, "certctl:agent.tolerations"},
+		{"inside a list", map[string]string{"certctl:server": `{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"a","operator":"In","values":"x"}]}]}}}}`},
+			"certctl:server.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values"},
+		{"quantity inside a list", map[string]string{"certctl:server": `{"volumes":[{"name":"v","emptyDir":{"sizeLimit":"lots"}}]}`}, "certctl:server.volumes[0].emptyDir.sizeLimit"},
+		{"quantity in resources", map[string]string{"certctl:agent": `{"resources":{"requests":{"cpu":true}}}`}, "certctl:agent.resources.requests.cpu"},
 		{"not JSON", map[string]string{"certctl:server": `replicas=3`}, "certctl:server"},
 		{"trailing data", map[string]string{"certctl:server": `{"replicas":3} {}`}, "certctl:server"},
 		{"object for a list", map[string]string{"certctl:imagePullSecrets": `{"name":"regcred"}`}, "certctl:imagePullSecrets"},
@@ -135,11 +140,21 @@ func TestLoadRefusesWrongTypes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ps := loadProblems(t, tc.cfg)
-			p, ok := find(ps, tc.key)
-			require.True(t, ok, "no problem on %s; got %v", tc.key, ps)
-			assertActionable(t, p)
+			require.Equal(t, []string{tc.key}, (&ValidationError{Problems: ps}).Keys(), "the one problem is on the key the user wrote")
+			assertActionable(t, ps[0])
+			assert.NotContains(t, ps[0].Message, "Go struct", "the message is in the user's terms")
 		})
 	}
+}
+
+func TestLoadReportsEveryMistypedKeyOfASection(t *testing.T) {
+	ps := loadProblems(t, map[string]string{
+		"certctl:server": `{"replicas":"two","port":"x","bogus":1,"service":{"port":true},"tls":{"existingSecret":"mine"}}`,
+	})
+	assert.Equal(t, []string{"certctl:server.bogus", "certctl:server.port", "certctl:server.replicas", "certctl:server.service.port"},
+		(&ValidationError{Problems: ps}).Keys())
+	p, _ := find(ps, "certctl:server.replicas")
+	assert.Equal(t, `is "two", where a whole number is expected; use a whole number (see the README's config reference)`, p.Message)
 }
 
 func TestLoadRefusesSecretsInPlainConfig(t *testing.T) {

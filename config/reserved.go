@@ -29,4 +29,6 @@ type ReservedEnv struct {
 type ReservedVolume struct {
 	// Name is the volume name; MountPath is where the program mounts it in the container.
 	Name, MountPath string
+	// Key is the config key that sets MountPath ("" when the program fixes it).
+	Key string
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -97,10 +98,7 @@ type Resources struct {
 // certctl:agent.resources.requests.cpu 2` stores the number 2, which means "2" to Kubernetes.
 // Keys other than requests and limits are refused, as everywhere in the config.
 func (r *Resources) UnmarshalJSON(b []byte) error {
-	var in struct {
-		Requests map[string]quantityText `json:"requests"`
-		Limits   map[string]quantityText `json:"limits"`
-	}
+	var in resourcesText
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
@@ -111,6 +109,18 @@ func (r *Resources) UnmarshalJSON(b []byte) error {
 	r.Requests, r.Limits = mergeQuantities(r.Requests, in.Requests), mergeQuantities(r.Limits, in.Limits)
 	return nil
 }
+
+// resourcesText is how Resources are written: quantities as strings or numbers.
+type resourcesText struct {
+	// Requests are Resources.Requests as written.
+	Requests map[string]quantityText `json:"requests"`
+	// Limits are Resources.Limits as written.
+	Limits map[string]quantityText `json:"limits"`
+}
+
+// decodedAs is the shape Load's error walk follows into Resources, past its UnmarshalJSON, so
+// a bad quantity is reported at its own key.
+func (*Resources) decodedAs() reflect.Type { return reflect.TypeFor[resourcesText]() }
 
 // quantityText is a quantity written as a JSON string or number.
 type quantityText string

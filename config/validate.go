@@ -48,6 +48,7 @@ func (c Config) Validate(reserved Reserved) error {
 	}
 	validateExtras(p, c, reserved)
 	checkKeyDir(p, c.Agent.KeyDir, reserved.AgentVolumes)
+	checkTLSMountPath(p, c.Server.TLS.MountPath, reserved)
 	return p.err()
 }
 
@@ -201,7 +202,6 @@ func validateServerTLS(p *problems, c Config) {
 			"remove server.tls.existingSecret or set server.tls.certManager.enabled=false")
 	}
 	checkOptionalName(p, "server.tls.existingSecret", t.ExistingSecret, dnsSubdomain)
-	checkAbsPath(p, "server.tls.mountPath", t.MountPath)
 
 	const key = "server.tls.certManager"
 	checkIssuerRef(p, key+".issuerRef", cm.Enabled, cm.IssuerRef)
@@ -700,8 +700,39 @@ func checkAgentUpdateStrategy(p *problems, u appsv1.DaemonSetUpdateStrategy) {
 	}
 }
 
-// systemDirs are the image directories a volume at the parent of agent.keyDir would hide.
-var systemDirs = []string{"/bin", "/dev", "/etc", "/lib", "/proc", "/root", "/run", "/sbin", "/sys", "/usr", "/var"}
+// imageDirs are the directories of the certctl images (alpine, with the binaries and migrations
+// under /app) that a volume mounted there would hide.
+var imageDirs = []string{"/app", "/app/migrations", "/bin", "/dev", "/etc", "/lib", "/proc", "/root", "/run", "/sbin", "/sys", "/usr", "/var"}
+
+// checkTLSMountPath: the server, migration and agent containers all mount the server's
+// certificate at server.tls.mountPath, so it must be a directory of its own in each: not the
+// root or an image directory, and not at, above or below another of the program's mounts (the
+// API server refuses a repeated mountPath; a mount inside the read-only Secret cannot be made).
+func checkTLSMountPath(p *problems, mountPath string, r Reserved) {
+	const key = "server.tls.mountPath"
+	if !checkAbsPath(p, key, mountPath) {
+		return
+	}
+	clean := path.Clean(mountPath)
+	const fix = "use a directory of its own, such as /etc/certctl/tls (the default)"
+	if clean == "/" || slices.Contains(imageDirs, clean) {
+		p.addf(key, fix, "%q would hide the image's %s", mountPath, clean)
+		return
+	}
+	for _, pod := range []struct {
+		name    string
+		volumes []ReservedVolume
+	}{{"server", r.ServerVolumes}, {"agent", r.AgentVolumes}} {
+		for _, v := range pod.volumes {
+			if v.Key == key {
+				continue
+			}
+			if m := path.Clean(v.MountPath); clean == m || strings.HasPrefix(clean, m+"/") || strings.HasPrefix(m, clean+"/") {
+				p.addf(key, fix, "%q collides with the %s pod's %s volume at %s", mountPath, pod.name, v.Name, v.MountPath)
+			}
+		}
+	}
+}
 
 // checkKeyDir: the agent creates agent.keyDir itself (so it can make it 0700) inside a volume the
 // program mounts at its parent; that parent must be a directory of its own, not the root, a
@@ -718,7 +749,7 @@ func checkKeyDir(p *problems, keyDir string, others []ReservedVolume) {
 	case parent == "/":
 		p.addf(key, fix, "%q sits directly under /: the agent creates the key directory itself (to make it 0700) inside a volume mounted at its parent, and a volume cannot be mounted at /", keyDir)
 		return
-	case slices.Contains(systemDirs, parent):
+	case slices.Contains(imageDirs, parent):
 		p.addf(key, fix, "%q would mount the key volume at %s, hiding the image's %s", keyDir, parent, parent)
 		return
 	}
@@ -923,13 +954,14 @@ func validateBackupS3(p *problems, s3 BackupS3, inUse bool) {
 		p.add("backup.s3.bucket", "is empty while backup.s3.create is false, so there is nowhere to upload",
 			"set it to an existing bucket, or set backup.s3.create=true")
 	}
-	if s3.Bucket != "" && !isBucketName(s3.Bucket) {
-		p.addf("backup.s3.bucket", "use 3 to 63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit",
-			"%q is not a valid S3 bucket name", s3.Bucket)
+	if problem := bucketNameProblem(s3.Bucket, s3.Endpoint == ""); s3.Bucket != "" && problem != "" {
+		p.addf("backup.s3.bucket", "use 3 to 63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit, as AWS's bucket naming rules say",
+			"%q is not a valid S3 bucket name: it %s", s3.Bucket, problem)
 	}
 	if strings.HasPrefix(s3.Prefix, "/") {
 		p.addf("backup.s3.prefix", `remove the leading "/" (e.g. "certctl/")`, "%q starts with /, which S3 keeps as an empty path segment", s3.Prefix)
 	}
+	validRegion := checkRegion(p, "backup.s3.region", s3.Region)
 	if inUse && s3.Region == "" && s3.Endpoint == "" {
 		p.add("backup.s3.region", "is empty, so neither the AWS provider nor the uploader knows where the bucket is", `set it to the bucket's region, e.g. "eu-west-1"`)
 	}
@@ -946,9 +978,13 @@ func validateBackupS3(p *problems, s3 BackupS3, inUse bool) {
 	}
 	checkImage(p, "backup.s3.uploaderImage", s3.UploaderImage)
 	atLeast(p, "backup.s3.retentionDays", s3.RetentionDays, 1)
-	checkARN(p, "backup.s3.kmsKeyId", s3.KMSKeyID, "kms")
-	checkARN(p, "backup.s3.irsaRoleArn", s3.IRSARoleArn, "iam")
-	checkARN(p, "backup.s3.oidcProviderArn", s3.OIDCProviderArn, "iam")
+	region := ""
+	if validRegion {
+		region = s3.Region
+	}
+	checkARN(p, "backup.s3.kmsKeyId", s3.KMSKeyID, kmsKeyARN, region)
+	checkARN(p, "backup.s3.irsaRoleArn", s3.IRSARoleArn, iamRoleARN, region)
+	checkARN(p, "backup.s3.oidcProviderArn", s3.OIDCProviderArn, oidcProviderARN, region)
 	if inUse {
 		validateBackupCredentials(p, s3)
 	}
@@ -979,19 +1015,6 @@ func validateBackupCredentials(p *problems, s3 BackupS3) {
 		checkName(p, "backup.s3.credentialsSecret.accessKeyIdKey", cs.AccessKeyIDKey, secretKey)
 		checkName(p, "backup.s3.credentialsSecret.secretAccessKeyKey", cs.SecretAccessKeyKey, secretKey)
 	}
-}
-
-func isBucketName(s string) bool {
-	if len(s) < 3 || len(s) > 63 || strings.Contains(s, "..") {
-		return false
-	}
-	alnum := func(b byte) bool { return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' }
-	for i := 0; i < len(s); i++ {
-		if !alnum(s[i]) && s[i] != '.' && s[i] != '-' {
-			return false
-		}
-	}
-	return alnum(s[0]) && alnum(s[len(s)-1])
 }
 
 func validateMigrations(p *problems, c Config) {

@@ -458,6 +458,14 @@ func refusals() []refusal {
 		{"agent key dir hiding a system directory", func(c *Config) { c.Agent.KeyDir = "/etc/keys" }, "agent.keyDir", "hiding the image's /etc"},
 		{"agent key dir beside the agent's tmp", func(c *Config) { c.Agent.KeyDir = "/tmp/keys" }, "agent.keyDir", "tmp volume at /tmp"},
 		{"agent key dir inside its identity volume", func(c *Config) { c.Agent.KeyDir = "/var/lib/certctl/identity/keys" }, "agent.keyDir", "identity volume"},
+		{"agent key dir hiding the agent binary", func(c *Config) { c.Agent.KeyDir = "/app/keys" }, "agent.keyDir", "hiding the image's /app"},
+		// The server, migration and agent containers mount the certificate at server.tls.mountPath.
+		{"tls mount path relative", func(c *Config) { c.Server.TLS.MountPath = "tls" }, "server.tls.mountPath", "not an absolute path"},
+		{"tls mount path at /", func(c *Config) { c.Server.TLS.MountPath = "/" }, "server.tls.mountPath", "hide the image's /"},
+		{"tls mount path hiding the binaries", func(c *Config) { c.Server.TLS.MountPath = "/app" }, "server.tls.mountPath", "hide the image's /app"},
+		{"tls mount path on the server's tmp", func(c *Config) { c.Server.TLS.MountPath = "/tmp" }, "server.tls.mountPath", "server pod's tmp volume at /tmp"},
+		{"tls mount path on the local CA", func(c *Config) { c.Server.TLS.MountPath = "/etc/certctl/ca" }, "server.tls.mountPath", "local-ca volume"},
+		{"tls mount path above the agent's identity", func(c *Config) { c.Server.TLS.MountPath = "/var/lib/certctl" }, "server.tls.mountPath", "agent pod's identity volume"},
 		{"agent discovery dir relative", func(c *Config) { c.Agent.DiscoveryDirs = "/etc/ssl, certs" }, "agent.discoveryDirs", "entry 2"},
 		{"agent discovery dir empty entry", func(c *Config) { c.Agent.DiscoveryDirs = "/etc/ssl,,/etc/nginx" }, "agent.discoveryDirs", "entry 2"},
 
@@ -587,6 +595,37 @@ func refusals() []refusal {
 		{"backup prefix absolute", func(c *Config) { c.Backup.S3.Prefix = "/certctl/" }, "backup.s3.prefix", ""},
 		{"backup endpoint", func(c *Config) { c.Backup.S3.Endpoint = "minio:9000" }, "backup.s3.endpoint", ""},
 		{"backup IRSA role", func(c *Config) { c.Backup.S3.IRSARoleArn = "backup-role" }, "backup.s3.irsaRoleArn", ""},
+		// AWS's bucket naming rules beyond characters and length.
+		{"backup bucket as an IP address", func(c *Config) { c.Backup.S3.Bucket = "192.168.5.4" }, "backup.s3.bucket", "formatted as an IP address"},
+		{"backup bucket with adjacent periods", func(c *Config) { c.Backup.S3.Bucket = "certctl..backups" }, "backup.s3.bucket", "two adjacent periods"},
+		{"backup bucket with a reserved prefix", func(c *Config) { c.Backup.S3.Bucket = "xn--certctl" }, "backup.s3.bucket", `starts with "xn--"`},
+		{"backup bucket with a reserved suffix", func(c *Config) { c.Backup.S3.Bucket = "certctl-s3alias" }, "backup.s3.bucket", `ends with "-s3alias"`},
+		// Regions and ARNs: the resource type the key needs, in the bucket's region and partition.
+		{"backup region misspelt", func(c *Config) { c.Backup.S3.Region = "eu-west" }, "backup.s3.region", "not an AWS region name"},
+		{"backup region as a name", func(c *Config) { c.Backup.S3.Region = "Ireland" }, "backup.s3.region", "not an AWS region name"},
+		{"backup KMS key as a role", func(c *Config) {
+			c.Backup.S3.KMSKeyID = "arn:aws:kms:eu-west-1:123456789012:role/x"
+		}, "backup.s3.kmsKeyId", `names the resource "role/x", which does not start with key/ or alias/`},
+		{"backup KMS key in another region", func(c *Config) {
+			enableS3Backup(c, BackupCredentialsIAMUser)
+			c.Backup.S3.KMSKeyID = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+		}, "backup.s3.kmsKeyId", "is in us-east-1, but backup.s3.region is eu-west-1"},
+		{"backup KMS key without a region", func(c *Config) {
+			c.Backup.S3.KMSKeyID = "arn:aws:kms::123456789012:key/1234abcd"
+		}, "backup.s3.kmsKeyId", "not an AWS region name"},
+		{"backup IRSA role as a user", func(c *Config) { c.Backup.S3.IRSARoleArn = "arn:aws:iam::123456789012:user/backup" }, "backup.s3.irsaRoleArn", "does not start with role/"},
+		{"backup IRSA role with a region", func(c *Config) {
+			c.Backup.S3.IRSARoleArn = "arn:aws:iam:eu-west-1:123456789012:role/backup"
+		}, "backup.s3.irsaRoleArn", "iam ARNs have none"},
+		{"backup IRSA role's account", func(c *Config) { c.Backup.S3.IRSARoleArn = "arn:aws:iam::1234:role/backup" }, "backup.s3.irsaRoleArn", "12-digit account ID"},
+		{"backup OIDC provider as a role", func(c *Config) {
+			c.Backup.S3.OIDCProviderArn = "arn:aws:iam::123456789012:role/oidc"
+		}, "backup.s3.oidcProviderArn", "does not start with oidc-provider/"},
+		{"backup role in another partition", func(c *Config) {
+			enableS3Backup(c, BackupCredentialsIRSA)
+			c.Backup.S3.Region = "cn-north-1"
+			c.Backup.S3.IRSARoleArn = "arn:aws:iam::123456789012:role/backup"
+		}, "backup.s3.irsaRoleArn", "backup.s3.region cn-north-1 is in aws-cn"},
 
 		// Key rotation counters.
 		{"rotation below zero", func(c *Config) { c.Server.Auth.APIKeyRotation = -1 }, "server.auth.apiKeyRotation", ""},
@@ -834,10 +873,16 @@ func TestValidateNeverEchoesSecrets(t *testing.T) {
 
 // testReserved stands in for components.Reserved here; ../tests checks the real lists.
 var testReserved = Reserved{
-	ServerEnv:     []ReservedEnv{{"CERTCTL_SERVER_HOST", ""}, {"CERTCTL_LOG_LEVEL", "server.logging.level"}},
-	AgentEnv:      []ReservedEnv{{"CERTCTL_AGENT_ID", ""}, {"CERTCTL_AGENT_NAME", "agent.name"}},
-	ServerVolumes: []ReservedVolume{{"tmp", "/tmp"}, {"tls", "/etc/certctl/tls"}},
-	AgentVolumes:  []ReservedVolume{{"identity", "/var/lib/certctl/identity"}, {"tmp", "/tmp"}},
+	ServerEnv: []ReservedEnv{{Name: "CERTCTL_SERVER_HOST"}, {Name: "CERTCTL_LOG_LEVEL", Key: "server.logging.level"}},
+	AgentEnv:  []ReservedEnv{{Name: "CERTCTL_AGENT_ID"}, {Name: "CERTCTL_AGENT_NAME", Key: "agent.name"}},
+	ServerVolumes: []ReservedVolume{
+		{Name: "tmp", MountPath: "/tmp"}, {Name: "tls", MountPath: "/etc/certctl/tls", Key: "server.tls.mountPath"},
+		{Name: "local-ca", MountPath: "/etc/certctl/ca"},
+	},
+	AgentVolumes: []ReservedVolume{
+		{Name: "identity", MountPath: "/var/lib/certctl/identity"}, {Name: "tmp", MountPath: "/tmp"},
+		{Name: "tls", MountPath: "/etc/certctl/tls", Key: "server.tls.mountPath"},
+	},
 }
 
 func TestReservedEnvAndVolumesAreRefused(t *testing.T) {
@@ -940,4 +985,19 @@ func TestWarnings(t *testing.T) {
 	assert.Contains(t, rotating.Warnings()[0], "set server.auth.agentApiKeyRotationDone to 2")
 	rotating.Server.Auth.AgentAPIKeyRotationDone = 2
 	assert.Empty(t, rotating.Warnings())
+}
+
+// The example each ARN refusal offers is itself accepted, in the region it names (and a
+// bucket's region in another partition is refused), so the fix a user copies works.
+func TestARNExamplesAreAccepted(t *testing.T) {
+	for _, kind := range []arnKind{kmsKeyARN, iamRoleARN, oidcProviderARN} {
+		p := &problems{}
+		checkARN(p, "key", kind.example, kind, "eu-west-1")
+		assert.Empty(t, p.list, kind.example)
+		checkARN(p, "key", kind.example, kind, "cn-north-1")
+		assert.Len(t, p.list, 1, "%s is refused beside a region of aws-cn", kind.example)
+	}
+	for _, region := range []string{"eu-west-1", "us-east-1", "ap-southeast-2", "cn-north-1", "us-gov-west-1", "eusc-de-east-1"} {
+		assert.NotEmpty(t, regionPartition(region), region)
+	}
 }

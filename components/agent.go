@@ -49,11 +49,11 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 	if args == nil || args.Name == "" || args.Server.URL == "" {
 		return nil, fmt.Errorf("agent %q: Name and Server are required", name)
 	}
-	a := &Agent{}
-	if err := ctx.RegisterComponentResource("certctl:index:Agent", name, a, opts...); err != nil {
+	component := &Agent{}
+	if err := ctx.RegisterComponentResource("certctl:index:Agent", name, component, opts...); err != nil {
 		return nil, err
 	}
-	child := pulumi.Parent(a)
+	child := pulumi.Parent(component)
 
 	// One ConfigMap and one Secret serve both containers.
 	env := active(append(agentEnv(args, true), agentEnv(args, false)...))
@@ -103,9 +103,9 @@ func NewAgent(ctx *pulumi.Context, name string, args *AgentArgs, opts ...pulumi.
 		}
 		workload = d.Metadata.Name().Elem()
 	}
-	a.WorkloadName = workload
-	a.Kind = pulumi.String(args.Agent.WorkloadKind()).ToStringOutput()
-	return a, ctx.RegisterResourceOutputs(a, pulumi.Map{"workloadName": a.WorkloadName, "kind": a.Kind})
+	component.WorkloadName = workload
+	component.Kind = pulumi.String(args.Agent.WorkloadKind()).ToStringOutput()
+	return component, ctx.RegisterResourceOutputs(component, pulumi.Map{"workloadName": component.WorkloadName, "kind": component.Kind})
 }
 
 // daemonSetUpdateStrategy is agent.updateStrategy as the SDK's input.
@@ -146,11 +146,11 @@ func agentEnv(a *AgentArgs, register bool) []envEntry {
 // agentNameEnv is the agent's stable identity: the node for a DaemonSet (one agent per node, the
 // same agent after every restart), agent.name or the StatefulSet pod's name (which a replaced
 // pod takes over) for agent.kind Deployment.
-func agentNameEnv(a config.Agent) envEntry {
+func agentNameEnv(agent config.Agent) envEntry {
 	switch {
-	case a.Kind == config.AgentDeployment && a.Name != "":
-		return plainEnv("CERTCTL_AGENT_NAME", a.Name)
-	case a.Kind == config.AgentDeployment:
+	case agent.Kind == config.AgentDeployment && agent.Name != "":
+		return plainEnv("CERTCTL_AGENT_NAME", agent.Name)
+	case agent.Kind == config.AgentDeployment:
 		return fieldEnv("CERTCTL_AGENT_NAME", "metadata.name")
 	default:
 		return fieldEnv("CERTCTL_AGENT_NAME", "spec.nodeName")

@@ -61,28 +61,28 @@ func NewBackup(ctx *pulumi.Context, name string, args *BackupArgs, opts ...pulum
 	if args == nil || args.Name == "" {
 		return nil, fmt.Errorf("backup %q: Name is required", name)
 	}
-	b := &Backup{}
-	if err := ctx.RegisterComponentResource("certctl:index:Backup", name, b, opts...); err != nil {
+	component := &Backup{}
+	if err := ctx.RegisterComponentResource("certctl:index:Backup", name, component, opts...); err != nil {
 		return nil, err
 	}
-	a, child := args, pulumi.Parent(b)
-	cfg := a.Backup
+	a, child := args, pulumi.Parent(component)
+	b := a.Backup
 
 	var sink backupSink
 	var deps []pulumi.Resource
-	if cfg.Sink == config.BackupSinkS3 {
+	if b.Sink == config.BackupSinkS3 {
 		store, err := newBackupStore(ctx, name, a, child)
 		if err != nil {
 			return nil, err
 		}
 		sink = store.sink
 		deps = store.resources
-		b.Bucket = store.sink.bucket
-		b.Location = pulumi.Sprintf("s3://%s/%s", store.sink.bucket, cfg.S3.Prefix)
+		component.Bucket = store.sink.bucket
+		component.Location = pulumi.Sprintf("s3://%s/%s", store.sink.bucket, b.S3.Prefix)
 	} else {
-		claim := cfg.PVC.ExistingClaim
+		claim := b.PVC.ExistingClaim
 		if claim == "" {
-			pvc, err := corev1.NewPersistentVolumeClaim(ctx, name, backupClaimArgs(a), child, pulumi.RetainOnDelete(!cfg.PVC.DeleteOnDestroy))
+			pvc, err := corev1.NewPersistentVolumeClaim(ctx, name, backupClaimArgs(a), child, pulumi.RetainOnDelete(!b.PVC.DeleteOnDestroy))
 			if err != nil {
 				return nil, err
 			}
@@ -90,7 +90,7 @@ func NewBackup(ctx *pulumi.Context, name string, args *BackupArgs, opts ...pulum
 			deps = append(deps, pvc)
 		}
 		sink = backupSink{claim: claim}
-		b.ClaimName = pulumi.String(claim).ToStringOutput()
+		component.ClaimName = pulumi.String(claim).ToStringOutput()
 	}
 
 	sa, err := corev1.NewServiceAccount(ctx, name, &corev1.ServiceAccountArgs{
@@ -107,9 +107,9 @@ func NewBackup(ctx *pulumi.Context, name string, args *BackupArgs, opts ...pulum
 	if err != nil {
 		return nil, err
 	}
-	b.CronJobName = cron.Metadata.Name().Elem()
-	return b, ctx.RegisterResourceOutputs(b, pulumi.Map{
-		"cronJobName": b.CronJobName, "claimName": b.ClaimName, "bucket": b.Bucket, "location": b.Location,
+	component.CronJobName = cron.Metadata.Name().Elem()
+	return component, ctx.RegisterResourceOutputs(component, pulumi.Map{
+		"cronJobName": component.CronJobName, "claimName": component.ClaimName, "bucket": component.Bucket, "location": component.Location,
 	})
 }
 
@@ -149,16 +149,16 @@ func backupClaimArgs(a *BackupArgs) *corev1.PersistentVolumeClaimArgs {
 }
 
 func backupCronJobSpec(a *BackupArgs, sink backupSink) *batchv1.CronJobSpecArgs {
-	cfg := a.Backup
+	b := a.Backup
 	return &batchv1.CronJobSpecArgs{
-		Schedule:                   pulumi.String(cfg.Schedule),
+		Schedule:                   pulumi.String(b.Schedule),
 		ConcurrencyPolicy:          pulumi.String("Forbid"),
-		StartingDeadlineSeconds:    pulumi.Int(int(cfg.StartingDeadlineSeconds)),
-		SuccessfulJobsHistoryLimit: pulumi.Int(int(cfg.SuccessfulJobsHistoryLimit)),
-		FailedJobsHistoryLimit:     pulumi.Int(int(cfg.FailedJobsHistoryLimit)),
+		StartingDeadlineSeconds:    pulumi.Int(int(b.StartingDeadlineSeconds)),
+		SuccessfulJobsHistoryLimit: pulumi.Int(int(b.SuccessfulJobsHistoryLimit)),
+		FailedJobsHistoryLimit:     pulumi.Int(int(b.FailedJobsHistoryLimit)),
 		JobTemplate: &batchv1.JobTemplateSpecArgs{
 			Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(a.Release.labels(componentBackup))},
-			Spec:     jobSpec(a.Release, componentBackup, cfg.BackoffLimit, cfg.ActiveDeadlineSeconds, cfg.PodAnnotations, backupPodSpec(a, sink)),
+			Spec:     jobSpec(a.Release, componentBackup, b.BackoffLimit, b.ActiveDeadlineSeconds, b.PodAnnotations, backupPodSpec(a, sink)),
 		},
 	}
 }
@@ -167,20 +167,20 @@ func backupCronJobSpec(a *BackupArgs, sink backupSink) *batchv1.CronJobSpecArgs 
 // (an init container runs to completion first): the postgres image has no AWS CLI and the AWS
 // CLI image no pg_dump.
 func backupPodSpec(a *BackupArgs, sink backupSink) *corev1.PodSpecArgs {
-	cfg := a.Backup
-	spec := workloadPodSpec(a.Release, cfg.Workload)
+	b := a.Backup
+	spec := workloadPodSpec(a.Release, b.Workload)
 	spec.ServiceAccountName = pulumi.String(a.Name)
 	spec.EnableServiceLinks = pulumi.Bool(false)
 	volumes := []corev1.VolumeArgs{emptyDirVolume("work", "")}
 
-	dump := workloadContainer("dump", cfg.Workload)
+	dump := workloadContainer("dump", b.Workload)
 	dump.Env = backupDatabaseEnv(a)
 	dump.VolumeMounts = corev1.VolumeMountArray{mount("work", backupWorkDir)}
 	if a.CASecret != "" {
 		dump.VolumeMounts = append(dump.VolumeMounts.(corev1.VolumeMountArray), readOnlyMount("postgresql-ca", postgresCAMountPath))
 		volumes = append(volumes, secretVolume("postgresql-ca", a.CASecret, "ca.crt"))
 	}
-	dump.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", backupScript(cfg)})
+	dump.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", backupScript(b)})
 	if sink.claim != "" {
 		dump.VolumeMounts = append(dump.VolumeMounts.(corev1.VolumeMountArray), mount("backups", backupPVCDir))
 		volumes = append(volumes, corev1.VolumeArgs{
@@ -189,9 +189,9 @@ func backupPodSpec(a *BackupArgs, sink backupSink) *corev1.PodSpecArgs {
 		})
 		spec.Containers = corev1.ContainerArray{dump}
 	} else {
-		upload := workloadContainer("upload", config.Workload{Image: cfg.S3.UploaderImage, Resources: cfg.Resources, SecurityContext: cfg.SecurityContext})
-		upload.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", uploadScript(cfg.S3)})
-		upload.Env = backupUploadEnv(cfg.S3, sink)
+		upload := workloadContainer("upload", config.Workload{Image: b.S3.UploaderImage, Resources: b.Resources, SecurityContext: b.SecurityContext})
+		upload.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", uploadScript(b.S3)})
+		upload.Env = backupUploadEnv(b.S3, sink)
 		upload.VolumeMounts = corev1.VolumeMountArray{readOnlyMount("work", backupWorkDir), mount("tmp", "/tmp")}
 		volumes = append(volumes, emptyDirVolume("tmp", ""))
 		spec.InitContainers = corev1.ContainerArray{dump}

@@ -22,14 +22,14 @@ type backupStore struct {
 }
 
 func newBackupStore(ctx *pulumi.Context, name string, a *BackupArgs, opts ...pulumi.ResourceOption) (*backupStore, error) {
-	cfg := a.Backup.S3
+	section := a.Backup.S3
 	st := &backupStore{}
-	bucket := pulumi.String(cfg.Bucket).ToStringOutput()
-	// A bucket the user names is on AWS's standard partition or on an S3-compatible store,
-	// where only an access key applies (validation) and the ARN is never used.
-	bucketARN := pulumi.String("arn:aws:s3:::" + cfg.Bucket).ToStringOutput()
-	if cfg.Create {
-		b, err := newBackupBucket(ctx, name, cfg, opts...)
+	bucket := pulumi.String(section.Bucket).ToStringOutput()
+	// A bucket the user names is in the partition of its region (aws-cn for cn-north-1), or on an
+	// S3-compatible store, where only an access key applies (validation) and the ARN is unused.
+	bucketARN := pulumi.String("arn:" + section.Partition() + ":s3:::" + section.Bucket).ToStringOutput()
+	if section.Create {
+		b, err := newBackupBucket(ctx, name, section, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -38,17 +38,17 @@ func newBackupStore(ctx *pulumi.Context, name string, a *BackupArgs, opts ...pul
 	}
 	st.sink.bucket = bucket
 	access := bucketARN.ApplyT(func(arn string) (string, error) {
-		return renderPolicy(backupAccessPolicy(arn, cfg.Prefix, cfg.KMSKeyID))
+		return renderPolicy(backupAccessPolicy(arn, section.Prefix, section.KMSKeyID))
 	}).(pulumi.StringOutput)
 
-	switch cfg.Credentials {
+	switch section.Credentials {
 	case config.BackupCredentialsIRSA:
-		if cfg.IRSARoleArn != "" {
-			st.sink.roleARN = pulumi.String(cfg.IRSARoleArn)
+		if section.IRSARoleArn != "" {
+			st.sink.roleARN = pulumi.String(section.IRSARoleArn)
 			break
 		}
 		trust := a.Release.Namespace.ToStringOutput().ApplyT(func(ns string) (string, error) {
-			return renderPolicy(irsaTrustPolicy(cfg.OIDCProviderArn, ns, a.Name))
+			return renderPolicy(irsaTrustPolicy(section.OIDCProviderArn, ns, a.Name))
 		}).(pulumi.StringOutput)
 		role, err := backupRole(ctx, name, trust, access, opts...)
 		if err != nil {
@@ -66,7 +66,7 @@ func newBackupStore(ctx *pulumi.Context, name string, a *BackupArgs, opts ...pul
 			return nil, err
 		}
 		assoc, err := eks.NewPodIdentityAssociation(ctx, name, &eks.PodIdentityAssociationArgs{
-			ClusterName: pulumi.String(cfg.EKSClusterName), Namespace: a.Release.Namespace,
+			ClusterName: pulumi.String(section.EKSClusterName), Namespace: a.Release.Namespace,
 			ServiceAccount: pulumi.String(a.Name), RoleArn: role.Arn,
 		}, opts...)
 		if err != nil {
@@ -81,7 +81,7 @@ func newBackupStore(ctx *pulumi.Context, name string, a *BackupArgs, opts ...pul
 		st.sink.accessKey = &config.BackupCredentialsSecret{Name: backupAccessKeySecret(a), AccessKeyIDKey: "AWS_ACCESS_KEY_ID", SecretAccessKeyKey: "AWS_SECRET_ACCESS_KEY"}
 		st.resources = append(st.resources, secret)
 	case config.BackupCredentialsExistingSecret:
-		existing := cfg.CredentialsSecret
+		existing := section.CredentialsSecret
 		st.sink.accessKey = &existing
 	}
 	return st, nil
@@ -90,11 +90,11 @@ func newBackupStore(ctx *pulumi.Context, name string, a *BackupArgs, opts ...pul
 // newBackupBucket builds the bucket: versioned, encrypted by default, never public, owned by
 // the account, expiring dumps after backup.s3.retentionDays, reachable over TLS only. The bucket
 // and its settings stay in the account on `pulumi destroy` unless backup.s3.deleteOnDestroy.
-func newBackupBucket(ctx *pulumi.Context, name string, cfg config.BackupS3, opts ...pulumi.ResourceOption) (*s3.BucketV2, error) {
-	keep := append(opts, pulumi.RetainOnDelete(!cfg.DeleteOnDestroy))
+func newBackupBucket(ctx *pulumi.Context, name string, section config.BackupS3, opts ...pulumi.ResourceOption) (*s3.BucketV2, error) {
+	keep := append(opts, pulumi.RetainOnDelete(!section.DeleteOnDestroy))
 	bucket, err := s3.NewBucketV2(ctx, name, &s3.BucketV2Args{
-		Bucket:       optString(cfg.Bucket),
-		ForceDestroy: pulumi.Bool(cfg.DeleteOnDestroy),
+		Bucket:       optString(section.Bucket),
+		ForceDestroy: pulumi.Bool(section.DeleteOnDestroy),
 	}, keep...)
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func newBackupBucket(ctx *pulumi.Context, name string, cfg config.BackupS3, opts
 	}, settings...); err != nil {
 		return nil, err
 	}
-	if _, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, name, bucketEncryptionArgs(id, cfg.KMSKeyID), settings...); err != nil {
+	if _, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, name, bucketEncryptionArgs(id, section.KMSKeyID), settings...); err != nil {
 		return nil, err
 	}
 	block, err := s3.NewBucketPublicAccessBlock(ctx, name, &s3.BucketPublicAccessBlockArgs{
@@ -123,7 +123,7 @@ func newBackupBucket(ctx *pulumi.Context, name string, cfg config.BackupS3, opts
 	}, settings...); err != nil {
 		return nil, err
 	}
-	if _, err := s3.NewBucketLifecycleConfigurationV2(ctx, name, bucketLifecycleArgs(id, cfg), settings...); err != nil {
+	if _, err := s3.NewBucketLifecycleConfigurationV2(ctx, name, bucketLifecycleArgs(id, section), settings...); err != nil {
 		return nil, err
 	}
 	// After the public access block: S3 refuses policy changes while the block is being set.
@@ -150,15 +150,15 @@ func bucketEncryptionArgs(bucket pulumi.StringInput, kmsKeyID string) *s3.Bucket
 // bucketLifecycleArgs expires dumps after the retention days; with versioning an expired dump
 // becomes a noncurrent version, deleted as many days later, so a dump deleted by mistake stays
 // recoverable for that long. Uploads that never completed go after a day.
-func bucketLifecycleArgs(bucket pulumi.StringInput, cfg config.BackupS3) *s3.BucketLifecycleConfigurationV2Args {
+func bucketLifecycleArgs(bucket pulumi.StringInput, section config.BackupS3) *s3.BucketLifecycleConfigurationV2Args {
 	return &s3.BucketLifecycleConfigurationV2Args{
 		Bucket: bucket,
 		Rules: s3.BucketLifecycleConfigurationV2RuleArray{s3.BucketLifecycleConfigurationV2RuleArgs{
 			Id:                             pulumi.String("certctl-backup-retention"),
 			Status:                         pulumi.String("Enabled"),
-			Filter:                         &s3.BucketLifecycleConfigurationV2RuleFilterArgs{Prefix: pulumi.String(cfg.Prefix)},
-			Expiration:                     &s3.BucketLifecycleConfigurationV2RuleExpirationArgs{Days: pulumi.Int(cfg.RetentionDays)},
-			NoncurrentVersionExpiration:    &s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(cfg.RetentionDays)},
+			Filter:                         &s3.BucketLifecycleConfigurationV2RuleFilterArgs{Prefix: pulumi.String(section.Prefix)},
+			Expiration:                     &s3.BucketLifecycleConfigurationV2RuleExpirationArgs{Days: pulumi.Int(section.RetentionDays)},
+			NoncurrentVersionExpiration:    &s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(section.RetentionDays)},
 			AbortIncompleteMultipartUpload: &s3.BucketLifecycleConfigurationV2RuleAbortIncompleteMultipartUploadArgs{DaysAfterInitiation: pulumi.Int(1)},
 		}},
 	}

@@ -184,8 +184,8 @@ func plainOutput[P any, O pulumi.Output](v P) O {
 // element input interface both kinds implement).
 func joined[I any, A any, O any](own []A, user []O) []I {
 	out := make([]I, 0, len(own)+len(user))
-	for _, a := range own {
-		out = append(out, any(a).(I))
+	for _, v := range own {
+		out = append(out, any(v).(I))
 	}
 	for _, o := range user {
 		out = append(out, any(o).(I))
@@ -201,11 +201,11 @@ func volumeMountsInput(extra []k8scorev1.VolumeMount, own ...corev1.VolumeMountA
 	return joined[corev1.VolumeMountInput](own, userInputs[corev1.VolumeMount, corev1.VolumeMountOutput](extra))
 }
 
-func affinityInput(a *k8scorev1.Affinity) corev1.AffinityPtrInput {
-	if a == nil || (a.NodeAffinity == nil && a.PodAffinity == nil && a.PodAntiAffinity == nil) {
+func affinityInput(affinity *k8scorev1.Affinity) corev1.AffinityPtrInput {
+	if affinity == nil || (affinity.NodeAffinity == nil && affinity.PodAffinity == nil && affinity.PodAntiAffinity == nil) {
 		return nil
 	}
-	return plainOutput[corev1.Affinity, corev1.AffinityOutput](fromAPI[corev1.Affinity](a)).ToAffinityPtrOutput()
+	return plainOutput[corev1.Affinity, corev1.AffinityOutput](fromAPI[corev1.Affinity](affinity)).ToAffinityPtrOutput()
 }
 
 func tolerationsInput(t []k8scorev1.Toleration) corev1.TolerationArrayInput {

@@ -11,7 +11,7 @@ import (
 // setting turns off stay in the list (see when), so the list is also what the program reserves.
 func serverEnv(a *CertctlServerArgs) []envEntry {
 	s, db, creds := a.Server, a.Database, a.Credentials
-	tls, sm, acme := s.TLS.MountPath, s.SMTP, s.Issuer.ACME
+	tls, smtp, acme := s.TLS.MountPath, s.SMTP, s.Issuer.ACME
 	env := []envEntry{
 		plainEnv("CERTCTL_SERVER_HOST", "0.0.0.0"),
 		plainEnv("CERTCTL_SERVER_PORT", strconv.Itoa(s.Port)).setBy("server.port"),
@@ -53,14 +53,14 @@ func serverEnv(a *CertctlServerArgs) []envEntry {
 		plainEnv("CERTCTL_EST_ENABLED", "true").setBy("server.est.enabled"),
 		plainEnv("CERTCTL_EST_ISSUER_ID", s.EST.IssuerID).setBy("server.est.issuerID"))...)
 	env = append(env, when(s.EST.Enabled && s.EST.ProfileID != "", plainEnv("CERTCTL_EST_PROFILE_ID", s.EST.ProfileID).setBy("server.est.profileID"))...)
-	env = append(env, when(sm.Enabled,
-		plainEnv("CERTCTL_SMTP_HOST", sm.Host).setBy("server.smtp.host"),
-		plainEnv("CERTCTL_SMTP_PORT", strconv.Itoa(sm.Port)).setBy("server.smtp.port"))...)
-	env = append(env, when(sm.Enabled && sm.Username != "", plainEnv("CERTCTL_SMTP_USERNAME", sm.Username).setBy("server.smtp.username"))...)
-	env = append(env, when(sm.Enabled && sm.Password.IsSet(), secretEnv("CERTCTL_SMTP_PASSWORD", "smtp-password", sm.Password.Output()).setBy("server.smtp.password"))...)
-	env = append(env, when(sm.Enabled,
-		plainEnv("CERTCTL_SMTP_FROM_ADDRESS", sm.FromAddress).setBy("server.smtp.fromAddress"),
-		plainEnv("CERTCTL_SMTP_USE_TLS", strconv.FormatBool(sm.UseTLS)).setBy("server.smtp.useTLS"))...)
+	env = append(env, when(smtp.Enabled,
+		plainEnv("CERTCTL_SMTP_HOST", smtp.Host).setBy("server.smtp.host"),
+		plainEnv("CERTCTL_SMTP_PORT", strconv.Itoa(smtp.Port)).setBy("server.smtp.port"))...)
+	env = append(env, when(smtp.Enabled && smtp.Username != "", plainEnv("CERTCTL_SMTP_USERNAME", smtp.Username).setBy("server.smtp.username"))...)
+	env = append(env, when(smtp.Enabled && smtp.Password.IsSet(), secretEnv("CERTCTL_SMTP_PASSWORD", "smtp-password", smtp.Password.Output()).setBy("server.smtp.password"))...)
+	env = append(env, when(smtp.Enabled,
+		plainEnv("CERTCTL_SMTP_FROM_ADDRESS", smtp.FromAddress).setBy("server.smtp.fromAddress"),
+		plainEnv("CERTCTL_SMTP_USE_TLS", strconv.FormatBool(smtp.UseTLS)).setBy("server.smtp.useTLS"))...)
 	env = append(env, when(s.Digest.Enabled,
 		plainEnv("CERTCTL_DIGEST_ENABLED", "true").setBy("server.digest.enabled"),
 		plainEnv("CERTCTL_DIGEST_INTERVAL", s.Digest.Interval).setBy("server.digest.interval"),

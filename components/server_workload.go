@@ -56,10 +56,10 @@ func newLocalCA(ctx *pulumi.Context, name string, r Release, names config.Names,
 // serverVolumes are the server's own volumes and mounts, the reserved ones included.
 func serverVolumes(a *CertctlServerArgs) []ownVolume {
 	return []ownVolume{
-		{emptyDirVolume("tmp", ""), "/tmp", false, false},
-		{secretVolume(serverTLSVolume, a.Names.TLSSecret), a.Server.TLS.MountPath, true, false},
-		{secretVolume("local-ca", a.Names.LocalCA), localCAMountPath, true, false},
-		{secretVolume("postgresql-ca", a.Database.CASecret), postgresCAMountPath, true, a.Database.CASecret == ""},
+		{volume: emptyDirVolume("tmp", ""), path: "/tmp"},
+		{volume: secretVolume(serverTLSVolume, a.Names.TLSSecret), path: a.Server.TLS.MountPath, readOnly: true},
+		{volume: secretVolume("local-ca", a.Names.LocalCA), path: localCAMountPath, readOnly: true},
+		{volume: secretVolume("postgresql-ca", a.Database.CASecret), path: postgresCAMountPath, readOnly: true, off: a.Database.CASecret == ""},
 	}
 }
 

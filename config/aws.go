@@ -40,6 +40,14 @@ func regionPartition(region string) string {
 	return ""
 }
 
+// Partition is the AWS partition of the bucket's region ("aws" when the region names none).
+func (s BackupS3) Partition() string {
+	if p := regionPartition(s.Region); p != "" {
+		return p
+	}
+	return "aws"
+}
+
 // checkRegion refuses a set region that no AWS partition names so, and reports whether it is
 // one.
 func checkRegion(p *problems, key, region string) bool {

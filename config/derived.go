@@ -106,11 +106,23 @@ func (r KeyRotations) List() []KeyRotation { return []KeyRotation{r.Admin, r.Age
 
 // KeyRotations are the configured rotation states of the admin, agents' and scrape keys.
 func (c Config) KeyRotations() KeyRotations {
-	a, sm := c.Server.Auth, c.Monitoring.ServiceMonitor
+	auth, sm := c.Server.Auth, c.Monitoring.ServiceMonitor
 	return KeyRotations{
-		Admin:  KeyRotation{"server.auth.apiKeyRotation", "server.auth.apiKeyRotationDone", a.APIKeyRotation, a.APIKeyRotationDone, a.APIKey, "server.auth.apiKey"},
-		Agents: KeyRotation{"server.auth.agentApiKeyRotation", "server.auth.agentApiKeyRotationDone", a.AgentAPIKeyRotation, a.AgentAPIKeyRotationDone, a.AgentAPIKey, "server.auth.agentApiKey"},
-		Scrape: KeyRotation{"monitoring.serviceMonitor.scrapeKeyRotation", "monitoring.serviceMonitor.scrapeKeyRotationDone", sm.ScrapeKeyRotation, sm.ScrapeKeyRotationDone, sm.ScrapeKey, "monitoring.serviceMonitor.scrapeKey"},
+		Admin: KeyRotation{
+			Key: "server.auth.apiKeyRotation", Rotation: auth.APIKeyRotation,
+			DoneKey: "server.auth.apiKeyRotationDone", Done: auth.APIKeyRotationDone,
+			GivenKey: "server.auth.apiKey", Given: auth.APIKey,
+		},
+		Agents: KeyRotation{
+			Key: "server.auth.agentApiKeyRotation", Rotation: auth.AgentAPIKeyRotation,
+			DoneKey: "server.auth.agentApiKeyRotationDone", Done: auth.AgentAPIKeyRotationDone,
+			GivenKey: "server.auth.agentApiKey", Given: auth.AgentAPIKey,
+		},
+		Scrape: KeyRotation{
+			Key: "monitoring.serviceMonitor.scrapeKeyRotation", Rotation: sm.ScrapeKeyRotation,
+			DoneKey: "monitoring.serviceMonitor.scrapeKeyRotationDone", Done: sm.ScrapeKeyRotationDone,
+			GivenKey: "monitoring.serviceMonitor.scrapeKey", Given: sm.ScrapeKey,
+		},
 	}
 }
 

@@ -102,3 +102,56 @@ func (i Image) Ref() string {
 	}
 	return i.Repository + ":" + tag
 }
+
+// Name limits of the objects named after the fullname.
+const (
+	// maxName is a DNS-1123 label's length: Services, and every name that becomes a label value.
+	maxName = 63
+	// maxControllerName leaves room for what a controller appends: StatefulSet pods carry the
+	// label controller-revision-hash "<name>-<hash>", and CronJobs append an 11-character
+	// suffix to their Jobs' names.
+	maxControllerName = 52
+	// maxDigestedName is for the Jobs named "<name>-<digest>" (DigestSuffix).
+	maxDigestedName = maxName - 1 - DigestSuffixLen
+)
+
+// namedObject is an object the configuration creates under a fullname-based name, with the
+// longest that name may be.
+type namedObject struct {
+	name string
+	kind string
+	max  int
+}
+
+// namedObjects lists the fullname-based objects the configuration creates, so validation can
+// refuse a fullname that makes one of them too long.
+func (c Config) namedObjects() []namedObject {
+	n := c.Names()
+	out := []namedObject{{n.Fullname, "ServiceAccount/ClusterRole/Ingress name", maxName}, {n.Server, "Service", maxName}}
+	if c.PostgreSQL.Enabled {
+		out = append(out, namedObject{n.Postgres, "StatefulSet", maxControllerName}, namedObject{n.PasswordChange, "Job", maxDigestedName})
+	}
+	if c.Agent.Enabled {
+		limit := maxName
+		if c.Agent.WorkloadKind() == "StatefulSet" {
+			limit = maxControllerName
+		}
+		out = append(out, namedObject{n.Agent, c.Agent.WorkloadKind(), limit})
+	}
+	if cm := c.Server.TLS.CertManager; cm.Enabled {
+		out = append(out, namedObject{n.Certificate, "Certificate", maxName})
+		if cm.SecretName == "" && c.Server.TLS.ExistingSecret == "" {
+			out = append(out, namedObject{n.TLSSecret, "TLS Secret", maxName})
+		}
+	}
+	if c.Backup.Enabled {
+		out = append(out, namedObject{n.Backup, "CronJob", maxControllerName})
+	}
+	if c.Migrations.ViaHook {
+		out = append(out, namedObject{n.Migration, "Job", maxDigestedName})
+	}
+	if sm := c.Monitoring.ServiceMonitor; c.Monitoring.Enabled && sm.Enabled && sm.BearerTokenSecret.Name == "" {
+		out = append(out, namedObject{n.Metrics, "Secret", maxName})
+	}
+	return out
+}

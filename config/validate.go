@@ -72,50 +72,6 @@ func validateNames(p *problems, c Config) {
 	}
 }
 
-// derivedName is an object name built from the fullname, with the longest it may be.
-type derivedName struct {
-	name string
-	kind string
-	max  int
-}
-
-// derivedNames lists the fullname-based names the configuration creates. StatefulSet pods
-// carry a controller-revision-hash label "<name>-<hash>" and CronJobs append an 11-character
-// suffix to their Jobs, so both stop at 52 characters.
-func (c Config) derivedNames() []derivedName {
-	// The digest-named Jobs add DigestSuffix to their name.
-	const digestedMax = 63 - 1 - DigestSuffixLen
-	n := c.Names()
-	out := []derivedName{{n.Fullname, "ServiceAccount/ClusterRole/Ingress name", 63}, {n.Server, "Service", 63}}
-	if c.PostgreSQL.Enabled {
-		out = append(out, derivedName{n.Postgres, "StatefulSet", 52})
-		out = append(out, derivedName{n.PasswordChange, "Job", digestedMax})
-	}
-	if c.Agent.Enabled {
-		limit := 63
-		if c.Agent.WorkloadKind() == "StatefulSet" {
-			limit = 52 // as the bundled Postgres' StatefulSet
-		}
-		out = append(out, derivedName{n.Agent, c.Agent.WorkloadKind(), limit})
-	}
-	if cm := c.Server.TLS.CertManager; cm.Enabled {
-		out = append(out, derivedName{n.Certificate, "Certificate", 63})
-		if cm.SecretName == "" && c.Server.TLS.ExistingSecret == "" {
-			out = append(out, derivedName{n.TLSSecret, "TLS Secret", 63})
-		}
-	}
-	if c.Backup.Enabled {
-		out = append(out, derivedName{n.Backup, "CronJob", 52})
-	}
-	if c.Migrations.ViaHook {
-		out = append(out, derivedName{n.Migration, "Job", digestedMax})
-	}
-	if sm := c.Monitoring.ServiceMonitor; c.Monitoring.Enabled && sm.Enabled && sm.BearerTokenSecret.Name == "" {
-		out = append(out, derivedName{n.Metrics, "Secret", 63})
-	}
-	return out
-}
-
 // validateFullname reports once, on the key that sets the fullname, when a name derived from it
 // cannot be created.
 func validateFullname(p *problems, c Config) {
@@ -131,8 +87,8 @@ func validateFullname(p *problems, c Config) {
 			"the fullname %q does not start with a letter, so the Service %q would be refused", full, c.Names().Server)
 		return
 	}
-	limit, worst := math.MaxInt, derivedName{}
-	for _, d := range c.derivedNames() {
+	limit, worst := math.MaxInt, namedObject{}
+	for _, d := range c.namedObjects() {
 		if allowed := d.max - (len(d.name) - len(full)); allowed < limit {
 			limit, worst = allowed, d
 		}
@@ -142,7 +98,7 @@ func validateFullname(p *problems, c Config) {
 			"the fullname %q is %d characters, so the %s %q would exceed %d characters", full, len(full), worst.kind, worst.name, worst.max)
 		return
 	}
-	for _, d := range c.derivedNames() {
+	for _, d := range c.namedObjects() {
 		if errs := validation.IsDNS1123Label(d.name); len(errs) > 0 {
 			p.addf(key, "use lowercase letters, digits and '-' only",
 				"the %s name %q is not a DNS-1123 label: %s", d.kind, d.name, joinErrs(errs))
@@ -333,25 +289,25 @@ func validateServerFeatures(p *problems, c Config) {
 	}
 	oneOf(p, "server.keygen.mode", s.Keygen.Mode, "agent", "server")
 
-	sm := s.SMTP
-	checkPort(p, "server.smtp.port", sm.Port)
-	if sm.Enabled && sm.Host == "" {
+	smtp := s.SMTP
+	checkPort(p, "server.smtp.port", smtp.Port)
+	if smtp.Enabled && smtp.Host == "" {
 		p.add("server.smtp.host", "is empty while server.smtp.enabled is true", "set it to your mail relay's host name")
 	}
-	if strings.Contains(sm.Host, ":") {
-		p.addf("server.smtp.host", "put the port in server.smtp.port", "%q contains a port", sm.Host)
+	if strings.Contains(smtp.Host, ":") {
+		p.addf("server.smtp.host", "put the port in server.smtp.port", "%q contains a port", smtp.Host)
 	}
-	if sm.Enabled && sm.FromAddress == "" {
+	if smtp.Enabled && smtp.FromAddress == "" {
 		p.add("server.smtp.fromAddress", "is empty while server.smtp.enabled is true", "set it to the sender address, e.g. certctl@example.com")
 	}
-	if sm.FromAddress != "" {
-		checkEmail(p, "server.smtp.fromAddress", sm.FromAddress)
+	if smtp.FromAddress != "" {
+		checkEmail(p, "server.smtp.fromAddress", smtp.FromAddress)
 	}
-	unusedSecret(p, "server.smtp.password", sm.Password, sm.Enabled, "server.smtp.enabled")
+	unusedSecret(p, "server.smtp.password", smtp.Password, smtp.Enabled, "server.smtp.enabled")
 
 	dg := s.Digest
 	checkDuration(p, "server.digest.interval", dg.Interval)
-	if dg.Enabled && !sm.Enabled {
+	if dg.Enabled && !smtp.Enabled {
 		p.add("server.digest.enabled", "the digest goes out by email but server.smtp.enabled is false",
 			"set server.smtp.enabled=true with host and fromAddress, or set server.digest.enabled=false")
 	}

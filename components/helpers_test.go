@@ -53,11 +53,12 @@ func TestDatabaseURLEscapesThePassword(t *testing.T) {
 
 func TestPostgresCommandArgs(t *testing.T) {
 	pg := config.Defaults().PostgreSQL
-	assert.Equal(t, []string{"postgres", "-p", "5432"}, postgresCommandArgs(pg))
+	pg.Service.Port = 6432
+	assert.Equal(t, []string{"postgres", "-p", "6432"}, postgresCommandArgs(pg), "the Service's port")
 	pg.TLS.CertSecretRef = "pg-tls"
 	pg.PostgresqlConfig = map[string]string{"ssl_min_protocol_version": "TLSv1.3"}
 	assert.Equal(t, []string{
-		"postgres", "-p", "5432",
+		"postgres", "-p", "6432",
 		"-c", "ssl=on", "-c", "ssl_cert_file=/etc/postgresql-tls/tls.crt", "-c", "ssl_key_file=/etc/postgresql-tls/tls.key",
 		"-c", "ssl_min_protocol_version=TLSv1.3",
 	}, postgresCommandArgs(pg))

@@ -58,15 +58,16 @@ func TestLoadMergesOverDefaults(t *testing.T) {
 		"certctl:postgresql": `{"storage":{"size":"50Gi"}}`,
 	})
 	require.NoError(t, err)
+	d := Defaults()
 	assert.Equal(t, 3, c.Server.Replicas)
-	assert.Equal(t, 8443, c.Server.Port, "unset keys keep their default")
+	assert.Equal(t, d.Server.Port, c.Server.Port, "unset keys keep their default")
 	assert.Equal(t, "1", c.Server.Resources.Limits["cpu"])
-	assert.Equal(t, "512Mi", c.Server.Resources.Limits["memory"], "objects merge key by key")
+	assert.Equal(t, d.Server.Resources.Limits["memory"], c.Server.Resources.Limits["memory"], "objects merge key by key")
 	assert.Equal(t, "mine", c.Server.TLS.ExistingSecret)
-	assert.Equal(t, "/etc/certctl/tls", c.Server.TLS.MountPath)
+	assert.Equal(t, d.Server.TLS.MountPath, c.Server.TLS.MountPath)
 	assert.Equal(t, "50Gi", c.PostgreSQL.Storage.Size)
-	assert.Equal(t, "postgres", c.PostgreSQL.Image.Repository)
-	assert.Equal(t, Defaults().Agent, c.Agent)
+	assert.Equal(t, d.PostgreSQL.Image, c.PostgreSQL.Image)
+	assert.Equal(t, d.Agent, c.Agent)
 	require.NoError(t, c.Validate(testReserved))
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -94,6 +96,46 @@ func refusals() []refusal {
 		return func(c *Config) { c.Monitoring.ServiceMonitor.Relabelings = []RelabelConfig{r} }
 	}
 	secretVolume := corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "extra"}}
+	antiAffinity := func(a corev1.PodAntiAffinity) func(*Config) {
+		return func(c *Config) { c.Server.Affinity = &corev1.Affinity{PodAntiAffinity: &a} }
+	}
+	required := func(term corev1.PodAffinityTerm) func(*Config) {
+		return antiAffinity(corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{term}})
+	}
+	byHost := func(expr metav1.LabelSelectorRequirement) func(*Config) {
+		return required(corev1.PodAffinityTerm{TopologyKey: "kubernetes.io/hostname", LabelSelector: &metav1.LabelSelector{
+			MatchExpressions: []metav1.LabelSelectorRequirement{expr},
+		}})
+	}
+	nodeAffinity := func(expr corev1.NodeSelectorRequirement) func(*Config) {
+		return func(c *Config) {
+			c.Agent.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{expr}}},
+			}}}
+		}
+	}
+	extraEnv := func(from corev1.EnvVarSource) func(*Config) {
+		return func(c *Config) { c.Server.ExtraEnv = []corev1.EnvVar{{Name: "FROM", ValueFrom: &from}} }
+	}
+	volume := func(src corev1.VolumeSource) func(*Config) {
+		return func(c *Config) { c.Server.Volumes = []corev1.Volume{{Name: "extra", VolumeSource: src}} }
+	}
+	egress := func(rule networkingv1.NetworkPolicyEgressRule) func(*Config) {
+		return func(c *Config) {
+			c.NetworkPolicy.Enabled = true
+			c.NetworkPolicy.ExtraEgress = []networkingv1.NetworkPolicyEgressRule{rule}
+		}
+	}
+	ipBlock := func(b networkingv1.IPBlock) func(*Config) {
+		return egress(networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &b}}})
+	}
+	port := func(np networkingv1.NetworkPolicyPort) func(*Config) {
+		return egress(networkingv1.NetworkPolicyEgressRule{Ports: []networkingv1.NetworkPolicyPort{np}})
+	}
+	tcp, lowerTCP := corev1.ProtocolTCP, corev1.Protocol("tcp")
+	spread := func(sc corev1.TopologySpreadConstraint) func(*Config) {
+		return func(c *Config) { c.PostgreSQL.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{sc} }
+	}
 	return []refusal{
 		// Chart refusals.
 		{"TLS neither path", func(c *Config) { c.Server.TLS.ExistingSecret = "" }, "server.tls", "EXACTLY ONE TLS ownership path"},
@@ -191,6 +233,8 @@ func refusals() []refusal {
 		{"unparsable quantity", func(c *Config) { c.PostgreSQL.Resources.Limits["memory"] = "lots" }, "postgresql.resources.limits.memory", ""},
 		{"request above limit", func(c *Config) { c.Agent.Resources.Requests["cpu"] = "2" }, "agent.resources.requests.cpu", "limit"},
 		{"negative quantity", func(c *Config) { c.Backup.Resources.Requests["memory"] = "-1Mi" }, "backup.resources.requests.memory", ""},
+		{"memory in millibytes", func(c *Config) { c.Server.Resources.Limits["memory"] = "512m" }, "server.resources.limits.memory", "less than 1Mi"},
+		{"memory in bytes below 1Mi", func(c *Config) { c.Agent.Resources.Limits["memory"] = "65536" }, "agent.resources.limits.memory", "less than 1Mi"},
 
 		// Images.
 		{"empty repository", func(c *Config) { c.Server.Image.Repository = "" }, "server.image.repository", ""},
@@ -201,6 +245,8 @@ func refusals() []refusal {
 		{"digest other algorithm", func(c *Config) { c.PostgreSQL.Image.Digest = "sha512:" + strings.Repeat("a", 64) }, "postgresql.image.digest", ""},
 		{"tag inside repository", func(c *Config) { c.Backup.Image.Repository = "postgres:16" }, "backup.image.repository", "tag"},
 		{"invalid tag", func(c *Config) { c.Backup.S3.UploaderImage.Tag = "bad tag" }, "backup.s3.uploaderImage.tag", ""},
+		{"repository with a scheme", func(c *Config) { c.Server.Image.Repository = "https://ghcr.io/certctl-io/certctl-server" }, "server.image.repository", "without a scheme"},
+		{"repository with capitals", func(c *Config) { c.Agent.Image.Repository = "ghcr.io/CertCtl-IO/certctl-agent" }, "agent.image.repository", "lowercase"},
 
 		// Security contexts.
 		{"runAsNonRoot false", func(c *Config) { c.Server.SecurityContext.RunAsNonRoot = ptr(false) }, "server.securityContext.runAsNonRoot", ""},
@@ -494,6 +540,55 @@ func refusals() []refusal {
 		{"toleration Equal without key", tol(corev1.Toleration{Operator: corev1.TolerationOpEqual, Value: "v"}), "server.tolerations[0].key", ""},
 		{"toleration effect", tol(corev1.Toleration{Key: "k", Operator: corev1.TolerationOpExists, Effect: "NoRun"}), "server.tolerations[0].effect", ""},
 		{"toleration seconds without NoExecute", tol(corev1.Toleration{Key: "k", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule, TolerationSeconds: ptr(int64(5))}), "server.tolerations[0].tolerationSeconds", ""},
+
+		// Affinity, as the scheduler and the API server read it.
+		{"anti-affinity without topologyKey", required(corev1.PodAffinityTerm{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "certctl"}}}),
+			"server.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey", "refuses a term without one"},
+		{"anti-affinity selector operator Equals", byHost(metav1.LabelSelectorRequirement{Key: "app", Operator: "Equals", Values: []string{"certctl"}}),
+			"server.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchExpressions[0].operator", ""},
+		{"anti-affinity Exists with values", byHost(metav1.LabelSelectorRequirement{Key: "app", Operator: metav1.LabelSelectorOpExists, Values: []string{"certctl"}}),
+			"server.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchExpressions[0].values", ""},
+		{"preferred anti-affinity weight 0", antiAffinity(corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{
+			{Weight: 0, PodAffinityTerm: corev1.PodAffinityTerm{TopologyKey: "kubernetes.io/hostname"}},
+		}}), "server.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight", "between 1 and 100"},
+		{"node affinity operator in lower case", nodeAffinity(corev1.NodeSelectorRequirement{Key: "pool", Operator: "in", Values: []string{"pki"}}),
+			"agent.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator", ""},
+		{"node affinity Gt with two values", nodeAffinity(corev1.NodeSelectorRequirement{Key: "cores", Operator: corev1.NodeSelectorOpGt, Values: []string{"2", "4"}}),
+			"agent.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values", ""},
+		{"topology spread without a key", spread(corev1.TopologySpreadConstraint{MaxSkew: 1, WhenUnsatisfiable: corev1.DoNotSchedule}),
+			"postgresql.topologySpreadConstraints[0].topologyKey", ""},
+		{"topology spread skew 0", spread(corev1.TopologySpreadConstraint{TopologyKey: "topology.kubernetes.io/zone", WhenUnsatisfiable: corev1.DoNotSchedule}),
+			"postgresql.topologySpreadConstraints[0].maxSkew", "minimum skew of 1"},
+		{"topology spread whenUnsatisfiable", spread(corev1.TopologySpreadConstraint{MaxSkew: 1, TopologyKey: "topology.kubernetes.io/zone", WhenUnsatisfiable: "Sometimes"}),
+			"postgresql.topologySpreadConstraints[0].whenUnsatisfiable", "ScheduleAnyway"},
+
+		// Where extraEnv reads from, and what extra volumes mount.
+		{"secretKeyRef without key", extraEnv(corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "oidc"}}}),
+			"server.extraEnv[0].valueFrom.secretKeyRef.key", ""},
+		{"configMapKeyRef to an impossible name", extraEnv(corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "Trust_Bundle"}, Key: "ca.crt",
+		}}), "server.extraEnv[0].valueFrom.configMapKeyRef.name", ""},
+		{"fieldRef to a field the downward API lacks", extraEnv(corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.node"}}),
+			"server.extraEnv[0].valueFrom.fieldRef.fieldPath", "downward API"},
+		{"hostPath volume", volume(corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/etc/ssl"}}), "server.volumes[0]", `"restricted" Pod Security level`},
+		{"secret volume without a name", volume(corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{}}), "server.volumes[0].secret.secretName", ""},
+		{"configMap volume with an impossible name", volume(corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "Trust Bundle"}}}),
+			"server.volumes[0].configMap.name", ""},
+
+		// NetworkPolicy rules.
+		{"egress CIDR with a /33", ipBlock(networkingv1.IPBlock{CIDR: "10.0.0.0/33"}), "networkPolicy.extraEgress[0].to[0].ipBlock.cidr", "not a CIDR"},
+		{"egress except outside the block", ipBlock(networkingv1.IPBlock{CIDR: "10.0.0.0/8", Except: []string{"192.168.0.0/16"}}),
+			"networkPolicy.extraEgress[0].to[0].ipBlock.except[0]", "strictly inside 10.0.0.0/8"},
+		{"egress protocol in lower case", port(networkingv1.NetworkPolicyPort{Protocol: &lowerTCP, Port: ptr(intstr.FromInt32(443))}), "networkPolicy.extraEgress[0].ports[0].protocol", "TCP"},
+		{"egress port out of range", port(networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: ptr(intstr.FromInt32(70000))}), "networkPolicy.extraEgress[0].ports[0].port", "between 1 and 65535"},
+		{"egress endPort below port", port(networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: ptr(intstr.FromInt32(8000)), EndPort: ptr(int32(7000))}),
+			"networkPolicy.extraEgress[0].ports[0].endPort", "below port 8000"},
+		{"ingress from a selector with a bad operator", func(c *Config) {
+			c.NetworkPolicy.Enabled = true
+			c.NetworkPolicy.ExtraIngress = []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{
+				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Is", Values: []string{"obs"}}},
+			}}}}}
+		}, "networkPolicy.extraIngress[0].from[0].namespaceSelector.matchExpressions[0].operator", ""},
 
 		// Ingress.
 		{"ingress without hosts", func(c *Config) {

@@ -1,16 +1,20 @@
 package tests
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/certctl-io/certctl-pulumi/config"
 )
 
 func TestAgent(t *testing.T) {
 	t.Run("DaemonSet", func(t *testing.T) {
+		def := config.Defaults()
 		r := RenderMode(t, "default")
 		pod := r.DaemonSet(t, "certctl-agent").Spec.Template.Spec
 		require.Len(t, pod.Containers, 1)
@@ -39,7 +43,7 @@ func TestAgent(t *testing.T) {
 			"CERTCTL_AGENT_BOOTSTRAP_TOKEN": "secret:certctl-agent/bootstrap-token",
 		}, regSrc, "only the init container holds the bootstrap token")
 		assert.Equal(t, map[string]string{
-			"server-url": "https://certctl-server:8443", "key-dir": "/var/lib/certctl/keys", "server-ca-bundle-path": "/etc/certctl/tls/ca.crt",
+			"server-url": "https://certctl-server:" + strconv.Itoa(def.Server.Service.Port), "key-dir": def.Agent.KeyDir, "server-ca-bundle-path": def.Server.TLS.MountPath + "/ca.crt",
 		}, r.ConfigMap(t, "certctl-agent").Data)
 		require.NotNil(t, pod.Volumes[0].EmptyDir.SizeLimit)
 		assert.Equal(t, "1Gi", pod.Volumes[0].EmptyDir.SizeLimit.String(), "a runaway agent cannot fill the node's disk")
@@ -53,7 +57,7 @@ func TestAgent(t *testing.T) {
 				Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}},
 			}}},
 		}, pod.Volumes, "agents mount the server's CA, never its key")
-		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "tls", MountPath: "/etc/certctl/tls", ReadOnly: true})
+		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "tls", MountPath: def.Server.TLS.MountPath, ReadOnly: true})
 		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "identity", MountPath: "/var/lib/certctl/identity", ReadOnly: true})
 		// The agent creates CERTCTL_KEY_DIR and makes it 0700 before writing a key; it may not chmod
 		// a mount point (root-owned, 0777), so the volume is mounted one level above.

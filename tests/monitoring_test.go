@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/certctl-io/certctl-pulumi/config"
 )
 
 // monitoringOn turns monitoring and the ServiceMonitor on, with these ServiceMonitor settings.
@@ -31,8 +33,9 @@ func TestServiceMonitor(t *testing.T) {
 			assert.Equal(t, v, svcLabels[k], "the ServiceMonitor selects the server Service by %s", k)
 		}
 		ep := scrapeEndpoint(t, r)
+		def := config.Defaults().Monitoring.ServiceMonitor
 		assert.Equal(t, map[string]any{
-			"port": "https", "scheme": "https", "path": "/api/v1/metrics/prometheus", "interval": "30s", "scrapeTimeout": "10s",
+			"port": "https", "scheme": "https", "path": "/api/v1/metrics/prometheus", "interval": def.Interval, "scrapeTimeout": def.ScrapeTimeout,
 			"authorization": map[string]any{"type": "Bearer", "credentials": map[string]any{"name": "certctl-metrics", "key": "api-key"}},
 			"tlsConfig": map[string]any{
 				"ca":         map[string]any{"secret": map[string]any{"name": "certctl-tls", "key": "ca.crt"}},
@@ -52,16 +55,18 @@ func TestServiceMonitor(t *testing.T) {
 		r := mustRun(t, withConfig(t, DeepMerge(base(), monitoringOn(map[string]any{"scrapeKey": "given-scrape-key"})), "monitoring"))
 		assert.Equal(t, "given-scrape-key", r.Secret(t, "certctl-metrics").StringData["api-key"])
 		assert.True(t, r.Object(t, "Secret", "certctl-metrics").secretAt("stringData", "api-key"))
-		for _, pw := range r.ByType("random:index/randomPassword:RandomPassword") {
-			assert.NotEqual(t, "certctl-scrape-key", pw.Name, "a given key must not be generated")
-		}
+		generated := passwordNames(t, mustRun(t, withConfig(t, DeepMerge(base(), monitoringOn(nil)))))
+		require.Contains(t, generated, "certctl-scrape-key")
+		assert.ElementsMatch(t, without(generated, "certctl-scrape-key"), passwordNames(t, r), "a given key must not be generated")
 	})
 
 	t.Run("the user's own Secret replaces the generated key", func(t *testing.T) {
 		r := mustRun(t, withConfig(t, DeepMerge(base(), monitoringOn(map[string]any{
 			"bearerTokenSecret": map[string]any{"name": "prometheus-certctl", "key": "token"},
 		}))))
-		assert.NotContains(t, r.ObjectSet(), "Secret/certctl-metrics")
+		generated := mustRun(t, withConfig(t, DeepMerge(base(), monitoringOn(nil)))).ObjectSet()
+		require.Contains(t, generated, "Secret/certctl-metrics")
+		assert.Equal(t, without(generated, "Secret/certctl-metrics"), r.ObjectSet(), "the generated key's Secret, and only it, is gone")
 		assert.Equal(t, map[string]any{"name": "prometheus-certctl", "key": "token"}, Path(scrapeEndpoint(t, r), "authorization", "credentials"))
 		assert.NotContains(t, r.Secret(t, "certctl-server").StringData["api-keys-named"], "prometheus:",
 			"the user's key is theirs to register (server.auth.namedKeys)")
@@ -100,6 +105,7 @@ func TestPrometheusRule(t *testing.T) {
 		"runbookURL": "https://wiki.example.com/certctl",
 		"thresholds": map[string]any{"offlineAgentCount": 3, "offlineAgentFor": "30m"},
 	}}})
+	require.Contains(t, RenderMode(t, "ha-monitoring").ObjectSet(), "ServiceMonitor/certctl-server")
 	assert.NotContains(t, r.ObjectSet(), "ServiceMonitor/certctl-server", "rules and scraping are enabled separately")
 	pr := r.Object(t, "PrometheusRule", "certctl-rules").Manifest()
 	assert.Equal(t, "kube-prometheus", Path(pr, "metadata", "labels", "release"), "the ruleSelector's label")

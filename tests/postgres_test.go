@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,14 +17,17 @@ import (
 	"github.com/certctl-io/certctl-pulumi/config"
 )
 
+// The bundled database carries the defaults (pinned in config/defaults_test.go); the values here
+// come from config.Defaults().
 func TestBundledPostgres(t *testing.T) {
+	def := config.Defaults().PostgreSQL
 	r := RenderMode(t, "default")
-	assert.Equal(t, map[string]string{"username": "certctl", "database": "certctl", "password": generatedValue("certctl-postgres-password")},
+	assert.Equal(t, map[string]string{"username": def.Auth.Username, "database": def.Auth.Database, "password": generatedValue("certctl-postgres-password")},
 		r.Secret(t, "certctl-postgres").StringData)
 
 	svc := r.Service(t, "certctl-postgres").Spec
 	assert.Equal(t, corev1.ClusterIPNone, svc.ClusterIP, "headless")
-	assert.Equal(t, []corev1.ServicePort{{Name: "postgres", Port: 5432, TargetPort: intstr.FromString("postgres"), Protocol: corev1.ProtocolTCP}}, svc.Ports)
+	assert.Equal(t, []corev1.ServicePort{{Name: "postgres", Port: int32(def.Service.Port), TargetPort: intstr.FromString("postgres"), Protocol: corev1.ProtocolTCP}}, svc.Ports)
 
 	spec := r.StatefulSet(t, "certctl-postgres").Spec
 	assert.Equal(t, appsv1.OnDeleteStatefulSetStrategyType, spec.UpdateStrategy.Type)
@@ -35,12 +39,12 @@ func TestBundledPostgres(t *testing.T) {
 	require.Len(t, spec.VolumeClaimTemplates, 1)
 	claim := spec.VolumeClaimTemplates[0]
 	assert.Equal(t, "data", claim.Name)
-	assert.Equal(t, "10Gi", claim.Spec.Resources.Requests.Storage().String())
+	assert.Equal(t, def.Storage.Size, claim.Spec.Resources.Requests.Storage().String())
 	assert.Nil(t, claim.Spec.StorageClassName, "empty storageClass means the cluster default")
 
 	pod := spec.Template.Spec
 	c := pod.Containers[0]
-	assert.Equal(t, "postgres:16-alpine", c.Image)
+	assert.Equal(t, def.Image.Ref(), c.Image)
 	_, src := envSources(t, c)
 	assert.Equal(t, map[string]string{
 		"POSTGRES_DB": "secret:certctl-postgres/database", "POSTGRES_USER": "secret:certctl-postgres/username",
@@ -48,7 +52,7 @@ func TestBundledPostgres(t *testing.T) {
 		"PGDATA": "value:/var/lib/postgresql/data/pgdata",
 	}, src)
 	for _, probe := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
-		assert.Equal(t, []string{"pg_isready", "-U", "certctl", "-d", "certctl"}, probe.Exec.Command[:5])
+		assert.Equal(t, []string{"pg_isready", "-U", def.Auth.Username, "-d", def.Auth.Database}, probe.Exec.Command[:5])
 	}
 	assert.Equal(t, &corev1.PodSecurityContext{
 		RunAsNonRoot: ptrTo(true), RunAsUser: ptrTo[int64](999), RunAsGroup: ptrTo[int64](999), FSGroup: ptrTo[int64](999),
@@ -70,7 +74,7 @@ func TestBundledPostgresSettings(t *testing.T) {
 		"storage":          map[string]any{"size": "50Gi", "storageClass": "fast-ssd", "deleteOnDestroy": true},
 	}})))
 	spec := r.StatefulSet(t, "certctl-postgres").Spec
-	assert.Equal(t, []string{"postgres", "-p", "5432", "-c", "max_connections=200", "-c", "shared_buffers=256MB"},
+	assert.Equal(t, []string{"postgres", "-p", strconv.Itoa(config.Defaults().PostgreSQL.Service.Port), "-c", "max_connections=200", "-c", "shared_buffers=256MB"},
 		spec.Template.Spec.Containers[0].Args)
 	claim := spec.VolumeClaimTemplates[0].Spec
 	assert.Equal(t, ptrTo("fast-ssd"), claim.StorageClassName)
@@ -105,18 +109,25 @@ func TestBundledPostgresOutputs(t *testing.T) {
 	assert.True(t, r.Outputs["password"].Secret)
 }
 
+// passwordChangeJobOf is the render's one password-change Job.
+func passwordChangeJobOf(t *testing.T, r *Render) Resource {
+	t.Helper()
+	var found []Resource
+	for _, res := range r.KubernetesObjects() {
+		if res.Kind() == "Job" && strings.HasPrefix(res.ObjectName(), "certctl-pgpass-") {
+			found = append(found, res)
+		}
+	}
+	require.Len(t, found, 1, "a password-change Job")
+	return found[0]
+}
+
 // A new password is applied to the running role by a Job before anything presents it: the Job
 // signs in with the new or the current password, and the current-password Secret and the
 // server's URL follow it.
 func TestPasswordChangeJob(t *testing.T) {
 	r := RenderMode(t, "default")
-	var job Resource
-	for _, res := range r.KubernetesObjects() {
-		if res.Kind() == "Job" && strings.HasPrefix(res.ObjectName(), "certctl-pgpass-") {
-			job = res
-		}
-	}
-	require.NotEmpty(t, job.Type, "a password-change Job")
+	job := passwordChangeJobOf(t, r)
 	spec := typed[batchv1.Job](t, r, "Job", job.ObjectName()).Spec
 	pod := spec.Template.Spec
 	c := pod.Containers[0]
@@ -137,12 +148,7 @@ func TestPasswordChangeJob(t *testing.T) {
 		"the server's URL changes after the database has the password")
 
 	rotated := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"postgresql": map[string]any{"auth": map[string]any{"password": "another-password"}}}), "postgresql"))
-	var rotatedName string
-	for _, res := range rotated.KubernetesObjects() {
-		if res.Kind() == "Job" {
-			rotatedName = res.ObjectName()
-		}
-	}
+	rotatedName := passwordChangeJobOf(t, rotated).ObjectName()
 	assert.NotEqual(t, job.ObjectName(), rotatedName, "a new password is a new Job")
 	assert.NotContains(t, rotatedName, "another-password")
 }

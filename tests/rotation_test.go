@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // namedKeyValues lists the keys CERTCTL_API_KEYS_NAMED holds under a name.
@@ -33,10 +35,19 @@ func rotationStack(t *testing.T, admin, adminDone, agents, agentsDone int) Stack
 func TestKeyRotation(t *testing.T) {
 	first := RenderMode(t, "default")
 	assert.Equal(t, []string{"GENERATED-certctl-agent-api-key"}, namedKeyValues(t, first, "agents"))
-	for _, pw := range first.ByType("random:index/randomPassword:RandomPassword") {
+	pws := first.ByType("random:index/randomPassword:RandomPassword")
+	require.NotEmpty(t, pws)
+	for _, pw := range pws {
 		assert.Nil(t, pw.Inputs["keepers"].V, "%s: no keeper before the first rotation, so existing keys stay", pw.Name)
 	}
-	assert.Empty(t, first.ByType("pulumi:pulumi:StackReference"), "desired state follows from configuration, not from the stack's own outputs")
+	const stackReference = "pulumi:pulumi:StackReference"
+	assert.Empty(t, first.ByType(stackReference), "desired state follows from configuration, not from the stack's own outputs")
+	referring, err := runBody(t, StackConfig{}, func(ctx *pulumi.Context) (pulumi.Map, error) {
+		_, err := pulumi.NewStackReference(ctx, "certctl/prod", nil)
+		return nil, err
+	})
+	require.NoError(t, err)
+	require.Len(t, referring.ByType(stackReference), 1, "a stack reference registers under the token checked above")
 
 	rotating := mustRun(t, rotationStack(t, 1, 0, 1, 0))
 	assert.Equal(t, []string{"GENERATED-certctl-agent-api-key-b", "GENERATED-certctl-agent-api-key"}, namedKeyValues(t, rotating, "agents"),
@@ -54,14 +65,12 @@ func TestKeyRotation(t *testing.T) {
 	assert.Len(t, namedKeyValues(t, adminOnly, "agents"), 2, "each key ends its own overlap")
 
 	next := mustRun(t, rotationStack(t, 1, 1, 2, 1))
+	keepers := map[string]any{}
 	for _, pw := range next.ByType("random:index/randomPassword:RandomPassword") {
-		switch pw.Name {
-		case "certctl-agent-api-key":
-			assert.Equal(t, map[string]any{"rotation": "2"}, plain(pw.Inputs["keepers"]), "generation 2 replaces slot 0")
-		case "certctl-agent-api-key-b":
-			assert.Equal(t, map[string]any{"rotation": "1"}, plain(pw.Inputs["keepers"]), "generation 1 stays until the rotation is done")
-		}
+		keepers[pw.Name] = plain(pw.Inputs["keepers"])
 	}
+	assert.Equal(t, map[string]any{"rotation": "2"}, keepers["certctl-agent-api-key"], "generation 2 replaces slot 0")
+	assert.Equal(t, map[string]any{"rotation": "1"}, keepers["certctl-agent-api-key-b"], "generation 1 stays until the rotation is done")
 	assert.Equal(t, []string{"GENERATED-certctl-agent-api-key", "GENERATED-certctl-agent-api-key-b"}, namedKeyValues(t, next, "agents"))
 }
 

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,6 +67,11 @@ func TestSecretsStaySecret(t *testing.T) {
 		values []string
 	}{{"given", r, append(given, "user-api-key-1")}, {"generated", defaults, generated}} {
 		t.Run(tc.name, func(t *testing.T) {
+			for _, v := range tc.values {
+				assert.True(t, slices.ContainsFunc(tc.render.Resources, func(res Resource) bool {
+					return strings.Contains(fmt.Sprint(plainMap(res.Inputs)), v)
+				}), "%q reaches no resource, so where it goes proves nothing", v)
+			}
 			for _, res := range tc.render.Resources {
 				assert.Empty(t, unmarkedSecrets(resource.NewObjectProperty(res.Inputs), res.Type+"/"+res.Name, tc.values))
 			}
@@ -77,19 +84,34 @@ func TestSecretsStaySecret(t *testing.T) {
 				require.Contains(t, tc.render.Outputs, name)
 				assert.True(t, tc.render.Outputs[name].Secret, "output %s must be secret", name)
 			}
+			var secrets []string
 			for _, s := range tc.render.KubernetesObjects() {
 				if s.Kind() != "Secret" {
 					continue
 				}
+				secrets = append(secrets, s.ObjectName())
 				for key := range Path(s.Manifest(), "stringData").(map[string]any) {
 					assert.True(t, s.secretAt("stringData", key), "Secret %s key %s is not marked secret", s.ObjectName(), key)
 				}
 			}
+			assert.Contains(t, secrets, "certctl-server", "the Secrets checked include the server's")
 		})
 	}
 	assert.Equal(t, "user-api-key-1", r.Outputs["apiKey"].Value, "the output is the newest admin key of a rotation list")
 	named := Path(r.Object(t, "Secret", "certctl-server").Manifest(), "stringData", "api-keys-named")
 	assert.Contains(t, named, "admin:user-api-key-1:admin,admin:user-api-key-0:admin,", "both keys of a rotation stay admin keys")
+}
+
+// passwordNames are the logical names of the render's generated passwords. Every render generates
+// some, so none means the query is wrong, and the test fails rather than check nothing.
+func passwordNames(t *testing.T, r *Render) []string {
+	t.Helper()
+	var names []string
+	for _, pw := range r.ByType("random:index/randomPassword:RandomPassword") {
+		names = append(names, pw.Name)
+	}
+	require.NotEmpty(t, names, "no RandomPassword registered")
+	return names
 }
 
 // Generated secrets never change by themselves: a change of this program's generation

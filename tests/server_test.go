@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -18,31 +19,36 @@ import (
 	"github.com/certctl-io/certctl-pulumi/tests/conformance"
 )
 
+// The default render carries the defaults (pinned in config/defaults_test.go) where certctl reads
+// them; the values here come from config.Defaults().
 func TestServerDeploymentDefaultMode(t *testing.T) {
+	def := config.Defaults().Server
 	r := RenderMode(t, "default")
 	d := r.Deployment(t, "certctl-server")
 	pod := d.Spec.Template.Spec
 	require.Len(t, pod.Containers, 1)
 	c := pod.Containers[0]
 
-	assert.Equal(t, "ghcr.io/certctl-io/certctl-server:v2.1.7", c.Image)
-	assert.Equal(t, corev1.PullIfNotPresent, c.ImagePullPolicy)
-	assert.Equal(t, ptrTo[int32](1), d.Spec.Replicas)
-	assert.Equal(t, []corev1.ContainerPort{{Name: "https", ContainerPort: 8443, Protocol: corev1.ProtocolTCP}}, c.Ports)
+	assert.Equal(t, def.Image.Ref(), c.Image)
+	assert.Equal(t, corev1.PullPolicy(def.Image.PullPolicy), c.ImagePullPolicy)
+	assert.Equal(t, ptrTo(int32(def.Replicas)), d.Spec.Replicas)
+	assert.Equal(t, []corev1.ContainerPort{{Name: "https", ContainerPort: int32(def.Port), Protocol: corev1.ProtocolTCP}}, c.Ports)
 
 	t.Run("probes", func(t *testing.T) {
 		for _, tc := range []struct {
-			probe                                *corev1.Probe
-			path                                 string
-			delay, period, timeout, failureThres int32
+			probe  *corev1.Probe
+			path   string
+			timing config.ProbeTiming
 		}{
-			{c.LivenessProbe, "/health", 10, 10, 5, 3},
-			{c.ReadinessProbe, "/ready", 5, 5, 3, 2},
+			{c.LivenessProbe, "/health", def.LivenessProbe},
+			{c.ReadinessProbe, "/ready", def.ReadinessProbe},
 		} {
 			p := tc.probe
 			assert.Equal(t, &corev1.HTTPGetAction{Path: tc.path, Port: intstr.FromString("https"), Scheme: corev1.URISchemeHTTPS}, p.HTTPGet)
-			assert.Equal(t, []int32{tc.delay, tc.period, tc.timeout, tc.failureThres},
-				[]int32{p.InitialDelaySeconds, p.PeriodSeconds, p.TimeoutSeconds, p.FailureThreshold}, tc.path)
+			got := config.ProbeTiming{
+				InitialDelaySeconds: p.InitialDelaySeconds, PeriodSeconds: p.PeriodSeconds, TimeoutSeconds: p.TimeoutSeconds, FailureThreshold: p.FailureThreshold,
+			}
+			assert.Equal(t, tc.timing, got, tc.path)
 		}
 	})
 
@@ -54,6 +60,8 @@ func TestServerDeploymentDefaultMode(t *testing.T) {
 		assert.Contains(t, cmd[2], `narrow agents r-agent`)
 		assert.Contains(t, cmd[2], `POST /auth/demo-residual/cleanup`, "the demo actor's r-admin grant is removed")
 		assert.NotContains(t, cmd[2], `narrow prometheus`, "no scrape key without monitoring")
+		scraped := RenderMode(t, "ha-monitoring").Deployment(t, "certctl-server").Spec.Template.Spec.Containers[0].Lifecycle.PostStart.Exec.Command
+		assert.Contains(t, scraped[2], `narrow prometheus`, "with a ServiceMonitor, the scrape key is narrowed by the same line")
 	})
 
 	t.Run("env", func(t *testing.T) {
@@ -85,13 +93,14 @@ func TestServerDeploymentDefaultMode(t *testing.T) {
 		assert.NotContains(t, order, "POSTGRES_PASSWORD", "the URL carries the password; v2.1.7 never substitutes $(POSTGRES_PASSWORD)")
 
 		assert.Equal(t, map[string]string{
-			"server-host": "0.0.0.0", "server-port": "8443",
-			"server-tls-cert-path": "/etc/certctl/tls/tls.crt", "server-tls-key-path": "/etc/certctl/tls/tls.key",
-			"database-max-conns": "25", "log-level": "info", "log-format": "json", "auth-type": "api-key",
+			"server-host": "0.0.0.0", "server-port": strconv.Itoa(def.Port),
+			"server-tls-cert-path": def.TLS.MountPath + "/tls.crt", "server-tls-key-path": def.TLS.MountPath + "/tls.key",
+			"database-max-conns": strconv.Itoa(def.DatabaseMaxConns), "log-level": def.Logging.Level, "log-format": def.Logging.Format,
+			"auth-type": def.Auth.Type, "keygen-mode": def.Keygen.Mode, "crl-generation-interval": def.Scheduler.CRLGenerationInterval,
 			// Agents generate keys: the job processor runs daily, so it does not strand their
 			// deployment jobs (v2.1.7 claims them and leaves them Running).
-			"keygen-mode": "agent", "scheduler-job-processor-interval": "24h", "crl-generation-interval": "1h",
-			"rate-limit-rps": "100", "rate-limit-burst": "200", "rate-limit-backend": "memory",
+			"scheduler-job-processor-interval": "24h",
+			"rate-limit-rps":                   strconv.Itoa(def.RateLimiting.RPS), "rate-limit-burst": strconv.Itoa(def.RateLimiting.Burst), "rate-limit-backend": "memory",
 			"ca-cert-path": "/etc/certctl/ca/tls.crt", "ca-key-path": "/etc/certctl/ca/tls.key",
 		}, r.ConfigMap(t, "certctl-server").Data)
 
@@ -116,7 +125,7 @@ func TestServerDeploymentDefaultMode(t *testing.T) {
 		}, pod.Volumes)
 		assert.Equal(t, []corev1.VolumeMount{
 			{Name: "tmp", MountPath: "/tmp"},
-			{Name: "tls", MountPath: "/etc/certctl/tls", ReadOnly: true},
+			{Name: "tls", MountPath: def.TLS.MountPath, ReadOnly: true},
 			{Name: "local-ca", MountPath: "/etc/certctl/ca", ReadOnly: true},
 		}, c.VolumeMounts)
 		assert.Equal(t, corev1.SecretTypeTLS, r.Secret(t, "certctl-ca").Type)
@@ -170,6 +179,7 @@ func TestServerDeploymentDefaultMode(t *testing.T) {
 	t.Run("the secret checksum is keyed and not a secret", func(t *testing.T) {
 		for _, o := range []struct{ kind, name string }{{"Deployment", "certctl-server"}, {"DaemonSet", "certctl-agent"}} {
 			res := r.Object(t, o.kind, o.name)
+			require.NotEmpty(t, Path(res.Manifest(), "spec", "template", "metadata", "annotations", "checksum/secret"), "%s/%s", o.kind, o.name)
 			assert.False(t, res.secretAt("spec", "template", "metadata", "annotations", "checksum/secret"), "%s/%s", o.kind, o.name)
 			assert.False(t, res.secretAt("spec"), "%s/%s holds no secret value, so Pulumi shows no secret in it", o.kind, o.name)
 		}
@@ -192,8 +202,9 @@ func checksumOf(data map[string]string) string {
 func TestServerServiceAndRBAC(t *testing.T) {
 	r := RenderMode(t, "default")
 	svc := r.Object(t, "Service", "certctl-server").Manifest()
-	assert.Equal(t, "ClusterIP", Path(svc, "spec", "type"))
-	assert.Equal(t, []any{map[string]any{"name": "https", "port": 8443.0, "targetPort": "https", "protocol": "TCP"}}, Path(svc, "spec", "ports"))
+	def := config.Defaults().Server.Service
+	assert.Equal(t, def.Type, Path(svc, "spec", "type"))
+	assert.Equal(t, []any{map[string]any{"name": "https", "port": float64(def.Port), "targetPort": "https", "protocol": "TCP"}}, Path(svc, "spec", "ports"))
 
 	assert.NotContains(t, r.Object(t, "ClusterRole", "certctl").Manifest(), "rules", "no rules unless kubernetesSecrets.enabled, and no empty list: the API server stores none, so one sent would differ at every update")
 	binding := r.Object(t, "ClusterRoleBinding", "certctl").Manifest()
@@ -284,7 +295,8 @@ func TestCertManagerCertificate(t *testing.T) {
 	assert.Equal(t, "certctl-tls", Path(spec, "secretName"))
 	assert.Equal(t, map[string]any{"name": "letsencrypt", "kind": "ClusterIssuer", "group": "cert-manager.io"}, Path(spec, "issuerRef"))
 	assert.Equal(t, map[string]any{"algorithm": "ECDSA", "size": 256.0, "rotationPolicy": "Always"}, Path(spec, "privateKey"))
-	assert.Equal(t, []any{"2160h", "360h"}, []any{Path(spec, "duration"), Path(spec, "renewBefore")})
+	def := config.Defaults().Server.TLS.CertManager
+	assert.Equal(t, []any{def.Duration, def.RenewBefore}, []any{Path(spec, "duration"), Path(spec, "renewBefore")})
 	assert.Equal(t, []any{"certctl-server", "localhost", "certctl-server.certctl.svc", "certctl-server.certctl.svc.cluster.local"}, Path(spec, "dnsNames"),
 		"agents dial the Service name, so the certificate must cover it")
 	assert.Contains(t, r.Deployment(t, "certctl-server").Spec.Template.Spec.Volumes, secretVolume("tls", "certctl-tls"))
@@ -372,7 +384,7 @@ func TestServerProxiesAffinityAndRateLimits(t *testing.T) {
 	data := r.ConfigMap(t, "certctl-server").Data
 	assert.Equal(t, "10.0.0.0/8,192.0.2.1", data["trusted-proxies"])
 	assert.Equal(t, "postgres", data["rate-limit-backend"], "two replicas share their limits")
-	assert.Equal(t, "5m", data["rate-limit-janitor-interval"])
+	assert.Equal(t, config.Defaults().Server.RateLimiting.JanitorInterval, data["rate-limit-janitor-interval"])
 
 	single := RenderMode(t, "default")
 	assert.Empty(t, single.Service(t, "certctl-server").Spec.SessionAffinity, "None is Kubernetes' default")
@@ -411,11 +423,13 @@ func TestFleetSizeSetsDefaultsExplicitValuesWin(t *testing.T) {
 	})))
 	server := r.Deployment(t, "certctl-server").Spec
 	assert.Equal(t, int32(4), *server.Replicas, "an explicit replica count wins over the tier's")
+	// The tier's own values are pinned in config/defaults_test.go (TestFleetSizes).
+	medium := config.Sized(config.FleetMedium)
 	limits := server.Template.Spec.Containers[0].Resources.Limits
 	assert.Equal(t, "3Gi", limits.Memory().String(), "an explicit limit wins")
-	assert.Equal(t, "2", limits.Cpu().String(), "the tier's CPU limit stays")
+	assert.Equal(t, medium.Server.Resources.Limits["cpu"], limits.Cpu().String(), "the tier's CPU limit stays")
 	pg := r.StatefulSet(t, "certctl-postgres").Spec
-	assert.Subset(t, pg.Template.Spec.Containers[0].Args, []string{"-c", "max_connections=200", "-c", "work_mem=16MB"},
+	assert.Subset(t, pg.Template.Spec.Containers[0].Args, []string{"-c", "max_connections=" + medium.PostgreSQL.PostgresqlConfig["max_connections"], "-c", "work_mem=16MB"},
 		"the tier's Postgres settings and the user's, merged")
-	assert.Equal(t, "50Gi", pg.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String())
+	assert.Equal(t, medium.PostgreSQL.Storage.Size, pg.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String())
 }

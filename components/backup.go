@@ -174,7 +174,7 @@ func backupPodSpec(a *BackupArgs, sink backupSink) *corev1.PodSpecArgs {
 	volumes := []corev1.VolumeArgs{emptyDirVolume("work", "")}
 
 	dump := workloadContainer("dump", b.Workload)
-	dump.Env = backupDatabaseEnv(a)
+	dump.Env = envVars(active(backupDatabaseEnv(a)), "", "")
 	dump.VolumeMounts = corev1.VolumeMountArray{mount("work", backupWorkDir)}
 	if a.CASecret != "" {
 		dump.VolumeMounts = append(dump.VolumeMounts.(corev1.VolumeMountArray), readOnlyMount("postgresql-ca", postgresCAMountPath))
@@ -191,7 +191,7 @@ func backupPodSpec(a *BackupArgs, sink backupSink) *corev1.PodSpecArgs {
 	} else {
 		upload := workloadContainer("upload", config.Workload{Image: b.S3.UploaderImage, Resources: b.Resources, SecurityContext: b.SecurityContext})
 		upload.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", uploadScript(b.S3)})
-		upload.Env = backupUploadEnv(b.S3, sink)
+		upload.Env = envVars(active(backupUploadEnv(b.S3, sink)), "", "")
 		upload.VolumeMounts = corev1.VolumeMountArray{readOnlyMount("work", backupWorkDir), mount("tmp", "/tmp")}
 		volumes = append(volumes, emptyDirVolume("tmp", ""))
 		spec.InitContainers = corev1.ContainerArray{dump}
@@ -203,41 +203,36 @@ func backupPodSpec(a *BackupArgs, sink backupSink) *corev1.PodSpecArgs {
 
 // backupDatabaseEnv is libpq's environment for the bundled database, with the server's TLS mode
 // and CA; the password comes from the Postgres Secret.
-func backupDatabaseEnv(a *BackupArgs) corev1.EnvVarArray {
+func backupDatabaseEnv(a *BackupArgs) []envEntry {
 	db := a.Database
 	env := append(libpqEnv(db.Host, db.Port, db.Username, db.Database),
-		secretEnvVar("PGPASSWORD", db.PasswordRef, false),
-		plainEnvVar("PGSSLMODE", a.SSLMode))
-	if a.CASecret != "" {
-		env = append(env, plainEnvVar("PGSSLROOTCERT", postgresCAMountPath+"/ca.crt"))
-	}
-	return env
+		refEnv("PGPASSWORD", db.PasswordRef, false).setBy("postgresql.auth.password"),
+		literalEnv("PGSSLMODE", pulumi.String(a.SSLMode)).setBy("postgresql.tls.mode"))
+	return append(env, when(a.CASecret != "",
+		literalEnv("PGSSLROOTCERT", pulumi.String(postgresCAMountPath+"/ca.crt")).setBy("postgresql.tls.caSecretRef"))...)
 }
 
 // backupUploadEnv tells the upload script where to put the dump; the AWS CLI finds IRSA's and
 // Pod Identity's credentials in the variables EKS injects, and an access key in these.
-func backupUploadEnv(s3 config.BackupS3, sink backupSink) corev1.EnvVarArray {
-	env := corev1.EnvVarArray{
-		corev1.EnvVarArgs{Name: pulumi.String("BUCKET"), Value: sink.bucket},
-		plainEnvVar("PREFIX", s3.Prefix),
+func backupUploadEnv(s3 config.BackupS3, sink backupSink) []envEntry {
+	env := []envEntry{
+		literalEnv("BUCKET", sink.bucket).setBy("backup.s3.bucket"),
+		literalEnv("PREFIX", pulumi.String(s3.Prefix)).setBy("backup.s3.prefix"),
 		// The CLI writes its cache under $HOME; the root filesystem is read-only.
-		plainEnvVar("HOME", "/tmp"),
+		literalEnv("HOME", pulumi.String("/tmp")),
 	}
-	if s3.Region != "" {
-		env = append(env, plainEnvVar("AWS_REGION", s3.Region), plainEnvVar("AWS_DEFAULT_REGION", s3.Region))
+	env = append(env, when(s3.Region != "",
+		literalEnv("AWS_REGION", pulumi.String(s3.Region)).setBy("backup.s3.region"),
+		literalEnv("AWS_DEFAULT_REGION", pulumi.String(s3.Region)).setBy("backup.s3.region"))...)
+	env = append(env, when(s3.Endpoint != "", literalEnv("S3_ENDPOINT", pulumi.String(s3.Endpoint)).setBy("backup.s3.endpoint"))...)
+	env = append(env, when(s3.KMSKeyID != "", literalEnv("KMS_KEY_ID", pulumi.String(s3.KMSKeyID)).setBy("backup.s3.kmsKeyId"))...)
+	k := sink.accessKey
+	if k == nil {
+		k = &config.BackupCredentialsSecret{} // no access key: the entries stay listed, turned off
 	}
-	if s3.Endpoint != "" {
-		env = append(env, plainEnvVar("S3_ENDPOINT", s3.Endpoint))
-	}
-	if s3.KMSKeyID != "" {
-		env = append(env, plainEnvVar("KMS_KEY_ID", s3.KMSKeyID))
-	}
-	if k := sink.accessKey; k != nil {
-		for _, v := range []struct{ env, key string }{{"AWS_ACCESS_KEY_ID", k.AccessKeyIDKey}, {"AWS_SECRET_ACCESS_KEY", k.SecretAccessKeyKey}} {
-			env = append(env, secretEnvVar(v.env, config.SecretKeyRef{Name: k.Name, Key: v.key}, false))
-		}
-	}
-	return env
+	return append(env, when(sink.accessKey != nil,
+		refEnv("AWS_ACCESS_KEY_ID", config.SecretKeyRef{Name: k.Name, Key: k.AccessKeyIDKey}, false).setBy("backup.s3.credentialsSecret.name"),
+		refEnv("AWS_SECRET_ACCESS_KEY", config.SecretKeyRef{Name: k.Name, Key: k.SecretAccessKeyKey}, false).setBy("backup.s3.credentialsSecret.name"))...)
 }
 
 // backupScript dumps the database into the work directory under a timestamped name, checks that

@@ -50,16 +50,22 @@ const passwordChangeDeadlineSeconds = 600
 // currentPasswordSecret holds the password the role has, for the next change to sign in with.
 func currentPasswordSecret(a *BundledPostgresArgs) string { return a.Name + "-current" }
 
+// passwordChangeEnv signs in as the role with the current password and sets the new one.
+func passwordChangeEnv(a *BundledPostgresArgs) []envEntry {
+	pg := a.PostgreSQL
+	return append(libpqEnv(a.Name, pg.Service.Port, pg.Auth.Username, pg.Auth.Database),
+		refEnv("NEW_PASSWORD", config.SecretKeyRef{Name: a.Name, Key: keyPostgresPassword}, false).setBy("postgresql.auth.password"),
+		// Absent on a first install: nothing to change from.
+		refEnv("CURRENT_PASSWORD", config.SecretKeyRef{Name: currentPasswordSecret(a), Key: keyPostgresPassword}, true),
+		// psql writes its history and temporary files under HOME.
+		literalEnv("HOME", pulumi.String("/tmp")))
+}
+
 func passwordChangeJobSpec(a *BundledPostgresArgs) *batchv1.JobSpecArgs {
 	pg := a.PostgreSQL
 	c := workloadContainer("change", pg.Workload)
 	c.Command = pulumi.ToStringArray([]string{"/bin/sh", "-c", passwordChangeScript})
-	c.Env = append(libpqEnv(a.Name, pg.Service.Port, pg.Auth.Username, pg.Auth.Database),
-		secretEnvVar("NEW_PASSWORD", config.SecretKeyRef{Name: a.Name, Key: keyPostgresPassword}, false),
-		// Absent on a first install: nothing to change from.
-		secretEnvVar("CURRENT_PASSWORD", config.SecretKeyRef{Name: currentPasswordSecret(a), Key: keyPostgresPassword}, true),
-		// psql writes its history and temporary files under HOME.
-		plainEnvVar("HOME", "/tmp"))
+	c.Env = envVars(passwordChangeEnv(a), "", "")
 	c.VolumeMounts = corev1.VolumeMountArray{mount("tmp", "/tmp")}
 	spec := workloadPodSpec(a.Release, pg.Workload)
 	spec.EnableServiceLinks = pulumi.Bool(false)

@@ -1,6 +1,8 @@
 package components
 
 import (
+	"slices"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/certctl-io/certctl-pulumi/config"
@@ -32,6 +34,23 @@ func Reserved(cfg *config.Config) config.Reserved {
 		}
 	}
 	return r
+}
+
+// JobEnv is every variable the backup and password-change Jobs can get, with the config key that
+// sets each. The Jobs take no user env, so nothing here is reserved; the README's reference names
+// these variables as it does the server's and agents'.
+func JobEnv(cfg *config.Config) []config.ReservedEnv {
+	none := pulumi.String("").ToStringOutput()
+	// Every optional entry stays listed (turned off) when its setting is unset; the placeholders
+	// only fill what the lists' names and keys do not depend on.
+	backup := &BackupArgs{Backup: cfg.Backup, SSLMode: cfg.PostgreSQL.TLS.Mode}
+	sink := backupSink{bucket: none, accessKey: &config.BackupCredentialsSecret{}}
+	postgres := &BundledPostgresArgs{Name: cfg.Names().Postgres, PostgreSQL: cfg.PostgreSQL}
+	var out []config.ReservedEnv
+	for _, e := range slices.Concat(backupDatabaseEnv(backup), backupUploadEnv(cfg.Backup.S3, sink), passwordChangeEnv(postgres)) {
+		out = append(out, config.ReservedEnv{Name: e.name, Key: e.key})
+	}
+	return out
 }
 
 // reservedVolume is one of the program's volumes as validation sees it, with the config key that

@@ -236,7 +236,7 @@ func TestReadmeReferenceIsTheContract(t *testing.T) {
 	documented := readmeReference(t)
 	cfg := config.Defaults()
 	reserved := components.Reserved(&cfg)
-	for _, e := range append(reserved.ServerEnv, reserved.AgentEnv...) {
+	for _, e := range slices.Concat(reserved.ServerEnv, reserved.AgentEnv, components.JobEnv(&cfg)) {
 		if e.Key == "" {
 			continue
 		}

@@ -1080,6 +1080,13 @@ func TestWarnings(t *testing.T) {
 	assert.Contains(t, rotating.Warnings()[0], "set server.auth.agentApiKeyRotationDone to 2")
 	rotating.Server.Auth.AgentAPIKeyRotationDone = 2
 	assert.Empty(t, rotating.Warnings())
+
+	large := valid()
+	large.FleetSize = FleetLarge
+	require.Len(t, large.Warnings(), 1)
+	assert.Contains(t, large.Warnings()[0], "certctl:fleetSize: large runs on the bundled Postgres, one StatefulSet pod")
+	large.PostgreSQL.Enabled = false
+	assert.Empty(t, large.Warnings(), "an external database is the user's to make highly available")
 }
 
 // The example each ARN refusal offers is itself accepted, in the region it names (and a

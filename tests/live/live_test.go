@@ -25,6 +25,7 @@ import (
 
 	"github.com/certctl-io/certctl-pulumi/config"
 	"github.com/certctl-io/certctl-pulumi/tests"
+	"github.com/certctl-io/certctl-pulumi/tests/certctlbin"
 	"github.com/certctl-io/certctl-pulumi/tests/kubelet"
 )
 
@@ -38,8 +39,8 @@ var liveModes = []string{"default", "external-db", "db-tls", "cert-manager", "ag
 // agent role only, the local issuer uses the program's CA, and a second rollout on the migrated
 // database works.
 func TestLive(t *testing.T) {
-	bins := certctlBinaries(t)
-	pgBin := postgresBinDir(t)
+	bins := certctlbin.Binaries(t)
+	pgBin := certctlbin.PostgresBinDir(t)
 	for _, name := range liveModes {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -94,7 +95,7 @@ type liveDeployment struct {
 	rollouts int
 }
 
-func newLiveDeployment(t *testing.T, m tests.Mode, bins certctlBuild, pgBin string) *liveDeployment {
+func newLiveDeployment(t *testing.T, m tests.Mode, bins certctlbin.Build, pgBin string) *liveDeployment {
 	name := m.Name
 	// The CRL is rebuilt every few seconds, so a revocation shows without an hour's wait.
 	m.Config = tests.DeepMerge(m.Config, map[string]any{"server": map[string]any{"scheduler": map[string]any{"crlGenerationInterval": "5s"}}})
@@ -459,7 +460,7 @@ func mapValues[K comparable, V any](m map[K]V) []V {
 // liveImages are the images the rendered pods name, made of what they contain: the certctl
 // images' binaries at /app with WORKDIR /app (../shared/certctl/README.md), and a postgres image
 // whose entrypoint initialises an empty data directory as the official one does.
-func liveImages(t *testing.T, bins certctlBuild, pgBin string) map[string]kubelet.Image {
+func liveImages(t *testing.T, bins certctlbin.Build, pgBin string) map[string]kubelet.Image {
 	dir := t.TempDir()
 	entrypoint := filepath.Join(dir, "docker-entrypoint.sh")
 	require.NoError(t, os.WriteFile(entrypoint, []byte(postgresEntrypoint), 0o755))

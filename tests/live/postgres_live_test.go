@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl-io/certctl-pulumi/tests"
+	"github.com/certctl-io/certctl-pulumi/tests/certctlbin"
 )
 
 // TestBundledPostgresLive runs what the program renders for the bundled Postgres against a real
@@ -24,7 +25,7 @@ import (
 // database URL as rendered, under sslmode=verify-full.
 // .ci/run installs PostgreSQL; without it the test is skipped locally and fails under CI.
 func TestBundledPostgresLive(t *testing.T) {
-	bin := postgresBinDir(t)
+	bin := certctlbin.PostgresBinDir(t)
 	r := tests.RenderMode(t, "all-on")
 	sts := r.Object(t, "StatefulSet", "certctl-postgres").Manifest()
 	container := tests.Path(sts, "spec", "template", "spec", "containers", 0)
@@ -199,21 +200,4 @@ func rewrite(args []string, m map[string]string) []string {
 		}
 	}
 	return out
-}
-
-// postgresBinDir is where the Debian package installed the PostgreSQL server binaries; outside
-// CI the test skips without them.
-func postgresBinDir(t *testing.T) string {
-	t.Helper()
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
-			return d
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("PostgreSQL is not installed: .ci/run installs it")
-	}
-	t.Skip("PostgreSQL server binaries not installed (apt-get install postgresql); CI runs this test")
-	return ""
 }

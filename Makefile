@@ -35,7 +35,7 @@ PULUMI_CONFIG_PASSPHRASE ?= local-only-not-secret
 export PULUMI_CONFIG_PASSPHRASE
 endif
 
-.PHONY: help build test test-mocks test-live test-engine golden bench fmt lint engine-toolchain up preview destroy refresh pulumi-stack pulumi-passphrase
+.PHONY: help build test test-mocks test-live test-engine golden bench bench-server fmt lint engine-toolchain up preview destroy refresh pulumi-stack pulumi-passphrase
 
 help:
 	@echo 'make test                 go vet + go test ./... (the three tiers below)'
@@ -46,6 +46,7 @@ help:
 	@echo 'make lint | fmt           golangci-lint run | fmt (.golangci.yml; built on first use)'
 	@echo 'make golden               rewrite tests/testdata/golden/ (review the diff)'
 	@echo 'make bench                Go benchmarks in ./tests'
+	@echo 'make bench-server         load the real server per fleet size (~20 min; docs/sizing.md)'
 	@echo 'make engine-toolchain     the engine tier'"'"'s cluster binaries, from the Go module proxy'
 	@echo 'make up [STACK=local]     deploy (local renders YAML into rendered/local, no cluster)'
 	@echo 'make preview|refresh|destroy [STACK=...]'
@@ -68,6 +69,8 @@ endif
 MOCK_TESTS := ./config ./components ./tests ./tests/conformance
 LIVE_TESTS := ./tests/live ./tests/kubelet ./tests/fakes3
 ENGINE_TESTS := ./tests/engine ./tests/cluster
+# Opt-in, outside make test's figures (it skips there): the server load test behind docs/sizing.md.
+BENCH_SERVER_TESTS := ./tests/loadserver
 
 # The live suite and the engine tier mostly wait (on pods, polls, rollouts): they run their
 # cases ten at a time, beyond go test's default of one per CPU and its 10-minute timeout.
@@ -101,6 +104,14 @@ golden:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./tests
+
+# The load test of the real server (docs/sizing.md): root, PostgreSQL and curl, loopback only,
+# about 20 minutes. The report goes to BENCH_OUT; BENCH_TIERS=small,medium runs some tiers.
+BENCH_OUT ?= docs/bench-server.md
+BENCH_TIERS ?=
+bench-server:
+	CERTCTL_BENCH_SERVER=1 CI=true CERTCTL_BENCH_OUT=$(abspath $(BENCH_OUT)) CERTCTL_BENCH_TIERS=$(BENCH_TIERS) \
+	  $(GO) test -count=1 -run TestServerUnderLoad -v -timeout 40m $(BENCH_SERVER_TESTS)
 
 # golangci-lint with .golangci.yml (its formatters include gofmt and gci), built from the Go
 # module proxy into .lint/<version>/ on first use: release binaries cannot be downloaded here.

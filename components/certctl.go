@@ -69,6 +69,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 
 	release, names := newRelease(cfg, ns), cfg.Names()
 	db := Database{CASecret: postgresCASecret(cfg.PostgreSQL.TLS), Bundled: cfg.PostgreSQL.Enabled}
+	var databaseClaims string
 	if cfg.PostgreSQL.Enabled {
 		pg, err := NewBundledPostgres(ctx, name+"-postgres", &BundledPostgresArgs{
 			Release: release, Name: names.Postgres, PostgreSQL: cfg.PostgreSQL,
@@ -80,6 +81,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 		}
 		db.URL = pg.Connection.URL(cfg.PostgreSQL.TLS.Mode)
 		db.Ready = pg.Ready
+		databaseClaims = pg.Claims
 		c.PostgresSecretName = pg.SecretName
 		c.PostgresHost = pg.Host
 		if cfg.Backup.Enabled {
@@ -129,6 +131,7 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	if cfg.Monitoring.Enabled {
 		if _, err := NewMonitoring(ctx, name+"-monitoring", &MonitoringArgs{
 			Release: release, Names: names, Monitoring: cfg.Monitoring, Server: server.Endpoint, ScrapeKey: creds.ScrapeKey,
+			Namespace: cfg.Namespace, DatabaseClaims: databaseClaims,
 		}, child, pulumi.DependsOn(server.Ready)); err != nil {
 			return nil, err
 		}

@@ -30,6 +30,11 @@ type MonitoringArgs struct {
 	Server     ServerEndpoint
 	// ScrapeKey is the provisioned scrape key; unset when the user names their own Secret.
 	ScrapeKey pulumi.StringOutput
+	// Namespace is the release's namespace, for queries of the kubelet's per-claim metrics.
+	Namespace string
+	// DatabaseClaims matches the database's volume claims (RE2); empty when the program runs no
+	// database, whose volume is then not its to watch.
+	DatabaseClaims string
 }
 
 // Monitoring scrapes the server (ServiceMonitor, with the program's own scrape key, over HTTPS
@@ -201,10 +206,13 @@ type alertRule struct {
 // alertRules are upstream's four alerts (deploy/helm/certctl/templates/prometheusrules.yaml) with
 // the thresholds from config, stated in the text instead of hard-coded, and a failure-rate
 // expression that stays silent without jobs (upstream's clamp_min(..., 1) blurs the ratio below
-// one job per second), each firing once per installation rather than once per server replica.
-func alertRules(th config.AlertThresholds, sentinels int) []alertRule {
+// one job per second), each firing once per installation rather than once per server replica;
+// and, with a database volume to watch, that volume filling (certctl never purges its audit
+// trail: docs/sizing.md).
+func alertRules(a *MonitoringArgs) []alertRule {
+	th, sentinels := a.Monitoring.PrometheusRules.Thresholds, a.Server.SentinelAgents
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	return []alertRule{
+	rules := []alertRule{
 		{
 			name:        "CertctlCertificateExpiringSoon",
 			expr:        fmt.Sprintf("%s > %d", perInstallation("certctl_certificate_expiring_soon"), th.ExpiringCertificateCount),
@@ -238,12 +246,36 @@ func alertRules(th config.AlertThresholds, sentinels int) []alertRule {
 				f(th.IssuanceFailureRate), th.IssuanceFailureFor),
 		},
 	}
+	if a.DatabaseClaims != "" {
+		rules = append(rules, alertRule{
+			name: "CertctlDatabaseVolumeFilling", expr: databaseVolumeFilling(a.Namespace, a.DatabaseClaims, th),
+			forDuration: th.DatabaseVolumeFor, component: componentPostgres,
+			summary: "certctl's database volume is filling",
+			description: fmt.Sprintf("{{ $labels.persistentvolumeclaim }} has {{ $value | humanizePercentage }} free (alert below %s free, or full within %s at the last 6 hours' rate, for %s): the audit trail grows with every agent request and is never purged.",
+				f(th.DatabaseVolumeFreeRatio), th.DatabaseVolumeFullWithin, th.DatabaseVolumeFor),
+		})
+	}
+	return rules
+}
+
+// databaseVolumeFilling is the free share of each database claim (kubelet volume stats) when it
+// is below the threshold or, at the last 6 hours' rate, reaches zero within the horizon.
+func databaseVolumeFilling(namespace, claims string, th config.AlertThresholds) string {
+	within, _ := config.PrometheusDuration(th.DatabaseVolumeFullWithin) // validated by config
+	stat := func(metric string) string {
+		return fmt.Sprintf(`max by (namespace, persistentvolumeclaim) (%s{namespace=%q, persistentvolumeclaim=~%q})`, metric, namespace, claims)
+	}
+	free := stat("kubelet_volume_stats_available_bytes") + " / " + stat("kubelet_volume_stats_capacity_bytes")
+	filling := fmt.Sprintf(`max by (namespace, persistentvolumeclaim) (predict_linear(kubelet_volume_stats_available_bytes{namespace=%q, persistentvolumeclaim=~%q}[6h], %d)) < 0`,
+		namespace, claims, int64(within.Seconds()))
+	return fmt.Sprintf("(%[1]s) < %[2]s or ((%[1]s) and on (namespace, persistentvolumeclaim) (%[3]s))",
+		free, strconv.FormatFloat(th.DatabaseVolumeFreeRatio, 'g', -1, 64), filling)
 }
 
 func prometheusRuleArgs(a *MonitoringArgs) *apiextensions.CustomResourceArgs {
 	pr := a.Monitoring.PrometheusRules
 	var rules pulumi.Array
-	for _, r := range alertRules(pr.Thresholds, a.Server.SentinelAgents) {
+	for _, r := range alertRules(a) {
 		rules = append(rules, pulumi.Map{
 			"alert":  pulumi.String(r.name),
 			"expr":   pulumi.String(r.expr),

@@ -2,6 +2,7 @@ package components
 
 import (
 	"encoding/json"
+	"fmt"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -15,9 +16,11 @@ type dashboardPanel struct {
 
 // dashboardPanels read certctl v2.1.7's metrics. The certificate, agent and job metrics are
 // database snapshots every replica reports alike, so they are taken once per installation
-// (perInstallation); issuance failures are per process, so they are summed.
-func dashboardPanels(sentinels int) []dashboardPanel {
-	return []dashboardPanel{
+// (perInstallation); issuance failures are per process, so they are summed. With a database
+// volume to watch, the last panel is its use (kubelet volume stats): the audit trail only grows.
+func dashboardPanels(a *MonitoringArgs) []dashboardPanel {
+	sentinels := a.Server.SentinelAgents
+	panels := []dashboardPanel{
 		{title: "Certificates expiring within 30 days", kind: "stat", queries: [][2]string{{"expiring", perInstallation("certctl_certificate_expiring_soon")}}},
 		{title: "Agents offline", kind: "stat", queries: [][2]string{{"offline", agentsOffline(sentinels)}}},
 		{title: "Jobs pending", kind: "stat", queries: [][2]string{{"pending", perInstallation("certctl_job_pending")}}},
@@ -42,15 +45,25 @@ func dashboardPanels(sentinels int) []dashboardPanel {
 			{"{{issuer_type}} {{error_class}}", "sum by (issuer_type, error_class) (rate(certctl_issuance_failures_total[15m]))"},
 		}},
 	}
+	if a.DatabaseClaims != "" {
+		claim := func(metric string) string {
+			return fmt.Sprintf(`max by (persistentvolumeclaim) (%s{namespace=%q, persistentvolumeclaim=~%q})`, metric, a.Namespace, a.DatabaseClaims)
+		}
+		panels = append(panels, dashboardPanel{title: "Database volume", kind: "timeseries", unit: "bytes", queries: [][2]string{
+			{"{{persistentvolumeclaim}} used", claim("kubelet_volume_stats_used_bytes")},
+			{"{{persistentvolumeclaim}} capacity", claim("kubelet_volume_stats_capacity_bytes")},
+		}})
+	}
+	return panels
 }
 
 // dashboardJSON is the Grafana dashboard model: stats on the first row, time series two per row
 // below, every query on the data source chosen in the dashboard's variable.
-func dashboardJSON(uid, title string, sentinels int) (string, error) {
+func dashboardJSON(uid, title string, panelsShown []dashboardPanel) (string, error) {
 	datasource := map[string]any{"type": "prometheus", "uid": "${datasource}"}
 	var panels []map[string]any
 	stats, charts := 0, 0
-	for i, p := range dashboardPanels(sentinels) {
+	for i, p := range panelsShown {
 		grid := map[string]int{"h": 4, "w": 8, "x": 8 * stats, "y": 0}
 		if p.kind == "stat" {
 			stats++
@@ -85,7 +98,7 @@ func dashboardJSON(uid, title string, sentinels int) (string, error) {
 func dashboardConfigMapArgs(a *MonitoringArgs) (*corev1.ConfigMapArgs, error) {
 	// Grafana's uid holds at most 40 characters.
 	uid := a.Names.Dashboard[:min(len(a.Names.Dashboard), 40)]
-	dashboard, err := dashboardJSON(uid, "certctl ("+a.Names.Fullname+")", a.Server.SentinelAgents)
+	dashboard, err := dashboardJSON(uid, "certctl ("+a.Names.Fullname+")", dashboardPanels(a))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 
@@ -26,6 +27,9 @@ const (
 	postgresTLSMountPath = "/etc/postgresql-tls"
 	// Secret keys of the postgres Secret.
 	keyPostgresPassword = "password"
+	// postgresClaimTemplate names the StatefulSet's volume claim template: its one pod's claim
+	// is <template>-<statefulset>-0.
+	postgresClaimTemplate = "data"
 )
 
 // Connection is how clients reach the bundled Postgres.
@@ -92,6 +96,9 @@ type BundledPostgres struct {
 
 	// Connection carries the same facts as typed Go values for sibling components.
 	Connection Connection
+	// Claims matches the database's data volume claim (an RE2 for PromQL's =~), which
+	// Monitoring alerts on.
+	Claims string
 	// Ready are the objects whose success means the database serves with the current password
 	// (the StatefulSet and the password-change Job). Dependents wait on these, not on the
 	// component (see NewCertctl).
@@ -163,6 +170,7 @@ func NewBundledPostgres(ctx *pulumi.Context, name string, args *BundledPostgresA
 		Host: args.Name, Port: pg.Service.Port, Database: pg.Auth.Database, Username: pg.Auth.Username,
 		Password: password, PasswordRef: config.SecretKeyRef{Name: args.Name, Key: keyPostgresPassword},
 	}
+	p.Claims = regexp.QuoteMeta(postgresClaimTemplate + "-" + args.Name + "-0")
 	return p, ctx.RegisterResourceOutputs(p, pulumi.Map{
 		"host": p.Host, "port": p.Port, "database": p.Database, "username": p.Username,
 		"secretName": p.SecretName, "passwordKey": p.PasswordKey,
@@ -237,7 +245,7 @@ func postgresStatefulSetSpec(a *BundledPostgresArgs) *appsv1.StatefulSetSpecArgs
 	spec.Containers = corev1.ContainerArray{container}
 	spec.Volumes = volumesInput(nil, volumes...)
 	claim := corev1.PersistentVolumeClaimTypeArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("data"), Labels: pulumi.ToStringMap(a.Release.selectorLabels(componentPostgres))},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(postgresClaimTemplate), Labels: pulumi.ToStringMap(a.Release.selectorLabels(componentPostgres))},
 		Spec: &corev1.PersistentVolumeClaimSpecArgs{
 			AccessModes:      pulumi.ToStringArray([]string{"ReadWriteOnce"}),
 			StorageClassName: optString(pg.Storage.StorageClass),

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net/mail"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -317,7 +317,7 @@ func checkDuration(p *problems, key, s string) (time.Duration, bool) {
 
 // checkPromDuration refuses anything but a positive Prometheus duration ("30s", "1h30m", "2d").
 func checkPromDuration(p *problems, key, s string) (time.Duration, bool) {
-	d, err := parsePromDuration(s)
+	d, err := PrometheusDuration(s)
 	if err != nil || d <= 0 {
 		p.addf(key, `use a positive Prometheus duration such as "30s", "15m" or "1h30m" (whole numbers; units y, w, d, h, m, s, ms in that order)`,
 			"%q is not a positive Prometheus duration", s)
@@ -326,58 +326,11 @@ func checkPromDuration(p *problems, key, s string) (time.Duration, bool) {
 	return d, true
 }
 
-type promUnit struct {
-	unit string
-	d    time.Duration
-}
-
-var promUnits = []promUnit{
-	{"y", 365 * 24 * time.Hour}, {"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour},
-	{"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond},
-}
-
-// parsePromDuration parses Prometheus' model.Duration syntax: Go's ParseDuration accepts
-// fractions and "us" that Prometheus refuses, and refuses the "d" and "w" it accepts.
-func parsePromDuration(s string) (time.Duration, error) {
-	if s == "0" {
-		return 0, nil
-	}
-	if s == "" {
-		return 0, errors.New("empty duration")
-	}
-	var total time.Duration
-	next := 0 // units must come largest first, each at most once
-	for s != "" {
-		i := 0
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		j := i
-		for j < len(s) && s[j] >= 'a' && s[j] <= 'z' {
-			j++
-		}
-		if i == 0 || j == i {
-			return 0, fmt.Errorf("expected <number><unit> in %q", s)
-		}
-		n, err := strconv.ParseInt(s[:i], 10, 64)
-		if err != nil {
-			return 0, err
-		}
-		pos := slices.IndexFunc(promUnits, func(u promUnit) bool { return u.unit == s[i:j] })
-		if pos < next {
-			return 0, fmt.Errorf("unit %q unknown or out of order", s[i:j])
-		}
-		if n > int64(math.MaxInt64/promUnits[pos].d) {
-			return 0, errors.New("duration out of range")
-		}
-		total += time.Duration(n) * promUnits[pos].d
-		if total < 0 {
-			return 0, errors.New("duration out of range")
-		}
-		next = pos + 1
-		s = s[j:]
-	}
-	return total, nil
+// PrometheusDuration parses Prometheus' duration syntax ("30s", "1h30m", "7d"), which Go's
+// time.ParseDuration does not: Prometheus refuses fractions and "us" and accepts "d", "w", "y".
+func PrometheusDuration(s string) (time.Duration, error) {
+	d, err := model.ParseDuration(s)
+	return time.Duration(d), err
 }
 
 // checkURL refuses anything but an absolute URL with a host and one of schemes. A secret value

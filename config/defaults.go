@@ -87,6 +87,9 @@ func Defaults() Config {
 				JobFailureRateFor:        "15m",
 				IssuanceFailureRate:      0,
 				IssuanceFailureFor:       "15m",
+				DatabaseVolumeFreeRatio:  0.15,
+				DatabaseVolumeFullWithin: "7d",
+				DatabaseVolumeFor:        "30m",
 			}},
 		},
 		Backup: Backup{

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // TestSizingTableIsTheTiers: every row of docs/sizing.md's table states what Sized gives each
@@ -27,6 +28,9 @@ func TestSizingTableIsTheTiers(t *testing.T) {
 		"`postgresql.storage.size`":                           func(c Config) string { return c.PostgreSQL.Storage.Size },
 		"`agent.updateStrategy.rollingUpdate.maxUnavailable`": func(c Config) string { return c.Agent.UpdateStrategy.RollingUpdate.MaxUnavailable.String() },
 		"`agent.rolloutTimeout`":                              func(c Config) string { return c.Agent.RolloutTimeout },
+		"`server.rateLimiting` (per client address, per replica)": func(c Config) string {
+			return fmt.Sprintf("%d rps, burst %d", c.Server.RateLimiting.RPS, c.Server.RateLimiting.Burst)
+		},
 		"`postgresql.postgresqlConfig`": func(c Config) string {
 			if len(c.PostgreSQL.PostgresqlConfig) == 0 {
 				return "(Postgres defaults: `max_connections` 100)"
@@ -50,5 +54,20 @@ func TestSizingTableIsTheTiers(t *testing.T) {
 	}
 	for row := range rows {
 		assert.True(t, seen[row], "docs/sizing.md has a row for %s", row)
+	}
+}
+
+// TestTiersHoldTheirAuditHorizon: each tier's volume holds AuditHorizonDays of its whole fleet's
+// audit trail at the measured growth before the volume alert's default free share is reached.
+func TestTiersHoldTheirAuditHorizon(t *testing.T) {
+	for _, tier := range fleetSizes {
+		c := Sized(tier)
+		size, err := resource.ParseQuantity(c.PostgreSQL.Storage.Size)
+		require.NoError(t, err, tier)
+		usable := float64(size.Value()) * (1 - c.Monitoring.PrometheusRules.Thresholds.DatabaseVolumeFreeRatio)
+		audit := float64(FleetOf(tier).Agents) * AuditMiBPerAgentDay * (1 << 20) * AuditHorizonDays
+		assert.GreaterOrEqual(t, usable, audit, "%s: %s holds %d days of %d agents' audit trail", tier, c.PostgreSQL.Storage.Size, AuditHorizonDays, FleetOf(tier).Agents)
+		// Not wildly more: the default should not cost twice what the horizon needs.
+		assert.Less(t, usable, 2*audit, "%s: %s is far above %d days of audit trail", tier, c.PostgreSQL.Storage.Size, AuditHorizonDays)
 	}
 }

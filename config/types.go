@@ -957,9 +957,10 @@ type RelabelConfig struct {
 }
 
 // PrometheusRules is `monitoring.prometheusRules`: the PrometheusRule <fullname>-rules with
-// upstream's four alerts and their thresholds.
+// upstream's four alerts, and with the bundled Postgres one on its volume filling, and their
+// thresholds.
 type PrometheusRules struct {
-	// Enabled creates a PrometheusRule with four alerts; refused without monitoring.enabled.
+	// Enabled creates the PrometheusRule; refused without monitoring.enabled.
 	Enabled bool `json:"enabled"`
 	// RunbookURL is where each alert's runbook_url points (an anchor per alert is appended).
 	RunbookURL string `json:"runbookURL"`
@@ -971,7 +972,7 @@ type PrometheusRules struct {
 	Thresholds AlertThresholds `json:"thresholds"`
 }
 
-// AlertThresholds tune the four alerts. Durations are Prometheus durations ("15m", "1h30m").
+// AlertThresholds tune the alerts. Durations are Prometheus durations ("15m", "1h30m").
 type AlertThresholds struct {
 	// ExpiringCertificateCount: CertctlCertificateExpiringSoon fires above this many certificates
 	// expiring within 30 days (>= 0).
@@ -991,6 +992,14 @@ type AlertThresholds struct {
 	IssuanceFailureRate float64 `json:"issuanceFailureRate"`
 	// IssuanceFailureFor is how long the rate must stay above the threshold.
 	IssuanceFailureFor string `json:"issuanceFailureFor"`
+	// DatabaseVolumeFreeRatio: CertctlDatabaseVolumeFilling fires when the bundled database's
+	// volume has less than this share free, in (0, 1).
+	DatabaseVolumeFreeRatio float64 `json:"databaseVolumeFreeRatio"`
+	// DatabaseVolumeFullWithin: it also fires when, at the last 6 hours' rate of growth, the
+	// volume fills within this Prometheus duration.
+	DatabaseVolumeFullWithin string `json:"databaseVolumeFullWithin"`
+	// DatabaseVolumeFor is how long either must hold before the alert fires.
+	DatabaseVolumeFor string `json:"databaseVolumeFor"`
 }
 
 // Backup is the `backup` section: CronJob <fullname>-backup, a scheduled pg_dump of the bundled

@@ -876,6 +876,11 @@ func validateMonitoring(p *problems, c Config) {
 	checkPromDuration(p, rk+".thresholds.offlineAgentFor", th.OfflineAgentFor)
 	checkPromDuration(p, rk+".thresholds.jobFailureRateFor", th.JobFailureRateFor)
 	checkPromDuration(p, rk+".thresholds.issuanceFailureFor", th.IssuanceFailureFor)
+	if !(th.DatabaseVolumeFreeRatio > 0 && th.DatabaseVolumeFreeRatio < 1) {
+		p.addf(rk+".thresholds.databaseVolumeFreeRatio", "use a share above 0 and below 1, e.g. 0.15 for 15% free", "%v is outside (0, 1)", th.DatabaseVolumeFreeRatio)
+	}
+	checkPromDuration(p, rk+".thresholds.databaseVolumeFullWithin", th.DatabaseVolumeFullWithin)
+	checkPromDuration(p, rk+".thresholds.databaseVolumeFor", th.DatabaseVolumeFor)
 }
 
 func validateBackup(p *problems, c Config) {

@@ -630,6 +630,9 @@ func refusals() []refusal {
 		{"relabel regex", relabel(RelabelConfig{Action: "keep", Regex: "("}), "monitoring.serviceMonitor.relabelings[0].regex", ""},
 		{"job failure ratio zero", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.JobFailureRate = 0 }, "monitoring.prometheusRules.thresholds.jobFailureRate", ""},
 		{"job failure ratio above one", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.JobFailureRate = 1.5 }, "monitoring.prometheusRules.thresholds.jobFailureRate", ""},
+		{"database volume free ratio of one", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.DatabaseVolumeFreeRatio = 1 }, "monitoring.prometheusRules.thresholds.databaseVolumeFreeRatio", ""},
+		{"database volume full within a bare number", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.DatabaseVolumeFullWithin = "7" }, "monitoring.prometheusRules.thresholds.databaseVolumeFullWithin", ""},
+		{"database volume for negative", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.DatabaseVolumeFor = "-5m" }, "monitoring.prometheusRules.thresholds.databaseVolumeFor", ""},
 		{"expiring soon negative", func(c *Config) { c.Monitoring.PrometheusRules.Thresholds.ExpiringCertificateCount = -1 }, "monitoring.prometheusRules.thresholds.expiringCertificateCount", ""},
 
 		// Backup.
@@ -1009,17 +1012,17 @@ func TestReservedEnvAndVolumesAreRefused(t *testing.T) {
 	}
 }
 
-func TestParsePromDuration(t *testing.T) {
+func TestPrometheusDuration(t *testing.T) {
 	for in, want := range map[string]time.Duration{
 		"0": 0, "30s": 30 * time.Second, "1h30m": 90 * time.Minute, "2d": 48 * time.Hour, "1w": 7 * 24 * time.Hour,
 		"1y": 365 * 24 * time.Hour, "500ms": 500 * time.Millisecond, "1m1s": 61 * time.Second,
 	} {
-		got, err := parsePromDuration(in)
+		got, err := PrometheusDuration(in)
 		require.NoError(t, err, in)
 		assert.Equal(t, want, got, in)
 	}
 	for _, in := range []string{"", "1.5m", "30", "s", "1m1h", "1s1s", "5us", "-1m", "1M", "99999999999999999y"} {
-		_, err := parsePromDuration(in)
+		_, err := PrometheusDuration(in)
 		assert.Error(t, err, in)
 	}
 }

@@ -24,6 +24,13 @@ func replicas(n int, metric, values string) string {
 	return strings.Join(lines, "\n")
 }
 
+// databaseVolume is the kubelet's statistics of a namespace's claim data-certctl-postgres-0 of
+// 100 GB, with the available bytes given.
+func databaseVolume(namespace, available string) string {
+	labels := fmt.Sprintf(`{namespace=%q,persistentvolumeclaim="data-certctl-postgres-0",node="node-1"}`, namespace)
+	return "kubelet_volume_stats_available_bytes" + labels + " " + available + "\nkubelet_volume_stats_capacity_bytes" + labels + " 100e9x120"
+}
+
 // firingMinutes evaluates an alert once a minute over series (promqltest "load 1m" syntax) for the
 // given minutes, as a Prometheus rule group would, and reports at which minutes it was firing and
 // the most alerts firing at once.
@@ -57,7 +64,7 @@ func firingMinutes(t *testing.T, a RenderedAlert, series string, minutes int) (f
 // metric histories shaped like what certctl v2.1.7 exports (see the live suite's scrape check).
 func TestAlertsFireAfterTheirForAndOnlyThen(t *testing.T) {
 	defaults := RenderedAlerts(t, renderModeWith(t, "prometheus-rules", nil))
-	require.Len(t, defaults, 4)
+	require.Len(t, defaults, 5)
 	custom := RenderedAlerts(t, renderModeWith(t, "prometheus-rules", map[string]any{"monitoring": map[string]any{
 		"prometheusRules": map[string]any{"thresholds": map[string]any{
 			"offlineAgentCount": 2, "offlineAgentFor": "10m", "jobFailureRate": 0.5, "expiringCertificateCount": 10,
@@ -111,6 +118,12 @@ func TestAlertsFireAfterTheirForAndOnlyThen(t *testing.T) {
 			replicas(3, "certctl_agent_total", "5x120") + "\n" + replicas(3, "certctl_agent_online", "5x10 4x110"), 120, 11, 1},
 		{"three replicas, 10% of jobs failing", defaults["CertctlJobFailureRateHigh"],
 			replicas(3, "certctl_job_completed_total", "0+90x60") + "\n" + replicas(3, "certctl_job_failed_total", "0+10x60"), 60, 1, 1},
+		// The kubelet's statistics of the bundled database's claim (capacity 100 GB).
+		{"database volume half free", defaults["CertctlDatabaseVolumeFilling"], databaseVolume("certctl", "50e9x120"), 120, -1, 0},
+		{"database volume below 15% free", defaults["CertctlDatabaseVolumeFilling"], databaseVolume("certctl", "50e9x10 10e9x110"), 120, 11, 0},
+		{"database volume full in 3 days", defaults["CertctlDatabaseVolumeFilling"], databaseVolume("certctl", "80e9-18518518x120"), 120, 1, 0},
+		{"database volume full in 60 days", defaults["CertctlDatabaseVolumeFilling"], databaseVolume("certctl", "80e9-925926x120"), 120, -1, 0},
+		{"another namespace's database volume full", defaults["CertctlDatabaseVolumeFilling"], databaseVolume("other", "1x120"), 120, -1, 0},
 		{"two installations, both expiring", defaults["CertctlCertificateExpiringSoon"],
 			"certctl_certificate_expiring_soon{namespace=\"a\",job=\"certctl-server\"} 2x30\ncertctl_certificate_expiring_soon{namespace=\"b\",job=\"certctl-server\"} 4x30", 30, 0, 2},
 	}

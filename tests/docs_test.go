@@ -120,13 +120,13 @@ func filesNamed(names []string) []string {
 }
 
 // TestMakefileTiersCoverEveryTestPackage: the Makefile's tiers (test-mocks, test-live,
-// test-engine) together run every package with tests, so a new package cannot fall outside all
+// test-engine, and the opt-in bench-server) together run every package with tests, so a new package cannot fall outside all
 // of them, and docs/testing.md names each tier's packages as the Makefile runs them.
 func TestMakefileTiersCoverEveryTestPackage(t *testing.T) {
 	root := ProjectRoot()
 	makefile, testing_ := ProjectFile(t, "Makefile"), ProjectFile(t, "docs/testing.md")
 	var all []string
-	for variable, target := range map[string]string{"MOCK_TESTS": "test-mocks", "LIVE_TESTS": "test-live", "ENGINE_TESTS": "test-engine"} {
+	for variable, target := range map[string]string{"MOCK_TESTS": "test-mocks", "LIVE_TESTS": "test-live", "ENGINE_TESTS": "test-engine", "BENCH_SERVER_TESTS": "bench-server"} {
 		m := regexp.MustCompile(`(?m)^` + variable + ` := (.+)$`).FindStringSubmatch(makefile)
 		require.NotNil(t, m, "the Makefile sets %s", variable)
 		packages := strings.Fields(m[1])

@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,6 +100,11 @@ func TestServiceMonitor(t *testing.T) {
 	})
 }
 
+// rulesAndDashboardOn turns on the rules and the dashboard in any mode.
+var rulesAndDashboardOn = map[string]any{"monitoring": map[string]any{
+	"enabled": true, "prometheusRules": map[string]any{"enabled": true}, "grafanaDashboard": map[string]any{"enabled": true},
+}}
+
 func TestPrometheusRule(t *testing.T) {
 	r := renderModeWith(t, "prometheus-rules", map[string]any{"monitoring": map[string]any{"prometheusRules": map[string]any{
 		"labels":     map[string]any{"release": "kube-prometheus"},
@@ -125,7 +132,10 @@ func TestPrometheusRule(t *testing.T) {
 			assert.Contains(t, Path(rule, "annotations", "description"), "alert above 3 for 30m")
 		}
 	}
-	assert.Equal(t, []string{"CertctlCertificateExpiringSoon", "CertctlAgentOffline", "CertctlJobFailureRateHigh", "CertctlIssuanceFailures"}, names)
+	certctlAlerts := []string{"CertctlCertificateExpiringSoon", "CertctlAgentOffline", "CertctlJobFailureRateHigh", "CertctlIssuanceFailures"}
+	assert.Equal(t, append(slices.Clone(certctlAlerts), "CertctlDatabaseVolumeFilling"), names)
+	external := RenderedAlerts(t, renderModeWith(t, "external-db", rulesAndDashboardOn))
+	assert.ElementsMatch(t, certctlAlerts, slices.Collect(maps.Keys(external)), "an external database's volume is not the program's to watch")
 
 	raw, err := os.ReadFile("../docs/runbooks/alerts.md")
 	require.NoError(t, err)
@@ -141,9 +151,16 @@ func TestGrafanaDashboard(t *testing.T) {
 		"the label Grafana's dashboard sidecar watches by default")
 	queries := DashboardQueries(t, r)
 	for _, panel := range []string{"Certificates by state", "Certificates expiring within 30 days", "Agents", "Agents offline",
-		"Jobs finished per hour", "Job failure share (15m)", "Issuance failures per second"} {
+		"Jobs finished per hour", "Job failure share (15m)", "Issuance failures per second", "Database volume"} {
 		assert.NotEmpty(t, queries[panel], "panel %q", panel)
 	}
+	assert.Equal(t, []string{
+		`max by (persistentvolumeclaim) (kubelet_volume_stats_used_bytes{namespace="certctl", persistentvolumeclaim=~"data-certctl-postgres-0"})`,
+		`max by (persistentvolumeclaim) (kubelet_volume_stats_capacity_bytes{namespace="certctl", persistentvolumeclaim=~"data-certctl-postgres-0"})`,
+	}, queries["Database volume"], "the bundled database's claim, in the release's namespace")
+	external := DashboardQueries(t, renderModeWith(t, "external-db", rulesAndDashboardOn))
+	assert.NotContains(t, external, "Database volume", "an external database's volume is not the program's to show")
+	assert.Contains(t, external, "Agents")
 	for title, exprs := range queries {
 		for _, e := range exprs {
 			_, err := parser.ParseExpr(e)

@@ -7,6 +7,8 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/certctl-io/certctl-pulumi/config"
 )
 
 // The provider gives up on a workload after 10 minutes unless told otherwise, which fails
@@ -35,7 +37,7 @@ func TestWaits(t *testing.T) {
 	t.Run("large fleet", func(t *testing.T) {
 		r := mustRun(t, withConfig(t, DeepMerge(base(), map[string]any{"fleetSize": "large"})))
 		assert.Equal(t, "1h0m0s", r.Object(t, "DaemonSet", "certctl-agent").Wait)
-		assert.Equal(t, intstr.FromString("25%"), *r.DaemonSet(t, "certctl-agent").Spec.UpdateStrategy.RollingUpdate.MaxUnavailable,
+		assert.Equal(t, config.Sized(config.FleetLarge).Agent.UpdateStrategy.RollingUpdate.MaxUnavailable, r.DaemonSet(t, "certctl-agent").Spec.UpdateStrategy.RollingUpdate.MaxUnavailable,
 			"a large fleet does not roll one node at a time")
 		assert.Equal(t, "20m0s", r.Object(t, "Deployment", "certctl-server").Wait, "3 replicas × 300 s, plus 5 minutes")
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/certctl-io/certctl-pulumi/components"
 	"github.com/certctl-io/certctl-pulumi/config"
+	"github.com/certctl-io/certctl-pulumi/tests/certctlbin"
 )
 
 // envName is what a variable name looks like in the binaries' source.
@@ -63,7 +64,7 @@ func binaryEnvNames(t *testing.T, src, pkg string) map[string]bool {
 // v2.1.7 binary reads. A setting whose variable no binary reads does nothing and is refused, not
 // rendered.
 func TestEveryVariableIsReadByTheBinary(t *testing.T) {
-	bins := certctlBinaries(t)
+	bins := certctlbin.Binaries(t)
 	if _, err := os.Stat(bins.Source); err != nil {
 		t.Fatalf("certctl source: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl-io/certctl-pulumi/tests"
+	"github.com/certctl-io/certctl-pulumi/tests/certctlbin"
 	"github.com/certctl-io/certctl-pulumi/tests/kubelet"
 )
 
@@ -27,8 +28,8 @@ const (
 // holding data the v2.1.7 server wrote, loses the database, restores it with the runbook's
 // commands as written, compares every row of every table, and starts the servers on it.
 func TestLiveBackup(t *testing.T) {
-	bins := certctlBinaries(t)
-	pgBin := postgresBinDir(t)
+	bins := certctlbin.Binaries(t)
+	pgBin := certctlbin.PostgresBinDir(t)
 	requireAWSCLI(t)
 	t.Run("pvc", func(t *testing.T) {
 		t.Parallel()

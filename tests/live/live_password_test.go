@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl-io/certctl-pulumi/tests"
+	"github.com/certctl-io/certctl-pulumi/tests/certctlbin"
 )
 
 // TestLivePasswordChange changes the bundled database's password the way `pulumi up` applies
@@ -14,8 +15,8 @@ import (
 // Secret, then the server rollout; against the real PostgreSQL and v2.1.7, nothing is lost and
 // the old password stops working.
 func TestLivePasswordChange(t *testing.T) {
-	bins := certctlBinaries(t)
-	pgBin := postgresBinDir(t)
+	bins := certctlbin.Binaries(t)
+	pgBin := certctlbin.PostgresBinDir(t)
 	withPassword := func(pw string) tests.Mode {
 		m := tests.ModeNamed(t, "default")
 		m.Config = tests.DeepMerge(m.Config, map[string]any{"postgresql": map[string]any{"auth": map[string]any{"password": pw}}})

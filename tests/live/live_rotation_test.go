@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl-io/certctl-pulumi/tests"
+	"github.com/certctl-io/certctl-pulumi/tests/certctlbin"
 )
 
 // TestLiveKeyRotation rotates the admin key, the agents' key and the scrape key with one counter
@@ -16,8 +17,8 @@ import (
 // keys work until the rotation is done and not after, the new ones work from the first update,
 // and the agents stay online throughout.
 func TestLiveKeyRotation(t *testing.T) {
-	bins := certctlBinaries(t)
-	pgBin := postgresBinDir(t)
+	bins := certctlbin.Binaries(t)
+	pgBin := certctlbin.PostgresBinDir(t)
 	m := tests.ModeNamed(t, "ha-monitoring")
 	d := newLiveDeployment(t, m, bins, pgBin)
 	oldAdmin := d.render.Outputs["apiKey"].Value.(string)

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl-io/certctl-pulumi/tests"
+	"github.com/certctl-io/certctl-pulumi/tests/certctlbin"
 	"github.com/certctl-io/certctl-pulumi/tests/kubelet"
 )
 
@@ -14,8 +15,8 @@ import (
 // by its postStart hook after server.startupTimeoutSeconds, as configured, not after a fixed
 // 300 s; kubelet then restarts the container. The hook says which setting to raise.
 func TestLiveStartupBudget(t *testing.T) {
-	bins := certctlBinaries(t)
-	pgBin := postgresBinDir(t)
+	bins := certctlbin.Binaries(t)
+	pgBin := certctlbin.PostgresBinDir(t)
 	m := tests.ModeNamed(t, "default")
 	d := newLiveDeployment(t, m, bins, pgBin)
 

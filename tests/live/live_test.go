@@ -16,7 +16,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +28,7 @@ import (
 
 	"github.com/certctl-io/certctl-pulumi/config"
 	"github.com/certctl-io/certctl-pulumi/tests"
+	"github.com/certctl-io/certctl-pulumi/tests/certctlbin"
 	"github.com/certctl-io/certctl-pulumi/tests/kubelet"
 )
 
@@ -38,8 +42,8 @@ var liveModes = []string{"default", "external-db", "db-tls", "cert-manager", "ag
 // agent role only, the local issuer uses the program's CA, and a second rollout on the migrated
 // database works.
 func TestLive(t *testing.T) {
-	bins := certctlBinaries(t)
-	pgBin := postgresBinDir(t)
+	bins := certctlbin.Binaries(t)
+	pgBin := certctlbin.PostgresBinDir(t)
 	for _, name := range liveModes {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -94,7 +98,7 @@ type liveDeployment struct {
 	rollouts int
 }
 
-func newLiveDeployment(t *testing.T, m tests.Mode, bins certctlBuild, pgBin string) *liveDeployment {
+func newLiveDeployment(t *testing.T, m tests.Mode, bins certctlbin.Build, pgBin string) *liveDeployment {
 	name := m.Name
 	// The CRL is rebuilt every few seconds, so a revocation shows without an hour's wait.
 	m.Config = tests.DeepMerge(m.Config, map[string]any{"server": map[string]any{"scheduler": map[string]any{"crlGenerationInterval": "5s"}}})
@@ -166,7 +170,7 @@ func (d *liveDeployment) runPasswordChange(t *testing.T) string {
 // psql runs one query in the database's pod, as its superuser over the local socket.
 func (d *liveDeployment) psql(t *testing.T, query string) string {
 	t.Helper()
-	out, err := d.postgres.Exec("postgres", "sh", "-c", `psql -v ON_ERROR_STOP=1 -At -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$0"`, query)
+	out, err := d.psqlSession(query)
 	require.NoError(t, err, "%s: %s", query, out)
 	return strings.TrimSpace(out)
 }
@@ -322,9 +326,107 @@ func (d *liveDeployment) check(t *testing.T) {
 			assert.NotContains(t, p.Logs(), "residual role grant", "%s: the demo actor's grant was removed once, for good", p.Name())
 		}
 	})
+	t.Run("the rate limit answers a flood from one address with 429", func(t *testing.T) {
+		d.checkFloodThrottled(t, admin, agentsKey)
+	})
+	if _, bundled := d.object("StatefulSet", "certctl-postgres"); bundled {
+		t.Run("the audit trail yields only as the runbook says", d.checkAuditTrimming)
+	}
 	if t.Failed() {
 		d.dumpLogs(t)
 	}
+}
+
+// checkAuditTrimming holds docs/runbooks/alerts.md#certctldatabasevolumefilling to the migrated
+// v2.1.7 schema: a DELETE on audit_events is refused, the superuser's transaction with
+// session_replication_role = replica deletes, the trigger guards the table again right after,
+// and TRUNCATE is not stopped at all (tried in a transaction rolled back).
+func (d *liveDeployment) checkAuditTrimming(t *testing.T) {
+	before, err := strconv.Atoi(d.psql(t, "SELECT count(*) FROM audit_events"))
+	require.NoError(t, err)
+	require.Positive(t, before, "the API calls so far were audited")
+	oldest := "DELETE FROM audit_events WHERE id = (SELECT id FROM audit_events ORDER BY timestamp LIMIT 1)"
+	out, err := d.psqlSession(oldest)
+	require.Error(t, err, "a plain DELETE must be refused: %s", out)
+	assert.Contains(t, out, "audit_events is append-only")
+	out, err = d.psqlSession("BEGIN", "SET LOCAL session_replication_role = replica", oldest, "COMMIT")
+	require.NoError(t, err, out)
+	assert.Equal(t, strconv.Itoa(before-1), d.psql(t, "SELECT count(*) FROM audit_events"), "the runbook's delete removed the row")
+	_, err = d.psqlSession(oldest)
+	require.Error(t, err, "SET LOCAL ends with its transaction: the trigger guards the table again")
+	out, err = d.psqlSession("BEGIN", "TRUNCATE audit_events", "SELECT count(*) FROM audit_events", "ROLLBACK")
+	require.NoError(t, err, "TRUNCATE is not stopped by the trigger: %s", out)
+	assert.Equal(t, "0", strings.TrimSpace(out))
+}
+
+// psqlSession runs statements in order in one session as the database's superuser, quietly (rows
+// only), stopping at the first error; the output holds the error.
+func (d *liveDeployment) psqlSession(statements ...string) (string, error) {
+	args := []string{"sh", "-c", `psql -v ON_ERROR_STOP=1 -qAt -U "$POSTGRES_USER" -d "$POSTGRES_DB" "$@"`, "psql"}
+	for _, st := range statements {
+		args = append(args, "-c", st)
+	}
+	return d.postgres.Exec("postgres", args...)
+}
+
+// checkFloodThrottled sends an agent's work poll three times the rendered burst over, as fast as
+// 64 streams go, from the test's one address: v2.1.7's limiter (before authentication, keyed by
+// address) must admit about the burst plus the refill and answer the rest 429 with Retry-After.
+// It then waits for the bucket to refill, so that later checks from this address are not throttled.
+func (d *liveDeployment) checkFloodThrottled(t *testing.T, admin, agentsKey string) {
+	rps, err := strconv.Atoi(d.serverSetting(t, "rate-limit-rps"))
+	require.NoError(t, err)
+	burst, err := strconv.Atoi(d.serverSetting(t, "rate-limit-burst"))
+	require.NoError(t, err)
+	var id string
+	for _, agentID := range d.waitAgentsOnline(t, admin) {
+		id = agentID
+		break
+	}
+	var admitted, throttled, other atomic.Int64
+	var retryAfter atomic.Value
+	requests := 3 * burst
+	next := atomic.Int64{}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(requests) {
+				req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, serverBase+"/api/v1/agents/"+id+"/work", nil)
+				if err != nil {
+					other.Add(1)
+					return
+				}
+				req.Header.Set("Authorization", "Bearer "+agentsKey)
+				resp, err := d.api.Do(req)
+				if err != nil {
+					other.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case http.StatusOK:
+					admitted.Add(1)
+				case http.StatusTooManyRequests:
+					throttled.Add(1)
+					retryAfter.Store(resp.Header.Get("Retry-After"))
+				default:
+					other.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	assert.Zero(t, other.Load(), "every request is answered 200 or 429")
+	assert.Positive(t, throttled.Load(), "%d requests in %s from one address: some must be refused", requests, elapsed)
+	assert.Equal(t, "1", retryAfter.Load(), "a 429 says when to try again")
+	// Each replica admits its own burst (the limiter lives in its memory), plus its refill.
+	replicas := float64(d.replicas())
+	assert.LessOrEqual(t, float64(admitted.Load()), replicas*(float64(burst)+float64(rps)*elapsed.Seconds())+1,
+		"admitted at most the burst and the refill of %d per second", rps)
+	time.Sleep(time.Duration(float64(burst)/float64(rps)*float64(time.Second)) + time.Second)
 }
 
 // agentTemplate is the rendered pod template an agent pod was started from, and its placement.
@@ -459,7 +561,7 @@ func mapValues[K comparable, V any](m map[K]V) []V {
 // liveImages are the images the rendered pods name, made of what they contain: the certctl
 // images' binaries at /app with WORKDIR /app (../shared/certctl/README.md), and a postgres image
 // whose entrypoint initialises an empty data directory as the official one does.
-func liveImages(t *testing.T, bins certctlBuild, pgBin string) map[string]kubelet.Image {
+func liveImages(t *testing.T, bins certctlbin.Build, pgBin string) map[string]kubelet.Image {
 	dir := t.TempDir()
 	entrypoint := filepath.Join(dir, "docker-entrypoint.sh")
 	require.NoError(t, os.WriteFile(entrypoint, []byte(postgresEntrypoint), 0o755))

@@ -1,8 +1,6 @@
 package live
 
 import (
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -16,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certctl-io/certctl-pulumi/tests"
+	"github.com/certctl-io/certctl-pulumi/tests/certctlbin"
 )
 
 // TestBundledPostgresLive runs what the program renders for the bundled Postgres against a real
@@ -24,7 +23,7 @@ import (
 // database URL as rendered, under sslmode=verify-full.
 // .ci/run installs PostgreSQL; without it the test is skipped locally and fails under CI.
 func TestBundledPostgresLive(t *testing.T) {
-	bin := postgresBinDir(t)
+	bin := certctlbin.PostgresBinDir(t)
 	r := tests.RenderMode(t, "all-on")
 	sts := r.Object(t, "StatefulSet", "certctl-postgres").Manifest()
 	container := tests.Path(sts, "spec", "template", "spec", "containers", 0)
@@ -53,7 +52,7 @@ func TestBundledPostgresLive(t *testing.T) {
 	initArgs = append(initArgs, strings.Fields(envValue(container, "POSTGRES_INITDB_ARGS"))...)
 	owner.run(t, filepath.Join(bin, "initdb"), initArgs...)
 
-	port := freePort(t)
+	port := certctlbin.FreePort(t)
 	args := rewrite(stringsOf(tests.Path(container, "args")), map[string]string{"/etc/postgresql-tls": tlsDir, "5432": port})
 	require.Equal(t, "postgres", args[0])
 	server := owner.command(filepath.Join(bin, "postgres"), append(args[1:], "-D", data, "-k", run, "-c", "listen_addresses=127.0.0.1")...)
@@ -167,14 +166,6 @@ func writeTLS(t *testing.T, dir, name string) string {
 	return filepath.Join(dir, "ca.crt")
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-}
-
 func envValue(container any, name string) string {
 	for _, e := range tests.Path(container, "env").([]any) {
 		if tests.Path(e, "name") == name {
@@ -199,21 +190,4 @@ func rewrite(args []string, m map[string]string) []string {
 		}
 	}
 	return out
-}
-
-// postgresBinDir is where the Debian package installed the PostgreSQL server binaries; outside
-// CI the test skips without them.
-func postgresBinDir(t *testing.T) string {
-	t.Helper()
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
-			return d
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("PostgreSQL is not installed: .ci/run installs it")
-	}
-	t.Skip("PostgreSQL server binaries not installed (apt-get install postgresql); CI runs this test")
-	return ""
 }

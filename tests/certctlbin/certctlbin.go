@@ -1,22 +1,30 @@
-package live
+// Package certctlbin provides the released certctl v2.1.7 binaries and the PostgreSQL server
+// binaries to the test suites that run them (tests/live, tests/loadserver): the server and agent
+// are built from the source archive in ../shared/certctl once per machine, and PostgreSQL is the
+// Debian package's.
+package certctlbin
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/certctl-io/certctl-pulumi/tests"
 	"github.com/certctl-io/certctl-pulumi/tests/cluster"
 )
 
-// certctlArchive is the source of the released certctl the program deploys (see
-// ../shared/certctl/README.md): the live suite runs the binaries built from it.
-var certctlArchive = filepath.Join(tests.ProjectRoot(), "..", "shared", "certctl", "certctl-v2.1.7-src.tar.gz")
+// Archive is the source of the released certctl the program deploys (see
+// ../shared/certctl/README.md): the suites run the binaries built from it.
+var Archive = filepath.Join(tests.ProjectRoot(), "..", "shared", "certctl", "certctl-v2.1.7-src.tar.gz")
 
-// certctlBuild is the released server and agent, built from certctlArchive.
-type certctlBuild struct {
+// Build is the released server and agent, built from Archive.
+type Build struct {
 	Server, Agent string
 	// Migrations is the source's migrations directory: the server image's /app/migrations.
 	Migrations string
@@ -26,35 +34,61 @@ type certctlBuild struct {
 
 var (
 	buildOnce   sync.Once
-	builtResult certctlBuild
+	builtResult Build
 	buildErr    error
 )
 
-// certctlBinaries builds the binaries once per machine, in a cache keyed by the archive's
-// checksum. Outside CI a missing archive or a failed build skips the live tests; under CI it fails.
-func certctlBinaries(t testing.TB) certctlBuild {
+// Binaries builds the binaries once per machine, in a cache keyed by the archive's checksum.
+// Outside CI a missing archive or a failed build skips the test; under CI it fails.
+func Binaries(t testing.TB) Build {
 	t.Helper()
-	buildOnce.Do(func() { builtResult, buildErr = buildCertctl() })
+	buildOnce.Do(func() { builtResult, buildErr = build() })
 	if buildErr != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("building certctl v2.1.7 from %s: %v", certctlArchive, buildErr)
+			t.Fatalf("building certctl v2.1.7 from %s: %v", Archive, buildErr)
 		}
 		t.Skipf("certctl v2.1.7 binaries unavailable (%v); CI builds them", buildErr)
 	}
 	return builtResult
 }
 
-func buildCertctl() (certctlBuild, error) {
-	sum, err := cluster.FileSHA256(certctlArchive)
+// PostgresBinDir is where the Debian package installed the PostgreSQL server binaries; outside
+// CI the test skips without them.
+func PostgresBinDir(t testing.TB) string {
+	t.Helper()
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
+			return d
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("PostgreSQL is not installed: .ci/run installs it")
+	}
+	t.Skip("PostgreSQL server binaries not installed (apt-get install postgresql); CI runs this test")
+	return ""
+}
+
+// FreePort is a loopback TCP port free at the time of asking, for a server the test starts.
+func FreePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+func build() (Build, error) {
+	sum, err := cluster.FileSHA256(Archive)
 	if err != nil {
-		return certctlBuild{}, err
+		return Build{}, err
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		return certctlBuild{}, err
+		return Build{}, err
 	}
 	dir := filepath.Join(cache, "certctl-pulumi", "certctl-"+sum[:16])
-	b := certctlBuild{
+	b := Build{
 		Server:     filepath.Join(dir, "bin", "server"),
 		Agent:      filepath.Join(dir, "bin", "agent"),
 		Migrations: filepath.Join(dir, "src", "certctl-v2.1.7", "migrations"),
@@ -66,20 +100,20 @@ func buildCertctl() (certctlBuild, error) {
 	// Build beside the cache entry and move it in whole, so an interrupted build never
 	// leaves a half-built entry that looks complete.
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return certctlBuild{}, err
+		return Build{}, err
 	}
 	work, err := os.MkdirTemp(filepath.Dir(dir), ".build-")
 	if err != nil {
-		return certctlBuild{}, err
+		return Build{}, err
 	}
 	defer os.RemoveAll(work)
 	src := filepath.Join(work, "src")
 	if err := os.Mkdir(src, 0o755); err != nil {
-		return certctlBuild{}, err
+		return Build{}, err
 	}
-	abs, err := filepath.Abs(certctlArchive)
+	abs, err := filepath.Abs(Archive)
 	if err != nil {
-		return certctlBuild{}, err
+		return Build{}, err
 	}
 	steps := [][]string{
 		{"tar", "-xzf", abs, "-C", src},
@@ -94,14 +128,14 @@ func buildCertctl() (certctlBuild, error) {
 		}
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return certctlBuild{}, &buildError{step: step, out: string(out), err: err}
+			return Build{}, &buildError{step: step, out: string(out), err: err}
 		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return certctlBuild{}, err
+		return Build{}, err
 	}
 	if err := os.Rename(work, dir); err != nil {
-		return certctlBuild{}, err
+		return Build{}, err
 	}
 	return b, nil
 }

@@ -35,13 +35,14 @@ PULUMI_CONFIG_PASSPHRASE ?= local-only-not-secret
 export PULUMI_CONFIG_PASSPHRASE
 endif
 
-.PHONY: help build test test-mocks test-live test-engine golden bench bench-server fmt lint engine-toolchain up preview destroy refresh pulumi-stack pulumi-passphrase
+.PHONY: help build test test-mocks test-live test-engine test-provider golden bench bench-server fmt lint engine-toolchain up preview destroy refresh pulumi-stack pulumi-passphrase
 
 help:
-	@echo 'make test                 go vet + go test ./... (the three tiers below)'
+	@echo 'make test                 go vet + go test ./... and provider/ (the four tiers below)'
 	@echo 'make test-mocks           the program under the SDK mocks: seconds, no root, no binaries'
 	@echo 'make test-live            the rendered pods on certctl v2.1.7 and PostgreSQL (root)'
 	@echo 'make test-engine          the Pulumi engine against a simulated cluster'
+	@echo 'make test-provider        the component package (provider/, its own module) under mocks'
 	@echo 'make build                go build ./...'
 	@echo 'make lint | fmt           golangci-lint run | fmt (.golangci.yml; built on first use)'
 	@echo 'make golden               rewrite tests/testdata/golden/ (review the diff)'
@@ -71,6 +72,8 @@ LIVE_TESTS := ./tests/live ./tests/kubelet ./tests/fakes3
 ENGINE_TESTS := ./tests/engine ./tests/cluster
 # Opt-in, outside make test's figures (it skips there): the server load test behind docs/sizing.md.
 BENCH_SERVER_TESTS := ./tests/loadserver
+# The component package is a Go module of its own (provider/), outside ./...: its tests run in it.
+PROVIDER_TESTS := ./provider
 
 # The live suite and the engine tier mostly wait (on pods, polls, rollouts): they run their
 # cases ten at a time, beyond go test's default of one per CPU and its 10-minute timeout.
@@ -79,6 +82,7 @@ TEST_FLAGS := -parallel 10 -timeout 30m
 test:
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
+	cd provider && $(GO) vet ./... && $(GO) test ./...
 
 test-mocks:
 	$(GO) test $(MOCK_TESTS)
@@ -88,6 +92,9 @@ test-live:
 
 test-engine:
 	$(GO) test $(TEST_FLAGS) $(ENGINE_TESTS)
+
+test-provider:
+	cd provider && $(GO) test $(patsubst ./provider%,.%,$(PROVIDER_TESTS))
 
 engine-toolchain:
 	@if [ -f ../shared/toolchain/cluster.tar.xz ]; then \
@@ -123,6 +130,7 @@ fmt: $(GOLANGCI_LINT)
 
 lint: $(GOLANGCI_LINT)
 	$(GOLANGCI_LINT) run ./...
+	cd provider && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
 
 $(GOLANGCI_LINT):
 	GOBIN=$(dir $@) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)

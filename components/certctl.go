@@ -2,6 +2,7 @@ package components
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -10,10 +11,19 @@ import (
 	"github.com/certctl-io/certctl-pulumi/config"
 )
 
+// CertctlType is the type token of the Certctl component, in the program and in the package
+// (provider/) alike.
+const CertctlType = "certctl:index:Certctl"
+
 // CertctlArgs is what NewCertctl is given: the whole `certctl:` configuration, validated.
 type CertctlArgs struct {
 	// Config must have passed Validate.
 	Config *config.Config
+	// Owner, when set, is an already registered component that the deployment is built into
+	// (the package's Certctl, which registers its own outputs); NewCertctl then registers no
+	// component of its own and passes its options to the children. Unset, NewCertctl registers
+	// the returned Certctl with its options.
+	Owner pulumi.ComponentResource
 }
 
 // Certctl is the whole deployment: namespace, database, server and agents.
@@ -52,17 +62,21 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 		return nil, fmt.Errorf("certctl %q: Config is required", name)
 	}
 	c := &Certctl{}
-	if err := ctx.RegisterComponentResource("certctl:index:Certctl", name, c, opts...); err != nil {
-		return nil, err
+	owner, childOpts := args.Owner, opts
+	if owner == nil {
+		if err := ctx.RegisterComponentResource(CertctlType, name, c, opts...); err != nil {
+			return nil, err
+		}
+		owner, childOpts = c, nil
 	}
 	cfg := args.Config
-	child := pulumi.Parent(c)
+	child := pulumi.Composite(append(slices.Clip(childOpts), pulumi.Parent(owner))...)
 
 	ns, err := namespace(ctx, name, cfg, child)
 	if err != nil {
 		return nil, err
 	}
-	creds, err := newCredentials(ctx, c, name, cfg.Server, cfg.Monitoring, cfg.KeyRotations())
+	creds, err := newCredentials(ctx, owner, name, cfg.Server, cfg.Monitoring, cfg.KeyRotations())
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +162,9 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	c.BootstrapToken = creds.BootstrapToken
 	c.LocalCACert = server.LocalCACert
 	c.MigrationJobName = server.MigrationJobName
+	if args.Owner != nil {
+		return c, nil
+	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"namespace": c.Namespace, "serverServiceName": c.ServerServiceName, "serverDnsName": c.ServerDNSName,
 		"serverUrl": c.ServerURL, "serverSecretName": c.ServerSecretName, "tlsSecretName": c.TLSSecretName,

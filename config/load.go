@@ -27,15 +27,17 @@ const decodeFix = "check the key names against the README's config reference"
 func Load(ctx *pulumi.Context) (Config, error) {
 	cfg := config.New(ctx, Namespace)
 	p := &problems{}
-	// The fleet size chooses the defaults every other key is decoded over.
-	var fleetSize string
-	if raw, err := cfg.Try("fleetSize"); err == nil {
-		decodeInto(p, "fleetSize", raw, reflect.ValueOf(&fleetSize).Elem())
+	doc := Document{
+		Values: map[string]string{},
+		Secret: func(path string) bool {
+			top, _, _ := strings.Cut(path, ".")
+			return ctx.IsConfigSecret(Namespace + ":" + top)
+		},
+		SecretFix: func(path string) string {
+			return "store it encrypted with: pulumi config set --secret --path " + path + " <value>"
+		},
 	}
-	c := Sized(cmp.Or(fleetSize, FleetSmall))
-	v := reflect.ValueOf(&c).Elem()
-	for i := range v.NumField() {
-		key := jsonName(v.Type().Field(i))
+	for _, key := range TopLevelKeys() {
 		raw, err := cfg.Try(key)
 		if errors.Is(err, config.ErrMissingVar) {
 			continue
@@ -44,10 +46,71 @@ func Load(ctx *pulumi.Context) (Config, error) {
 			p.add(key, err.Error(), decodeFix)
 			continue
 		}
-		decodeInto(p, key, raw, v.Field(i))
+		doc.Values[key] = raw
+	}
+	c := decode(p, doc, engineConfigKeys())
+	if err := p.err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Document is a configuration document by top-level key: what Load reads from the stack's
+// config, and what the package's component (provider/) is given as inputs.
+type Document struct {
+	// Values are the raw values by top-level key ("server", "fleetSize"): strings and booleans
+	// as text, everything else as JSON, as the engine passes structured config.
+	Values map[string]string
+	// Secret reports whether the value at a Secret setting's key path was given as a secret.
+	Secret func(path string) bool
+	// SecretFix says how to give the setting at that key path as a secret.
+	SecretFix func(path string) string
+}
+
+// Decode is Load for a Document: the same defaults, merging and refusals, a key of Values that
+// names no setting included.
+func Decode(doc Document) (Config, error) {
+	p := &problems{}
+	keys := make([]string, 0, len(doc.Values))
+	for k := range doc.Values {
+		keys = append(keys, Namespace+":"+k)
+	}
+	slices.Sort(keys)
+	c := decode(p, doc, keys)
+	if err := p.err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// TopLevelKeys are the top-level keys of Config, in its order.
+func TopLevelKeys() []string {
+	t := reflect.TypeFor[Config]()
+	keys := make([]string, t.NumField())
+	for i := range keys {
+		keys[i] = jsonName(t.Field(i))
+	}
+	return keys
+}
+
+// decode decodes doc over the defaults of its fleet size; given are every key passed
+// ("certctl:<key>"), checked for names that are no setting.
+func decode(p *problems, doc Document, given []string) Config {
+	// The fleet size chooses the defaults every other key is decoded over.
+	var fleetSize string
+	if raw, ok := doc.Values["fleetSize"]; ok {
+		decodeInto(p, "fleetSize", raw, reflect.ValueOf(&fleetSize).Elem())
+	}
+	c := Sized(cmp.Or(fleetSize, FleetSmall))
+	v := reflect.ValueOf(&c).Elem()
+	for i := range v.NumField() {
+		key := jsonName(v.Type().Field(i))
+		if raw, ok := doc.Values[key]; ok {
+			decodeInto(p, key, raw, v.Field(i))
+		}
 	}
 	pdb := &c.PodDisruptionBudget
-	if raw, err := cfg.Try("podDisruptionBudget"); err == nil && onlyMaxUnavailable(raw) {
+	if raw, ok := doc.Values["podDisruptionBudget"]; ok && onlyMaxUnavailable(raw) {
 		// The chart's default minAvailable 1 would otherwise conflict with the user's choice.
 		pdb.MinAvailable = nil
 	}
@@ -56,18 +119,13 @@ func Load(ctx *pulumi.Context) (Config, error) {
 	if r := c.Agent.UpdateStrategy.RollingUpdate; r != nil {
 		r.MaxUnavailable, r.MaxSurge = cleanIntOrString(r.MaxUnavailable), cleanIntOrString(r.MaxSurge)
 	}
-	unknownTopLevelKeys(p, engineConfigKeys(), v.Type())
+	unknownTopLevelKeys(p, given, v.Type())
 	walkSecrets(reflect.ValueOf(c), "", func(path string, s Secret) {
-		top, _, _ := strings.Cut(path, ".")
-		if s.IsSet() && !ctx.IsConfigSecret(Namespace+":"+top) {
-			p.add(path, "a secret was given in plain config",
-				"store it encrypted with: pulumi config set --secret --path "+path+" <value>")
+		if s.IsSet() && !doc.Secret(path) {
+			p.add(path, "a secret was given in plain config", doc.SecretFix(path))
 		}
 	})
-	if err := p.err(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	return c
 }
 
 // ProgramKeys are the keys of the certctl namespace the program reads outside Config.

@@ -245,3 +245,24 @@ func TestSecretPaths(t *testing.T) {
 		"monitoring.serviceMonitor.scrapeKey",
 	}, SecretPaths())
 }
+
+// TestDecodeIsLoadForADocument: a Document decodes as the same stack config loads, and Decode
+// refuses a top-level key that names no setting and a secret given in plain, with the
+// document's own advice.
+func TestDecodeIsLoadForADocument(t *testing.T) {
+	values := map[string]string{"fleetSize": "medium", "server": `{"replicas": 5, "auth": {"apiKey": "k-0123456789"}}`}
+	loaded, err := load(t, map[string]string{"certctl:fleetSize": values["fleetSize"], "certctl:server": values["server"]}, "certctl:server")
+	require.NoError(t, err)
+	secret := func(path string) bool { return path == "server.auth.apiKey" }
+	decoded, err := Decode(Document{Values: values, Secret: secret, SecretFix: func(string) string { return "mark it secret" }})
+	require.NoError(t, err)
+	assert.Equal(t, loaded, decoded)
+	assert.Equal(t, 5, decoded.Server.Replicas)
+
+	values["sever"] = `{}`
+	_, err = Decode(Document{Values: values, Secret: func(string) bool { return false }, SecretFix: func(string) string { return "mark it secret" }})
+	var refused *ValidationError
+	require.ErrorAs(t, err, &refused)
+	assert.Equal(t, []string{"certctl:sever", "certctl:server.auth.apiKey"}, refused.Keys())
+	assert.Contains(t, refused.Problems[1].Message, "; mark it secret")
+}

@@ -33,13 +33,8 @@ func Deploy(ctx *pulumi.Context) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.Validate(components.Reserved(&cfg)); err != nil {
+	if err := Check(ctx, &cfg); err != nil {
 		return nil, err
-	}
-	for _, w := range cfg.Warnings() {
-		if err := ctx.Log.Warn(w, nil); err != nil {
-			return nil, err
-		}
 	}
 	provider, err := kubernetesProvider(ctx)
 	if err != nil {
@@ -47,19 +42,48 @@ func Deploy(ctx *pulumi.Context) (pulumi.Map, error) {
 	}
 	providers := []pulumi.ProviderResource{provider}
 	if cfg.NeedsAWS() {
-		aws, err := aws.NewProvider(ctx, "aws", &aws.ProviderArgs{Region: pulumi.String(cfg.Backup.S3.Region)})
+		aws, err := AWSProvider(ctx, "aws", &cfg)
 		if err != nil {
-			return nil, fmt.Errorf("aws provider: %w", err)
+			return nil, err
 		}
 		providers = append(providers, aws)
 	}
-	certctl, err := components.NewCertctl(ctx, "certctl", &components.CertctlArgs{
-		Config: &cfg,
-	}, pulumi.Providers(providers...))
+	return Install(ctx, "certctl", &cfg, nil, pulumi.Providers(providers...))
+}
+
+// Check validates a loaded configuration and logs its warnings: what runs before anything is
+// registered, in the program and in the package's component alike.
+func Check(ctx *pulumi.Context, cfg *config.Config) error {
+	if err := cfg.Validate(components.Reserved(cfg)); err != nil {
+		return err
+	}
+	for _, w := range cfg.Warnings() {
+		if err := ctx.Log.Warn(w, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AWSProvider is the aws provider the backup bucket and its IAM access are built with (only
+// when cfg.NeedsAWS()), in the region backup.s3.region names.
+func AWSProvider(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pulumi.ResourceOption) (*aws.Provider, error) {
+	p, err := aws.NewProvider(ctx, name, &aws.ProviderArgs{Region: pulumi.String(cfg.Backup.S3.Region)}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws provider: %w", err)
+	}
+	return p, nil
+}
+
+// Install registers the deployment of a checked configuration and returns the stack outputs.
+// With owner nil it registers the Certctl component under name with opts; otherwise it builds
+// into owner (see components.CertctlArgs.Owner) and opts go to the children.
+func Install(ctx *pulumi.Context, name string, cfg *config.Config, owner pulumi.ComponentResource, opts ...pulumi.ResourceOption) (pulumi.Map, error) {
+	certctl, err := components.NewCertctl(ctx, name, &components.CertctlArgs{Config: cfg, Owner: owner}, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return outputs(ctx, &cfg, certctl), nil
+	return outputs(ctx, cfg, certctl), nil
 }
 
 // kubernetesProvider renders manifests to a directory when certctl:renderYamlToDirectory is set

@@ -97,6 +97,7 @@ func TestDocsCountsAndListsMatchTheCode(t *testing.T) {
 		"components": between(t, architecture, "Files in `components/`:", "\n\n"),
 		"config":     between(t, architecture, "Files in `config/`:", "\n\n"),
 		"program":    between(t, architecture, "`program/` is", "; `main.go`"),
+		"provider":   between(t, architecture, "Files in `provider/`", "Type tokens:"),
 	} {
 		assert.ElementsMatch(t, sourceFiles(t, dir), filesNamed(codeNames(list)), "docs/architecture.md lists every file of %s/", dir)
 	}
@@ -120,17 +121,22 @@ func filesNamed(names []string) []string {
 }
 
 // TestMakefileTiersCoverEveryTestPackage: the Makefile's tiers (test-mocks, test-live,
-// test-engine, and the opt-in bench-server) together run every package with tests, so a new package cannot fall outside all
-// of them, and docs/testing.md names each tier's packages as the Makefile runs them.
+// test-engine, test-provider, and the opt-in bench-server) together run every package with
+// tests, so a new package cannot fall outside all of them, and docs/testing.md names each tier's packages as the Makefile runs them.
 func TestMakefileTiersCoverEveryTestPackage(t *testing.T) {
 	root := ProjectRoot()
 	makefile, testing_ := ProjectFile(t, "Makefile"), ProjectFile(t, "docs/testing.md")
 	var all []string
-	for variable, target := range map[string]string{"MOCK_TESTS": "test-mocks", "LIVE_TESTS": "test-live", "ENGINE_TESTS": "test-engine", "BENCH_SERVER_TESTS": "bench-server"} {
+	var provider []string
+	for variable, target := range map[string]string{"MOCK_TESTS": "test-mocks", "LIVE_TESTS": "test-live", "ENGINE_TESTS": "test-engine", "BENCH_SERVER_TESTS": "bench-server", "PROVIDER_TESTS": "test-provider"} {
 		m := regexp.MustCompile(`(?m)^` + variable + ` := (.+)$`).FindStringSubmatch(makefile)
 		require.NotNil(t, m, "the Makefile sets %s", variable)
 		packages := strings.Fields(m[1])
-		all = append(all, packages...)
+		if variable == "PROVIDER_TESTS" {
+			provider = packages
+		} else {
+			all = append(all, packages...)
+		}
 		bullet := between(t, testing_, "- `make "+target+"` (", ")")
 		var documented []string
 		for _, name := range codeNames(bullet) {
@@ -138,18 +144,28 @@ func TestMakefileTiersCoverEveryTestPackage(t *testing.T) {
 		}
 		assert.ElementsMatch(t, packages, documented, "docs/testing.md names the packages of make %s", target)
 	}
+	packages := testPackages(t, root)
+	require.NotEmpty(t, packages)
+	assert.ElementsMatch(t, packages, all)
+	// The package's module is outside ./...: make test runs its tests in its directory.
+	assert.ElementsMatch(t, testPackages(t, filepath.Join(root, "provider")), provider)
+	assert.Contains(t, makefile, "\tcd provider && $(GO) vet ./... && $(GO) test ./...\n", "make test runs the package's tests")
+}
+
+// testPackages are the packages with tests of the module in dir, as paths from the root.
+func testPackages(t *testing.T, dir string) []string {
+	t.Helper()
 	list := exec.Command("go", "list", "-f", "{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}", "./...")
-	list.Dir = root
+	list.Dir = dir
 	out, err := list.Output()
-	require.NoError(t, err, "go list")
+	require.NoError(t, err, "go list in %s", dir)
 	var packages []string
-	for _, dir := range strings.Fields(string(out)) {
-		rel, err := filepath.Rel(root, dir)
+	for _, d := range strings.Fields(string(out)) {
+		rel, err := filepath.Rel(ProjectRoot(), d)
 		require.NoError(t, err)
 		packages = append(packages, "./"+rel)
 	}
-	require.NotEmpty(t, packages)
-	assert.ElementsMatch(t, packages, all)
+	return packages
 }
 
 // TestDocsLinksResolve: every relative link of the README and docs/ points at a file of the

@@ -71,6 +71,17 @@ type recorder struct {
 	realKeys bool
 }
 
+// MockEngine is the mock engine for a run this package does not start itself (the package's test
+// server in provider/): give it as the pulumi.MockResourceMonitor, then read Render.
+type MockEngine struct{ recorder }
+
+// Render is everything registered so far (no outputs: the run is not this package's).
+func (m *MockEngine) Render() *Render {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return &Render{Resources: slices.Clone(m.resources)}
+}
+
 // generatedValue is what the mock's RandomPassword "generates": fixed, so goldens are stable.
 func generatedValue(name string) string { return "GENERATED-" + name }
 

@@ -232,8 +232,15 @@ func modes() []Mode {
 
 // Stack is the mode's full stack configuration.
 func (m Mode) Stack(t testing.TB) StackConfig {
-	return withConfig(t, DeepMerge(base(), m.Config), m.Secret...)
+	return withConfig(t, m.Document(), m.Secret...)
 }
+
+// Document is the mode's configuration document by top-level key: the base configuration with
+// the mode's overrides, as the stack config or the package's component inputs hold it.
+func (m Mode) Document() map[string]any { return DeepMerge(base(), m.Config) }
+
+// Modes are the modes of the matrix, for checks in other modules (the package's, provider/).
+func Modes() []Mode { return modes() }
 
 // ModeNamed is the mode of modes() with that name; the test fails when there is none.
 func ModeNamed(t testing.TB, name string) Mode {

@@ -71,7 +71,7 @@ func (c Config) ArchivesToBucket() bool { return c.InCluster() && c.PostgreSQL.C
 // ServerName is the archive name of one incarnation of the cluster named cluster: a recreated
 // cluster archives under a new one, never into its predecessor's WAL.
 func ServerName(cluster string, incarnation int) string {
-	return cluster + "-" + strconv.Itoa(incarnation)
+	return cluster + "-i" + strconv.Itoa(incarnation)
 }
 
 // WorkloadKind is the kind of object the agents run as: a DaemonSet, or for agent.kind

@@ -1129,7 +1129,9 @@ func TestWarnings(t *testing.T) {
 	large.FleetSize = FleetLarge
 	require.Len(t, large.Warnings(), 1)
 	assert.Contains(t, large.Warnings()[0], "certctl:fleetSize: large runs on the bundled Postgres, one StatefulSet pod")
-	large.PostgreSQL.Enabled = false
+	large.PostgreSQL.Cluster.Enabled = true
+	assert.Empty(t, large.Warnings(), "the CloudNativePG cluster is replicated and archived")
+	large.PostgreSQL.Cluster.Enabled, large.PostgreSQL.Enabled = false, false
 	assert.Empty(t, large.Warnings(), "an external database is the user's to make highly available")
 }
 

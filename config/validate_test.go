@@ -790,6 +790,7 @@ func refusals() []refusal {
 			c.PostgreSQL.Cluster.Recovery.Enabled, c.PostgreSQL.Cluster.Recovery.SourceIncarnation = true, 1
 		}, "postgresql.cluster.recovery.sourceIncarnation", "earlier incarnation"},
 		{"cluster recovery target time", func(c *Config) { useCluster(c); c.PostgreSQL.Cluster.Recovery.TargetTime = "yesterday" }, "postgresql.cluster.recovery.targetTime", "RFC 3339"},
+		{"cluster name too long for the operator's Jobs", func(c *Config) { useCluster(c); c.FullnameOverride = long(40) }, "fullnameOverride", "CloudNativePG recovery Job"},
 		{"cluster archive keys without the cluster", func(c *Config) { c.PostgreSQL.Cluster.Backup.Enabled = true }, "postgresql.cluster.backup.enabled", ""},
 	}
 }

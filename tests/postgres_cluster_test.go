@@ -38,7 +38,7 @@ func TestPostgresClusterSpec(t *testing.T) {
 	cluster := r.Object(t, "Cluster", "certctl-postgres")
 	assert.True(t, cluster.RetainOnDelete, "the instances' volumes go with the Cluster")
 	spec := plain(cluster.Inputs["spec"])
-	assert.Equal(t, float64(3), Path(spec, "instances"))
+	assert.EqualValues(t, 3, Path(spec, "instances"))
 	assert.Equal(t, "unsupervised", Path(spec, "primaryUpdateStrategy"))
 	assert.Equal(t, map[string]any{"enablePodAntiAffinity": true, "podAntiAffinityType": "required", "topologyKey": "kubernetes.io/hostname"}, Path(spec, "affinity"))
 	assert.Equal(t, map[string]any{"method": "any", "number": float64(1), "dataDurability": "required"}, Path(spec, "postgresql", "synchronous"))
@@ -75,7 +75,7 @@ func TestPostgresClusterArchive(t *testing.T) {
 	assert.Equal(t, []any{"arn:aws:s3:::certctl-postgres-cluster-generated/certctl-cnpg/*"}, Path(access, "Statement", 1, "Resource"))
 	rules := plain(r.Registered(t, "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2").Inputs["rules"])
 	assert.Equal(t, "certctl-cnpg/", Path(rules, 0, "filter", "prefix"))
-	assert.Equal(t, float64(37), Path(rules, 0, "expiration", "days"), "retention (30 days) plus a week")
+	assert.EqualValues(t, 37, Path(rules, 0, "expiration", "days"), "retention (30 days) plus a week")
 
 	spec := plain(r.Object(t, "Cluster", "certctl-postgres").Inputs["spec"])
 	assert.Equal(t, "arn:aws:iam::123456789012:role/certctl-postgres-cluster-generated",
@@ -119,7 +119,7 @@ func TestPostgresClusterNetworkPolicies(t *testing.T) {
 	assert.Equal(t, map[string]any{"cnpg.io/cluster": "certctl-postgres"}, Path(np, "podSelector", "matchLabels"))
 	assert.Equal(t, "cnpg-system", Path(np, "ingress", 2, "from", 0, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name"))
 	assert.Equal(t, "monitoring", Path(np, "ingress", 3, "from", 0, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name"))
-	assert.Equal(t, float64(9187), Path(np, "ingress", 3, "ports", 0, "port"))
+	assert.EqualValues(t, 9187, Path(np, "ingress", 3, "ports", 0, "port"))
 	pm := plain(r.Object(t, "PodMonitor", "certctl-postgres").Inputs["spec"])
 	assert.Equal(t, map[string]any{"cnpg.io/cluster": "certctl-postgres"}, Path(pm, "selector", "matchLabels"))
 }

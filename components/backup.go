@@ -71,7 +71,7 @@ func NewBackup(ctx *pulumi.Context, name string, args *BackupArgs, opts ...pulum
 	var sink backupSink
 	var deps []pulumi.Resource
 	if b.Sink == config.BackupSinkS3 {
-		store, err := newBackupStore(ctx, name, a, child)
+		store, err := newBackupStore(ctx, name, bucketUser{Release: a.Release, ServiceAccount: a.Name, Component: componentBackup, S3: b.S3}, child)
 		if err != nil {
 			return nil, err
 		}

@@ -21,8 +21,20 @@ type backupStore struct {
 	resources []pulumi.Resource
 }
 
-func newBackupStore(ctx *pulumi.Context, name string, a *BackupArgs, opts ...pulumi.ResourceOption) (*backupStore, error) {
-	section := a.Backup.S3
+// bucketUser is who writes to the bucket: the pods' ServiceAccount (which IRSA and Pod Identity
+// trust, and which names the access-key Secret <ServiceAccount>-aws), their component, their
+// backup.s3 settings (Prefix and RetentionDays their own), and whether they delete what their
+// retention expires (the Barman Cloud Plugin does; the dump uploader leaves it to the lifecycle).
+type bucketUser struct {
+	Release        Release
+	ServiceAccount string
+	Component      string
+	S3             config.BackupS3
+	Prunes         bool
+}
+
+func newBackupStore(ctx *pulumi.Context, name string, a bucketUser, opts ...pulumi.ResourceOption) (*backupStore, error) {
+	section := a.S3
 	st := &backupStore{}
 	bucket := pulumi.String(section.Bucket).ToStringOutput()
 	// A bucket the user names is in the partition of its region (aws-cn for cn-north-1), or on an
@@ -38,7 +50,7 @@ func newBackupStore(ctx *pulumi.Context, name string, a *BackupArgs, opts ...pul
 	}
 	st.sink.bucket = bucket
 	access := bucketARN.ApplyT(func(arn string) (string, error) {
-		return renderPolicy(backupAccessPolicy(arn, section.Prefix, section.KMSKeyID))
+		return renderPolicy(backupAccessPolicy(arn, section.Prefix, section.KMSKeyID, a.Prunes))
 	}).(pulumi.StringOutput)
 
 	switch section.Credentials {
@@ -48,7 +60,7 @@ func newBackupStore(ctx *pulumi.Context, name string, a *BackupArgs, opts ...pul
 			break
 		}
 		trust := a.Release.Namespace.ToStringOutput().ApplyT(func(ns string) (string, error) {
-			return renderPolicy(irsaTrustPolicy(section.OIDCProviderArn, ns, a.Name))
+			return renderPolicy(irsaTrustPolicy(section.OIDCProviderArn, ns, a.ServiceAccount))
 		}).(pulumi.StringOutput)
 		role, err := backupRole(ctx, name, trust, access, opts...)
 		if err != nil {
@@ -67,7 +79,7 @@ func newBackupStore(ctx *pulumi.Context, name string, a *BackupArgs, opts ...pul
 		}
 		assoc, err := eks.NewPodIdentityAssociation(ctx, name, &eks.PodIdentityAssociationArgs{
 			ClusterName: pulumi.String(section.EKSClusterName), Namespace: a.Release.Namespace,
-			ServiceAccount: pulumi.String(a.Name), RoleArn: role.Arn,
+			ServiceAccount: pulumi.String(a.ServiceAccount), RoleArn: role.Arn,
 		}, opts...)
 		if err != nil {
 			return nil, err
@@ -180,7 +192,7 @@ func backupRole(ctx *pulumi.Context, name string, trust, access pulumi.StringOut
 
 // backupAccessKey makes an IAM user for the uploader and stores its access key in a Kubernetes
 // Secret (both secret in the state). Replacing the key (`pulumi up --replace` on it) rotates it.
-func backupAccessKey(ctx *pulumi.Context, name string, a *BackupArgs, access pulumi.StringOutput, opts ...pulumi.ResourceOption) (*corev1.Secret, error) {
+func backupAccessKey(ctx *pulumi.Context, name string, a bucketUser, access pulumi.StringOutput, opts ...pulumi.ResourceOption) (*corev1.Secret, error) {
 	user, err := iam.NewUser(ctx, name, &iam.UserArgs{Path: pulumi.String("/certctl/")}, opts...)
 	if err != nil {
 		return nil, err
@@ -193,7 +205,7 @@ func backupAccessKey(ctx *pulumi.Context, name string, a *BackupArgs, access pul
 		return nil, err
 	}
 	return corev1.NewSecret(ctx, name+"-aws", &corev1.SecretArgs{
-		Metadata: a.Release.objectMeta(backupAccessKeySecret(a), componentBackup, nil),
+		Metadata: a.Release.objectMeta(backupAccessKeySecret(a), a.Component, nil),
 		Type:     pulumi.String("Opaque"),
 		StringData: pulumi.StringMap{
 			"AWS_ACCESS_KEY_ID":     pulumi.ToSecret(key.ID().ToStringOutput()).(pulumi.StringOutput),
@@ -202,7 +214,7 @@ func backupAccessKey(ctx *pulumi.Context, name string, a *BackupArgs, access pul
 	}, opts...)
 }
 
-func backupAccessKeySecret(a *BackupArgs) string { return a.Name + "-aws" }
+func backupAccessKeySecret(a bucketUser) string { return a.ServiceAccount + "-aws" }
 
 // IAM policy documents, built as values so tests can assert them field by field.
 
@@ -223,12 +235,17 @@ type policyStatement struct {
 const policyVersion = "2012-10-17"
 
 // backupAccessPolicy lets the uploader write dumps under the prefix and, for restores, list and
-// read them there; nothing else in the bucket, and no deletes (the lifecycle rule expires dumps).
-func backupAccessPolicy(bucketARN, prefix, kmsKeyARN string) policyDocument {
+// read them there; nothing else in the bucket, and deletes only for a user that prunes its own
+// backups (otherwise the lifecycle rule expires them).
+func backupAccessPolicy(bucketARN, prefix, kmsKeyARN string, prunes bool) policyDocument {
+	objectActions := []string{"s3:PutObject", "s3:GetObject"}
+	if prunes {
+		objectActions = append(objectActions, "s3:DeleteObject")
+	}
 	doc := policyDocument{Version: policyVersion, Statement: []policyStatement{
 		{Sid: "ListBackups", Effect: "Allow", Action: []string{"s3:ListBucket"}, Resource: []string{bucketARN},
 			Condition: map[string]map[string]string{"StringLike": {"s3:prefix": prefix + "*"}}},
-		{Sid: "WriteAndReadBackups", Effect: "Allow", Action: []string{"s3:PutObject", "s3:GetObject"},
+		{Sid: "WriteAndReadBackups", Effect: "Allow", Action: objectActions,
 			Resource: []string{bucketARN + "/" + prefix + "*"}},
 	}}
 	if kmsKeyARN != "" {

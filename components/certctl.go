@@ -82,9 +82,27 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 	}
 
 	release, names := newRelease(cfg, ns), cfg.Names()
-	db := Database{CASecret: postgresCASecret(cfg.PostgreSQL.TLS), Bundled: cfg.PostgreSQL.Enabled}
+	db := Database{CASecret: postgresCASecret(cfg.PostgreSQL.TLS)}
 	var databaseClaims string
-	if cfg.PostgreSQL.Enabled {
+	switch {
+	case cfg.InCluster():
+		pc, err := NewPostgresCluster(ctx, name+"-postgres-cluster", &PostgresClusterArgs{
+			Release: release, Name: names.Postgres, PostgreSQL: cfg.PostgreSQL, Parameters: cfg.ClusterParameters(),
+			NetworkPolicy: cfg.NetworkPolicy.Enabled, Clients: databaseClients(cfg),
+			PodMonitor: cfg.Monitoring.Enabled, ScrapedFrom: cfg.NetworkPolicy.PrometheusNamespace, Bucket: cfg.Backup.S3,
+		}, child)
+		if err != nil {
+			return nil, err
+		}
+		db.URL = pc.Connection.URL("verify-full")
+		db.CASecret = pc.CASecret
+		db.Egress = pc.Egress
+		db.Ready = pc.Ready
+		databaseClaims = pc.Claims
+		c.PostgresSecretName = pc.SecretName
+		c.PostgresHost = pc.Host
+	case cfg.PostgreSQL.Enabled:
+		db.Egress = bundledDatabaseEgress(release)
 		pg, err := NewBundledPostgres(ctx, name+"-postgres", &BundledPostgresArgs{
 			Release: release, Name: names.Postgres, PostgreSQL: cfg.PostgreSQL,
 			NetworkPolicy: cfg.NetworkPolicy.Enabled, Clients: databaseClients(cfg),
@@ -108,10 +126,10 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 			}
 			c.Backup = backup
 		}
-	} else {
+	default:
 		db.URL = cfg.ExternalDatabase.URL.Output()
 		if endpoint, ok := cfg.ExternalDatabase.Endpoint(); ok {
-			db.External = &endpoint
+			db.Egress = externalDatabaseEgress(endpoint)
 		}
 	}
 

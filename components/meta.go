@@ -101,7 +101,12 @@ func (r Release) clusterMeta(name, component string, extra map[string]string) *m
 
 // selector selects a component's pods.
 func (r Release) selector(component string) *metav1.LabelSelectorArgs {
-	return &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(r.selectorLabels(component))}
+	return labelSelector(r.selectorLabels(component))
+}
+
+// labelSelector matches exactly these labels.
+func labelSelector(labels map[string]string) *metav1.LabelSelectorArgs {
+	return &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(labels)}
 }
 
 func (r Release) imagePullSecrets() corev1.LocalObjectReferenceArray {

@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"slices"
 
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -23,26 +22,15 @@ func serverNetworkPolicyArgs(a *CertctlServerArgs) *networkingv1.NetworkPolicyAr
 	// Every pod of those namespaces: controllers' and Prometheus' labels differ per install.
 	for _, ns := range []string{a.ProxiedFrom, a.ScrapedFrom} {
 		if ns != "" {
-			ingress = append(ingress, networkingv1.NetworkPolicyIngressRuleArgs{
-				From: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{
-					NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(ns)}},
-				}},
-				Ports: tcpPorts(portNameHTTPS),
-			})
+			ingress = append(ingress, networkingv1.NetworkPolicyIngressRuleArgs{From: namespacePeer(ns), Ports: tcpPorts(portNameHTTPS)})
 		}
 	}
 	for _, r := range userInputs[networkingv1.NetworkPolicyIngressRule, networkingv1.NetworkPolicyIngressRuleOutput](np.ExtraIngress) {
 		ingress = append(ingress, r)
 	}
 	egress := networkingv1.NetworkPolicyEgressRuleArray{dnsEgress()}
-	if a.Database.Bundled {
-		egress = append(egress, networkingv1.NetworkPolicyEgressRuleArgs{
-			To:    networkingv1.NetworkPolicyPeerArray{podPeer(a.Release, componentPostgres)},
-			Ports: tcpPorts(portNamePostgres),
-		})
-	}
-	if ext := a.Database.External; ext != nil {
-		egress = append(egress, externalDatabaseEgress(*ext))
+	if a.Database.Egress != nil {
+		egress = append(egress, *a.Database.Egress)
 	}
 	for _, r := range userInputs[networkingv1.NetworkPolicyEgressRule, networkingv1.NetworkPolicyEgressRuleOutput](np.ExtraEgress) {
 		egress = append(egress, r)
@@ -55,6 +43,14 @@ func serverNetworkPolicyArgs(a *CertctlServerArgs) *networkingv1.NetworkPolicyAr
 			Ingress:     ingress,
 			Egress:      egress,
 		},
+	}
+}
+
+// bundledDatabaseEgress reaches the bundled Postgres' pod.
+func bundledDatabaseEgress(r Release) *networkingv1.NetworkPolicyEgressRuleArgs {
+	return &networkingv1.NetworkPolicyEgressRuleArgs{
+		To:    networkingv1.NetworkPolicyPeerArray{podPeer(r, componentPostgres)},
+		Ports: tcpPorts(portNamePostgres),
 	}
 }
 
@@ -77,8 +73,8 @@ func postgresNetworkPolicyArgs(a *BundledPostgresArgs) *networkingv1.NetworkPoli
 // externalDatabaseEgress opens the external database's port: to its address when the URL names an
 // IP, to any address when it names a host (a NetworkPolicy cannot match DNS names; narrow it
 // with extraEgress and an ipBlock if that is too wide).
-func externalDatabaseEgress(ext config.DatabaseEndpoint) networkingv1.NetworkPolicyEgressRuleArgs {
-	rule := networkingv1.NetworkPolicyEgressRuleArgs{Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{
+func externalDatabaseEgress(ext config.DatabaseEndpoint) *networkingv1.NetworkPolicyEgressRuleArgs {
+	rule := &networkingv1.NetworkPolicyEgressRuleArgs{Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{
 		Protocol: pulumi.String("TCP"), Port: pulumi.Int(ext.Port),
 	}}}
 	if ext.Addr.IsValid() {
@@ -96,6 +92,13 @@ func clientPeers(r Release, components []string) networkingv1.NetworkPolicyPeerA
 		peers = append(peers, podPeer(r, c))
 	}
 	return peers
+}
+
+// namespacePeer is every pod of a namespace.
+func namespacePeer(ns string) networkingv1.NetworkPolicyPeerArray {
+	return networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{
+		NamespaceSelector: labelSelector(map[string]string{"kubernetes.io/metadata.name": ns}),
+	}}
 }
 
 func podPeer(r Release, component string) networkingv1.NetworkPolicyPeerArgs {

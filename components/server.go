@@ -40,10 +40,9 @@ type Database struct {
 	URL pulumi.StringOutput
 	// CASecret, when set, holds the ca.crt the server verifies the database with (PGSSLROOTCERT).
 	CASecret string
-	// Bundled: the database is the in-cluster Postgres, which the server NetworkPolicy admits.
-	Bundled bool
-	// External is where an external database listens, for the server NetworkPolicy's egress.
-	External *config.DatabaseEndpoint
+	// Egress is the server NetworkPolicy's rule to the database: its pods (bundled, the
+	// cluster's instances) or its address (external); nil when a NetworkPolicy cannot name it.
+	Egress *networkingv1.NetworkPolicyEgressRuleArgs
 	// Ready are the resources that make the database available (the bundled Postgres), which
 	// the migration Job waits for.
 	Ready []pulumi.Resource

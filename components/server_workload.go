@@ -59,7 +59,7 @@ func serverVolumes(a *CertctlServerArgs) []ownVolume {
 		{volume: emptyDirVolume("tmp", ""), path: "/tmp"},
 		{volume: secretVolume(serverTLSVolume, a.Names.TLSSecret), path: a.Server.TLS.MountPath, readOnly: true},
 		{volume: secretVolume("local-ca", a.Names.LocalCA), path: localCAMountPath, readOnly: true},
-		{volume: secretVolume("postgresql-ca", a.Database.CASecret), path: postgresCAMountPath, readOnly: true, off: a.Database.CASecret == ""},
+		{volume: secretVolume("postgresql-ca", a.Database.CASecret, "ca.crt"), path: postgresCAMountPath, readOnly: true, off: a.Database.CASecret == ""},
 	}
 }
 

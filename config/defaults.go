@@ -58,6 +58,10 @@ func Defaults() Config {
 			LivenessProbe:  ProbeTiming{InitialDelaySeconds: 10, PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
 			ReadinessProbe: ProbeTiming{InitialDelaySeconds: 5, PeriodSeconds: 5, TimeoutSeconds: 3, FailureThreshold: 2},
 			Service:        PostgresService{Port: 5432},
+			Cluster: PostgresCluster{
+				Instances: 3, SynchronousReplicas: 1, DataDurability: "required", OperatorNamespace: "cnpg-system", Incarnation: 1,
+				Backup: PostgresClusterBackup{Schedule: "0 0 2 * * *", Prefix: "certctl-cnpg/", RetentionDays: 30},
+			},
 		},
 		Agent: Agent{
 			Workload:       workload(Image{Repository: "ghcr.io/certctl-io/certctl-agent", PullPolicy: string(corev1.PullIfNotPresent)}, resources("50m", "64Mi", "200m", "256Mi"), restricted(1000)),

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strconv"
 	"time"
 )
 
@@ -42,7 +43,7 @@ func (i Image) over(base Image) Image {
 // uploader), and so needs an AWS provider and credentials at `pulumi up`.
 func (c Config) NeedsAWS() bool {
 	b := c.Backup
-	if !b.Enabled || b.Sink != BackupSinkS3 {
+	if !c.UsesBucket() {
 		return false
 	}
 	switch b.S3.Credentials {
@@ -52,6 +53,25 @@ func (c Config) NeedsAWS() bool {
 		return b.S3.Create || b.S3.OIDCProviderArn != ""
 	}
 	return b.S3.Create
+}
+
+// UsesBucket reports whether backup.s3's bucket is in use: by the dump uploads (backup.sink s3)
+// or by the CloudNativePG cluster's archive.
+func (c Config) UsesBucket() bool {
+	return c.Backup.Enabled && c.Backup.Sink == BackupSinkS3 || c.ArchivesToBucket()
+}
+
+// InCluster reports whether the database is the CloudNativePG cluster (postgresql.cluster.enabled).
+func (c Config) InCluster() bool { return c.PostgreSQL.Enabled && c.PostgreSQL.Cluster.Enabled }
+
+// ArchivesToBucket reports whether the CloudNativePG cluster archives WAL and base backups to
+// backup.s3's bucket (postgresql.cluster.backup.enabled).
+func (c Config) ArchivesToBucket() bool { return c.InCluster() && c.PostgreSQL.Cluster.Backup.Enabled }
+
+// ServerName is the archive name of one incarnation of the cluster named cluster: a recreated
+// cluster archives under a new one, never into its predecessor's WAL.
+func ServerName(cluster string, incarnation int) string {
+	return cluster + "-i" + strconv.Itoa(incarnation)
 }
 
 // WorkloadKind is the kind of object the agents run as: a DaemonSet, or for agent.kind

@@ -128,7 +128,12 @@ type namedObject struct {
 func (c Config) namedObjects() []namedObject {
 	n := c.Names()
 	out := []namedObject{{n.Fullname, "ServiceAccount/ClusterRole/Ingress name", maxName}, {n.Server, "Service", maxName}}
-	if c.PostgreSQL.Enabled {
+	switch {
+	case c.InCluster():
+		// CloudNativePG names its first instance's bootstrap Job "<cluster>-1-initdb" or, on a
+		// recovery, "<cluster>-1-full-recovery".
+		out = append(out, namedObject{n.Postgres + "-1-full-recovery", "CloudNativePG recovery Job", maxName})
+	case c.PostgreSQL.Enabled:
 		out = append(out, namedObject{n.Postgres, "StatefulSet", maxControllerName}, namedObject{n.PasswordChange, "Job", maxDigestedName})
 	}
 	if c.Agent.Enabled {

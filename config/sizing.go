@@ -15,9 +15,10 @@ var fleetSizes = []string{FleetSmall, FleetMedium, FleetLarge}
 // What the tiers' storage rests on (docs/sizing.md, measured by make bench-server into
 // docs/bench-server.md): certctl v2.1.7 audits every agent request and never purges the trail.
 const (
-	// AuditMiBPerAgentDay is the audit trail's growth per agent per day (table and indexes),
-	// the highest tier's measured figure rounded up.
-	AuditMiBPerAgentDay = 2.9
+	// AuditMiBPerAgentDay is the audit trail's growth per agent per day (table and indexes):
+	// the medium and large tiers' measured figures (2.4 to 2.74) rounded up. The small tier's
+	// few rows overstate it by the granularity of its eight indexes' 8 KiB pages.
+	AuditMiBPerAgentDay = 2.8
 	// AuditHorizonDays is how many days of the whole fleet's audit trail each tier's volume
 	// holds before CertctlDatabaseVolumeFilling fires at its default free share.
 	AuditHorizonDays = 30

@@ -667,6 +667,67 @@ type PostgreSQL struct {
 	// PostgresqlConfig entries become `-c key=value` server arguments, sorted by key, applied when
 	// the pod is deleted (the StatefulSet updates OnDelete).
 	PostgresqlConfig map[string]string `json:"postgresqlConfig"`
+	// Cluster runs the database on CloudNativePG instead of the StatefulSet (postgresql.enabled
+	// stays true: auth, storage, resources and postgresqlConfig apply to the cluster's instances).
+	Cluster PostgresCluster `json:"cluster"`
+}
+
+// PostgresCluster is `postgresql.cluster`: a CloudNativePG Cluster <fullname>-postgres (the
+// operator, its Barman Cloud Plugin and cert-manager installed by the platform team), which the
+// server reaches at <fullname>-postgres-rw with sslmode=verify-full against <fullname>-postgres-ca.
+type PostgresCluster struct {
+	// Enabled renders the CloudNativePG Cluster instead of the bundled StatefulSet.
+	Enabled bool `json:"enabled"`
+	// Instances is the number of PostgreSQL instances, one primary and the rest standbys (>= 1,
+	// default 3), each on its own node (required pod anti-affinity).
+	Instances int `json:"instances"`
+	// SpreadOverZones puts each instance in its own zone (topology.kubernetes.io/zone) instead of
+	// only on its own node: needs at least as many zones as instances.
+	SpreadOverZones bool `json:"spreadOverZones"`
+	// SynchronousReplicas is how many standbys confirm each commit (default 1; 0 turns
+	// synchronous replication off); at most instances - 1.
+	SynchronousReplicas int `json:"synchronousReplicas"`
+	// DataDurability is "required" (commits wait while too few standbys are healthy) or
+	// "preferred" (commits go on with fewer standbys: relaxed).
+	DataDurability string `json:"dataDurability"`
+	// OperatorNamespace is where the CloudNativePG operator runs; the instances' NetworkPolicy
+	// admits it (default cnpg-system).
+	OperatorNamespace string `json:"operatorNamespace"`
+	// Incarnation names this cluster's archive (serverName <fullname>-postgres-<incarnation>):
+	// raise it whenever the Cluster is recreated (a restore, `pulumi up --replace`), so the new
+	// cluster never archives into its predecessor's WAL (>= 1, default 1).
+	Incarnation int `json:"incarnation"`
+	// Backup archives WAL and takes base backups to backup.s3's bucket through the Barman Cloud
+	// Plugin (it replaces backup.enabled's pg_dump in this mode).
+	Backup PostgresClusterBackup `json:"backup"`
+	// Recovery bootstraps the cluster from the object store instead of an empty initdb.
+	Recovery PostgresClusterRecovery `json:"recovery"`
+}
+
+// PostgresClusterBackup is `postgresql.cluster.backup`: continuous archiving to backup.s3's
+// bucket (bucket, create, region, credentials, kmsKeyId) under its own prefix.
+type PostgresClusterBackup struct {
+	// Enabled creates the ObjectStore, archives WAL through the plugin and schedules base backups.
+	Enabled bool `json:"enabled"`
+	// Schedule of the base backups: six cron fields, seconds first (default "0 0 2 * * *").
+	Schedule string `json:"schedule"`
+	// Prefix of the archive in the bucket, without a leading "/" (default "certctl-cnpg/"); the
+	// namespace and the serverName follow it.
+	Prefix string `json:"prefix"`
+	// RetentionDays is how far back a point-in-time restore can go (>= 1, default 30); a built
+	// bucket's lifecycle keeps the prefix a week longer, so a base backup the window needs stays.
+	RetentionDays int `json:"retentionDays"`
+}
+
+// PostgresClusterRecovery is `postgresql.cluster.recovery`: a new cluster bootstrapped from the
+// base backups and WAL of an earlier incarnation (docs/runbooks/postgres-cluster-restore.md).
+type PostgresClusterRecovery struct {
+	// Enabled bootstraps from the object store (bootstrap.recovery); needs backup.enabled.
+	Enabled bool `json:"enabled"`
+	// SourceIncarnation is the incarnation whose archive is restored; below incarnation.
+	SourceIncarnation int `json:"sourceIncarnation"`
+	// TargetTime, an RFC 3339 time, stops the replay there (point in time); empty replays all WAL.
+	TargetTime string `json:"targetTime"`
 }
 
 // PostgresAuth is `postgresql.auth`: the database, role and password the bundled Postgres is

@@ -518,14 +518,28 @@ func validatePostgres(p *problems, c Config) {
 		checkExternalSSLMode(p, ext.reveal(), pg.TLS.Mode)
 	}
 	unusedSecret(p, "postgresql.auth.password", pg.Auth.Password, pg.Enabled, "postgresql.enabled")
+	if pg.Cluster.Enabled && !pg.Enabled {
+		p.add("postgresql.cluster.enabled", "is true while postgresql.enabled is false, so whether the server uses the cluster or externalDatabase.url is ambiguous",
+			"set postgresql.enabled=true (and remove externalDatabase.url) for the CloudNativePG cluster, or postgresql.cluster.enabled=false")
+	}
+	for _, x := range []struct {
+		key string
+		on  bool
+	}{{"postgresql.cluster.backup.enabled", pg.Cluster.Backup.Enabled}, {"postgresql.cluster.recovery.enabled", pg.Cluster.Recovery.Enabled}} {
+		if x.on && !pg.Cluster.Enabled {
+			p.add(x.key, "is true while postgresql.cluster.enabled is false", "set postgresql.cluster.enabled=true, or set "+x.key+"=false")
+		}
+	}
 
 	modeOK := oneOf(p, "postgresql.tls.mode", pg.TLS.Mode, "disable", "require", "verify-ca", "verify-full")
-	if modeOK && (pg.TLS.Mode == "verify-ca" || pg.TLS.Mode == "verify-full") && pg.TLS.CASecretRef == "" {
+	if modeOK && !c.InCluster() && (pg.TLS.Mode == "verify-ca" || pg.TLS.Mode == "verify-full") && pg.TLS.CASecretRef == "" {
 		p.addf("postgresql.tls.caSecretRef", `set it to a Secret with a "ca.crt" key, or use postgresql.tls.mode require`,
 			"is empty while postgresql.tls.mode is %s, which verifies the server against a CA", pg.TLS.Mode)
 	}
 	checkOptionalName(p, "postgresql.tls.caSecretRef", pg.TLS.CASecretRef, dnsSubdomain)
 	switch {
+	case c.InCluster():
+		validatePostgresCluster(p, c)
 	case modeOK && pg.Enabled && pg.TLS.Mode != "disable" && pg.TLS.CertSecretRef == "":
 		p.addf("postgresql.tls.certSecretRef",
 			"set it to a kubernetes.io/tls Secret (tls.crt, tls.key) issued for "+c.Names().Postgres+", or use postgresql.tls.mode disable",
@@ -885,6 +899,10 @@ func validateMonitoring(p *problems, c Config) {
 
 func validateBackup(p *problems, c Config) {
 	b := c.Backup
+	if b.Enabled && c.InCluster() {
+		p.add("backup.enabled", "takes a nightly pg_dump, but postgresql.cluster archives every WAL segment and takes base backups itself",
+			"set backup.enabled=false and postgresql.cluster.backup.enabled=true (its archive goes to backup.s3's bucket)")
+	}
 	if b.Enabled && !c.PostgreSQL.Enabled {
 		p.add("backup.enabled", "backs up the bundled Postgres only, but postgresql.enabled is false (an external database is backed up by its provider, with point-in-time recovery)",
 			"use your managed database's backups and point-in-time recovery, and set backup.enabled=false")
@@ -906,7 +924,7 @@ func validateBackup(p *problems, c Config) {
 	checkOptionalName(p, "backup.pvc.storageClass", b.PVC.StorageClass, dnsSubdomain)
 	checkOptionalName(p, "backup.pvc.existingClaim", b.PVC.ExistingClaim, dnsSubdomain)
 	atLeast(p, "backup.pvc.keepLast", b.PVC.KeepLast, 1)
-	validateBackupS3(p, b.S3, b.Enabled && b.Sink == BackupSinkS3)
+	validateBackupS3(p, b.S3, c.UsesBucket())
 }
 
 // validateBackupS3 checks the S3 sink's keys; required ones only when the sink is in use.

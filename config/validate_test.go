@@ -753,8 +753,53 @@ func refusals() []refusal {
 		{"migration deadline", func(c *Config) { c.Migrations.ActiveDeadlineSeconds = 0 }, "migrations.activeDeadlineSeconds", ""},
 		{"migration image override", func(c *Config) { c.Migrations.Image = Image{Repository: "ghcr.io/Certctl/server"} }, "migrations.image.repository", ""},
 		{"migration runs as root", func(c *Config) { c.Migrations.SecurityContext = SecurityContext{RunAsUser: ptr[int64](0)} }, "migrations.securityContext.runAsNonRoot", "restricted"},
+
+		// CloudNativePG.
+		{"cluster without postgresql", func(c *Config) { useExternalDB(c); c.PostgreSQL.Cluster.Enabled = true }, "postgresql.cluster.enabled", "ambiguous"},
+		{"cluster with the pg_dump backup", func(c *Config) { useCluster(c); c.Backup.Enabled = true }, "backup.enabled", "archives every WAL segment"},
+		{"cluster archive without a bucket", func(c *Config) {
+			useCluster(c)
+			c.PostgreSQL.Cluster.Backup.Enabled = true
+			c.Backup.S3.Create, c.Backup.S3.Region, c.Backup.S3.Credentials = false, "eu-west-1", BackupCredentialsIRSA
+			c.Backup.S3.IRSARoleArn = "arn:aws:iam::123456789012:role/cnpg"
+		}, "backup.s3.bucket", "nowhere to upload"},
+		{"cluster archive on pod identity", func(c *Config) {
+			useCluster(c)
+			c.PostgreSQL.Cluster.Backup.Enabled = true
+			c.Backup.S3.Region, c.Backup.S3.Credentials, c.Backup.S3.EKSClusterName = "eu-west-1", BackupCredentialsPodIdentity, "eks"
+		}, "backup.s3.credentials", "podIdentity"},
+		{"cluster archive on the dumps' prefix", func(c *Config) {
+			useCluster(c)
+			c.PostgreSQL.Cluster.Backup.Enabled, c.PostgreSQL.Cluster.Backup.Prefix = true, c.Backup.S3.Prefix
+		}, "postgresql.cluster.backup.prefix", "lifecycle rule"},
+		{"cluster of no instances", func(c *Config) { useCluster(c); c.PostgreSQL.Cluster.Instances = 0 }, "postgresql.cluster.instances", ""},
+		{"cluster with more synchronous standbys than standbys", func(c *Config) { useCluster(c); c.PostgreSQL.Cluster.SynchronousReplicas = 3 }, "postgresql.cluster.synchronousReplicas", "set it to 2 at most"},
+		{"cluster durability", func(c *Config) { useCluster(c); c.PostgreSQL.Cluster.DataDurability = "maybe" }, "postgresql.cluster.dataDurability", ""},
+		{"cluster five-field schedule", func(c *Config) { useCluster(c); c.PostgreSQL.Cluster.Backup.Schedule = "0 2 * * *" }, "postgresql.cluster.backup.schedule", "six cron fields"},
+		{"cluster schedule out of range", func(c *Config) { useCluster(c); c.PostgreSQL.Cluster.Backup.Schedule = "0 0 25 * * *" }, "postgresql.cluster.backup.schedule", "six cron fields"},
+		{"cluster retention", func(c *Config) { useCluster(c); c.PostgreSQL.Cluster.Backup.RetentionDays = 0 }, "postgresql.cluster.backup.retentionDays", ""},
+		{"cluster too few connections", func(c *Config) {
+			useCluster(c)
+			c.PostgreSQL.PostgresqlConfig = map[string]string{"max_connections": "50"}
+		}, "postgresql.postgresqlConfig.max_connections", "set it to 60 or more"},
+		{"cluster with the bundled TLS keys", func(c *Config) { useCluster(c); c.PostgreSQL.TLS.CASecretRef = "ca" }, "postgresql.tls", "CloudNativePG"},
+		{"cluster password rotation", func(c *Config) { useCluster(c); c.PostgreSQL.Auth.PasswordRotation = 1 }, "postgresql.auth.passwordRotation", ""},
+		{"cluster recovery without an archive", func(c *Config) {
+			useCluster(c)
+			c.PostgreSQL.Cluster.Recovery.Enabled, c.PostgreSQL.Cluster.Recovery.SourceIncarnation, c.PostgreSQL.Cluster.Incarnation = true, 1, 2
+		}, "postgresql.cluster.recovery.enabled", "there is none"},
+		{"cluster recovery into the same incarnation", func(c *Config) {
+			useCluster(c)
+			c.PostgreSQL.Cluster.Recovery.Enabled, c.PostgreSQL.Cluster.Recovery.SourceIncarnation = true, 1
+		}, "postgresql.cluster.recovery.sourceIncarnation", "earlier incarnation"},
+		{"cluster recovery target time", func(c *Config) { useCluster(c); c.PostgreSQL.Cluster.Recovery.TargetTime = "yesterday" }, "postgresql.cluster.recovery.targetTime", "RFC 3339"},
+		{"cluster name too long for the operator's Jobs", func(c *Config) { useCluster(c); c.FullnameOverride = long(40) }, "fullnameOverride", "CloudNativePG recovery Job"},
+		{"cluster archive keys without the cluster", func(c *Config) { c.PostgreSQL.Cluster.Backup.Enabled = true }, "postgresql.cluster.backup.enabled", ""},
 	}
 }
+
+// useCluster puts the database on CloudNativePG.
+func useCluster(c *Config) { c.PostgreSQL.Cluster.Enabled = true }
 
 // enableS3Backup turns on the S3 sink with the given credentials choice and a region.
 func enableS3Backup(c *Config, credentials string) {
@@ -1088,7 +1133,9 @@ func TestWarnings(t *testing.T) {
 	large.FleetSize = FleetLarge
 	require.Len(t, large.Warnings(), 1)
 	assert.Contains(t, large.Warnings()[0], "certctl:fleetSize: large runs on the bundled Postgres, one StatefulSet pod")
-	large.PostgreSQL.Enabled = false
+	large.PostgreSQL.Cluster.Enabled = true
+	assert.Empty(t, large.Warnings(), "the CloudNativePG cluster is replicated and archived")
+	large.PostgreSQL.Cluster.Enabled, large.PostgreSQL.Enabled = false, false
 	assert.Empty(t, large.Warnings(), "an external database is the user's to make highly available")
 }
 

@@ -28,10 +28,11 @@ func (c Config) Warnings() []string {
 			"certificate version's csr_pem, which every key holding cert.read can fetch (the agents' key included), and an agent "+
 			"cannot deploy such a certificate (it has no key file): use agent outside demos")
 	}
-	if c.FleetSize == FleetLarge && c.PostgreSQL.Enabled {
+	if c.FleetSize == FleetLarge && c.PostgreSQL.Enabled && !c.InCluster() {
 		out = append(out, "certctl:fleetSize: large runs on the bundled Postgres, one StatefulSet pod: a node loss is an outage "+
 			"and the nightly dump loses up to a day; for 50,000 certificates use a replicated database with continuous "+
-			"archiving (postgresql.enabled=false and externalDatabase.url; docs/sizing.md)")
+			"archiving (postgresql.cluster.enabled=true with postgresql.cluster.backup.enabled, or postgresql.enabled=false "+
+			"and externalDatabase.url; docs/sizing.md)")
 	}
 	rotations := c.KeyRotations()
 	for _, r := range rotations.List() {

@@ -161,6 +161,7 @@ type PostgreSQL struct {
 	ReadinessProbe            *ProbeTiming         `pulumi:"readinessProbe,optional"`
 	Service                   *PostgresService     `pulumi:"service,optional"`
 	PostgresqlConfig          map[string]string    `pulumi:"postgresqlConfig,optional"`
+	Cluster                   *PostgresCluster     `pulumi:"cluster,optional"`
 }
 
 // Annotate documents PostgreSQL from the doc comments of config.PostgreSQL.
@@ -183,6 +184,7 @@ func (t *PostgreSQL) Annotate(a infer.Annotator) {
 	a.Describe(&t.ReadinessProbe, "ReadinessProbe times the readiness probe, the same pg_isready check.")
 	a.Describe(&t.Service, "Service is the headless Service <fullname>-postgres (always headless; the chart's postgresql.service.type is gone).")
 	a.Describe(&t.PostgresqlConfig, "PostgresqlConfig entries become `-c key=value` server arguments, sorted by key, applied when the pod is deleted (the StatefulSet updates OnDelete).")
+	a.Describe(&t.Cluster, "Cluster runs the database on CloudNativePG instead of the StatefulSet (postgresql.enabled stays true: auth, storage, resources and postgresqlConfig apply to the cluster's instances).")
 }
 
 // ExternalDatabase mirrors config.ExternalDatabase: ExternalDatabase is the `externalDatabase`
@@ -861,6 +863,37 @@ func (t *PostgresService) Annotate(a infer.Annotator) {
 	a.Describe(&t.Port, "Port Postgres listens on and the headless Service exposes; the database URL uses it.")
 }
 
+// PostgresCluster mirrors config.PostgresCluster: PostgresCluster is `postgresql.cluster`: a
+// CloudNativePG Cluster <fullname>-postgres (the operator, its Barman Cloud Plugin and cert-manager
+// installed by the platform team), which the server reaches at <fullname>-postgres-rw with
+// sslmode=verify-full against <fullname>-postgres-ca.
+type PostgresCluster struct {
+	Enabled             pulumi.BoolPtrOutput     `pulumi:"enabled,optional"`
+	Instances           pulumi.IntPtrOutput      `pulumi:"instances,optional"`
+	SpreadOverZones     pulumi.BoolPtrOutput     `pulumi:"spreadOverZones,optional"`
+	SynchronousReplicas pulumi.IntPtrOutput      `pulumi:"synchronousReplicas,optional"`
+	DataDurability      pulumi.StringPtrOutput   `pulumi:"dataDurability,optional"`
+	OperatorNamespace   pulumi.StringPtrOutput   `pulumi:"operatorNamespace,optional"`
+	Incarnation         pulumi.IntPtrOutput      `pulumi:"incarnation,optional"`
+	Backup              *PostgresClusterBackup   `pulumi:"backup,optional"`
+	Recovery            *PostgresClusterRecovery `pulumi:"recovery,optional"`
+}
+
+// Annotate documents PostgresCluster from the doc comments of config.PostgresCluster.
+func (t *PostgresCluster) Annotate(a infer.Annotator) {
+	a.SetToken("index", "PostgresCluster")
+	a.Describe(t, "PostgresCluster is `postgresql.cluster`: a CloudNativePG Cluster <fullname>-postgres (the operator, its Barman Cloud Plugin and cert-manager installed by the platform team), which the server reaches at <fullname>-postgres-rw with sslmode=verify-full against <fullname>-postgres-ca.")
+	a.Describe(&t.Enabled, "Enabled renders the CloudNativePG Cluster instead of the bundled StatefulSet.")
+	a.Describe(&t.Instances, "Instances is the number of PostgreSQL instances, one primary and the rest standbys (>= 1, default 3), each on its own node (required pod anti-affinity).")
+	a.Describe(&t.SpreadOverZones, "SpreadOverZones puts each instance in its own zone (topology.kubernetes.io/zone) instead of only on its own node: needs at least as many zones as instances.")
+	a.Describe(&t.SynchronousReplicas, "SynchronousReplicas is how many standbys confirm each commit (default 1; 0 turns synchronous replication off); at most instances - 1.")
+	a.Describe(&t.DataDurability, "DataDurability is \"required\" (commits wait while too few standbys are healthy) or \"preferred\" (commits go on with fewer standbys: relaxed).")
+	a.Describe(&t.OperatorNamespace, "OperatorNamespace is where the CloudNativePG operator runs; the instances' NetworkPolicy admits it (default cnpg-system).")
+	a.Describe(&t.Incarnation, "Incarnation names this cluster's archive (serverName <fullname>-postgres-<incarnation>): raise it whenever the Cluster is recreated (a restore, `pulumi up --replace`), so the new cluster never archives into its predecessor's WAL (>= 1, default 1).")
+	a.Describe(&t.Backup, "Backup archives WAL and takes base backups to backup.s3's bucket through the Barman Cloud Plugin (it replaces backup.enabled's pg_dump in this mode).")
+	a.Describe(&t.Recovery, "Recovery bootstraps the cluster from the object store instead of an empty initdb.")
+}
+
 // IngressCertManager mirrors config.IngressCertManager: IngressCertManager is
 // `ingress.certManager`: the cert-manager annotation on the Ingress, for cert-manager's
 // ingress-shim; independent of server.tls.certManager.
@@ -940,7 +973,8 @@ func (t *ServiceMonitor) Annotate(a infer.Annotator) {
 }
 
 // PrometheusRules mirrors config.PrometheusRules: PrometheusRules is `monitoring.prometheusRules`:
-// the PrometheusRule <fullname>-rules with upstream's four alerts and their thresholds.
+// the PrometheusRule <fullname>-rules with upstream's four alerts, and with the bundled Postgres
+// one on its volume filling, and their thresholds.
 type PrometheusRules struct {
 	Enabled    pulumi.BoolPtrOutput   `pulumi:"enabled,optional"`
 	RunbookURL pulumi.StringPtrOutput `pulumi:"runbookURL,optional"`
@@ -952,8 +986,8 @@ type PrometheusRules struct {
 // Annotate documents PrometheusRules from the doc comments of config.PrometheusRules.
 func (t *PrometheusRules) Annotate(a infer.Annotator) {
 	a.SetToken("index", "PrometheusRules")
-	a.Describe(t, "PrometheusRules is `monitoring.prometheusRules`: the PrometheusRule <fullname>-rules with upstream's four alerts and their thresholds.")
-	a.Describe(&t.Enabled, "Enabled creates a PrometheusRule with four alerts; refused without monitoring.enabled.")
+	a.Describe(t, "PrometheusRules is `monitoring.prometheusRules`: the PrometheusRule <fullname>-rules with upstream's four alerts, and with the bundled Postgres one on its volume filling, and their thresholds.")
+	a.Describe(&t.Enabled, "Enabled creates the PrometheusRule; refused without monitoring.enabled.")
 	a.Describe(&t.RunbookURL, "RunbookURL is where each alert's runbook_url points (an anchor per alert is appended).")
 	a.Describe(&t.Interval, "Interval is how often Prometheus evaluates the rule group, a Prometheus duration.")
 	a.Describe(&t.Labels, "Labels go on the PrometheusRule, for Prometheus's ruleSelector.")
@@ -1237,6 +1271,44 @@ func (t *OpsgenieNotifier) Annotate(a infer.Annotator) {
 	a.Describe(&t.Priority, "Priority of the alerts: P1 to P5 (CERTCTL_OPSGENIE_PRIORITY).")
 }
 
+// PostgresClusterBackup mirrors config.PostgresClusterBackup: PostgresClusterBackup is
+// `postgresql.cluster.backup`: continuous archiving to backup.s3's bucket (bucket, create, region,
+// credentials, kmsKeyId) under its own prefix.
+type PostgresClusterBackup struct {
+	Enabled       pulumi.BoolPtrOutput   `pulumi:"enabled,optional"`
+	Schedule      pulumi.StringPtrOutput `pulumi:"schedule,optional"`
+	Prefix        pulumi.StringPtrOutput `pulumi:"prefix,optional"`
+	RetentionDays pulumi.IntPtrOutput    `pulumi:"retentionDays,optional"`
+}
+
+// Annotate documents PostgresClusterBackup from the doc comments of config.PostgresClusterBackup.
+func (t *PostgresClusterBackup) Annotate(a infer.Annotator) {
+	a.SetToken("index", "PostgresClusterBackup")
+	a.Describe(t, "PostgresClusterBackup is `postgresql.cluster.backup`: continuous archiving to backup.s3's bucket (bucket, create, region, credentials, kmsKeyId) under its own prefix.")
+	a.Describe(&t.Enabled, "Enabled creates the ObjectStore, archives WAL through the plugin and schedules base backups.")
+	a.Describe(&t.Schedule, "Schedule of the base backups: six cron fields, seconds first (default \"0 0 2 * * *\").")
+	a.Describe(&t.Prefix, "Prefix of the archive in the bucket, without a leading \"/\" (default \"certctl-cnpg/\"); the namespace and the serverName follow it.")
+	a.Describe(&t.RetentionDays, "RetentionDays is how far back a point-in-time restore can go (>= 1, default 30); a built bucket's lifecycle keeps the prefix a week longer, so a base backup the window needs stays.")
+}
+
+// PostgresClusterRecovery mirrors config.PostgresClusterRecovery: PostgresClusterRecovery is
+// `postgresql.cluster.recovery`: a new cluster bootstrapped from the base backups and WAL of an
+// earlier incarnation (docs/runbooks/postgres-cluster-restore.md).
+type PostgresClusterRecovery struct {
+	Enabled           pulumi.BoolPtrOutput   `pulumi:"enabled,optional"`
+	SourceIncarnation pulumi.IntPtrOutput    `pulumi:"sourceIncarnation,optional"`
+	TargetTime        pulumi.StringPtrOutput `pulumi:"targetTime,optional"`
+}
+
+// Annotate documents PostgresClusterRecovery from the doc comments of config.PostgresClusterRecovery.
+func (t *PostgresClusterRecovery) Annotate(a infer.Annotator) {
+	a.SetToken("index", "PostgresClusterRecovery")
+	a.Describe(t, "PostgresClusterRecovery is `postgresql.cluster.recovery`: a new cluster bootstrapped from the base backups and WAL of an earlier incarnation (docs/runbooks/postgres-cluster-restore.md).")
+	a.Describe(&t.Enabled, "Enabled bootstraps from the object store (bootstrap.recovery); needs backup.enabled.")
+	a.Describe(&t.SourceIncarnation, "SourceIncarnation is the incarnation whose archive is restored; below incarnation.")
+	a.Describe(&t.TargetTime, "TargetTime, an RFC 3339 time, stops the replay there (point in time); empty replays all WAL.")
+}
+
 // IssuerRef mirrors config.IssuerRef: IssuerRef names a cert-manager Issuer or ClusterIssuer. It is
 // used at two paths: `server.tls.certManager.issuerRef` (the server Certificate's issuer) and
 // `ingress.certManager.issuerRef` (the issuer the Ingress annotation names).
@@ -1327,8 +1399,8 @@ func (t *RelabelConfig) Annotate(a infer.Annotator) {
 	a.Describe(&t.Action, "Action is a Prometheus relabel action (replace, keep, drop, labelmap, ...); hashmod is refused, since no modulus can be set here.")
 }
 
-// AlertThresholds mirrors config.AlertThresholds: AlertThresholds tune the four alerts. Durations
-// are Prometheus durations ("15m", "1h30m").
+// AlertThresholds mirrors config.AlertThresholds: AlertThresholds tune the alerts. Durations are
+// Prometheus durations ("15m", "1h30m").
 type AlertThresholds struct {
 	ExpiringCertificateCount pulumi.IntPtrOutput     `pulumi:"expiringCertificateCount,optional"`
 	ExpiringCertificateFor   pulumi.StringPtrOutput  `pulumi:"expiringCertificateFor,optional"`
@@ -1338,12 +1410,15 @@ type AlertThresholds struct {
 	JobFailureRateFor        pulumi.StringPtrOutput  `pulumi:"jobFailureRateFor,optional"`
 	IssuanceFailureRate      pulumi.Float64PtrOutput `pulumi:"issuanceFailureRate,optional"`
 	IssuanceFailureFor       pulumi.StringPtrOutput  `pulumi:"issuanceFailureFor,optional"`
+	DatabaseVolumeFreeRatio  pulumi.Float64PtrOutput `pulumi:"databaseVolumeFreeRatio,optional"`
+	DatabaseVolumeFullWithin pulumi.StringPtrOutput  `pulumi:"databaseVolumeFullWithin,optional"`
+	DatabaseVolumeFor        pulumi.StringPtrOutput  `pulumi:"databaseVolumeFor,optional"`
 }
 
 // Annotate documents AlertThresholds from the doc comments of config.AlertThresholds.
 func (t *AlertThresholds) Annotate(a infer.Annotator) {
 	a.SetToken("index", "AlertThresholds")
-	a.Describe(t, "AlertThresholds tune the four alerts. Durations are Prometheus durations (\"15m\", \"1h30m\").")
+	a.Describe(t, "AlertThresholds tune the alerts. Durations are Prometheus durations (\"15m\", \"1h30m\").")
 	a.Describe(&t.ExpiringCertificateCount, "ExpiringCertificateCount: CertctlCertificateExpiringSoon fires above this many certificates expiring within 30 days (>= 0).")
 	a.Describe(&t.ExpiringCertificateFor, "ExpiringCertificateFor is how long that must hold before the alert fires.")
 	a.Describe(&t.OfflineAgentCount, "OfflineAgentCount: CertctlAgentOffline fires above this many offline agents (>= 0).")
@@ -1352,6 +1427,9 @@ func (t *AlertThresholds) Annotate(a infer.Annotator) {
 	a.Describe(&t.JobFailureRateFor, "JobFailureRateFor is how long the share must stay above the threshold.")
 	a.Describe(&t.IssuanceFailureRate, "IssuanceFailureRate: CertctlIssuanceFailures fires above this many issuance failures per second (>= 0; 0 means any failure).")
 	a.Describe(&t.IssuanceFailureFor, "IssuanceFailureFor is how long the rate must stay above the threshold.")
+	a.Describe(&t.DatabaseVolumeFreeRatio, "DatabaseVolumeFreeRatio: CertctlDatabaseVolumeFilling fires when the bundled database's volume has less than this share free, in (0, 1).")
+	a.Describe(&t.DatabaseVolumeFullWithin, "DatabaseVolumeFullWithin: it also fires when, at the last 6 hours' rate of growth, the volume fills within this Prometheus duration.")
+	a.Describe(&t.DatabaseVolumeFor, "DatabaseVolumeFor is how long either must hold before the alert fires.")
 }
 
 // BackupCredentialsSecret mirrors config.BackupCredentialsSecret: BackupCredentialsSecret is the

@@ -117,7 +117,7 @@ func TestDatabaseWiring(t *testing.T) {
 		_, src := envSources(t, c)
 		assert.Equal(t, "configMap:certctl-server/pgsslrootcert", src["PGSSLROOTCERT"])
 		assert.Equal(t, "/etc/postgresql-ca/ca.crt", r.ConfigMap(t, "certctl-server").Data["pgsslrootcert"])
-		assert.Contains(t, pod.Volumes, secretVolume("postgresql-ca", "certctl-postgres-ca"))
+		assert.Contains(t, pod.Volumes, secretVolume("postgresql-ca", "certctl-postgres-ca", "ca.crt"), "only the CA certificate is mounted")
 		assert.Contains(t, c.VolumeMounts, corev1.VolumeMount{Name: "postgresql-ca", MountPath: "/etc/postgresql-ca", ReadOnly: true})
 
 		pgPod := r.StatefulSet(t, "certctl-postgres").Spec.Template.Spec

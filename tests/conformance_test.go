@@ -61,3 +61,19 @@ func TestConformanceCatchesDefects(t *testing.T) {
 	noUserSecret := conformance.Check(clean, conformance.Options{})
 	assert.NotEmpty(t, noUserSecret, "the existing TLS Secret is only exempt when declared user-provided")
 }
+
+// TestConformanceEvaluatesCEL: the Cluster schema's x-kubernetes-validations rules run, as on the
+// API server; a structural check alone accepts zero synchronous standbys.
+func TestConformanceEvaluatesCEL(t *testing.T) {
+	m := ModeNamed(t, "postgres-cluster")
+	objs := objects(mustRun(t, m.Stack(t)))
+	require.Empty(t, conformance.Check(objs, userProvided(m)))
+	for _, o := range objs {
+		if o["kind"] == "Cluster" {
+			Path(o, "spec", "postgresql", "synchronous").(map[string]any)["number"] = 0
+		}
+	}
+	errs := conformance.Check(objs, userProvided(m))
+	require.Len(t, errs, 1)
+	assert.Contains(t, errs[0].Error(), "The number of synchronous replicas should be greater than zero")
+}

@@ -646,6 +646,10 @@ func (r *Render) Secret(t testing.TB, name string) *corev1.Secret {
 func ptrTo[T any](v T) *T { return &v }
 
 // secretVolume is a Secret volume as the program renders it: owner-only files.
-func secretVolume(name, secret string) corev1.Volume {
-	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, DefaultMode: ptrTo[int32](0o400)}}}
+func secretVolume(name, secret string, keys ...string) corev1.Volume {
+	src := &corev1.SecretVolumeSource{SecretName: secret, DefaultMode: ptrTo[int32](0o400)}
+	for _, k := range keys {
+		src.Items = append(src.Items, corev1.KeyToPath{Key: k, Path: k})
+	}
+	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Secret: src}}
 }

@@ -36,6 +36,9 @@ var defaultObjects = []string{
 	"ConfigMap/certctl-agent", "Secret/certctl-agent", "DaemonSet/certctl-agent",
 }
 
+// bundledPostgresObjects are what the bundled StatefulSet mode renders for the database.
+var bundledPostgresObjects = []string{"Secret/certctl-postgres", "Service/certctl-postgres", "StatefulSet/certctl-postgres", "Secret/certctl-postgres-current", passwordChangeJob}
+
 // backupObjects are what backup.enabled adds with the default PVC sink.
 var backupObjects = []string{"CronJob/certctl-backup", "ServiceAccount/certctl-backup", "PersistentVolumeClaim/certctl-backup"}
 
@@ -68,7 +71,7 @@ func modes() []Mode {
 				"externalDatabase": map[string]any{"url": externalURL},
 			},
 			Secret:       []string{"externalDatabase"},
-			Objects:      without(defaultObjects, "Secret/certctl-postgres", "Service/certctl-postgres", "StatefulSet/certctl-postgres", "Secret/certctl-postgres-current", passwordChangeJob),
+			Objects:      without(defaultObjects, bundledPostgresObjects...),
 			UserProvided: []string{"Secret/certctl-tls", "Secret/external-db-ca"},
 		},
 		{
@@ -159,6 +162,25 @@ func modes() []Mode {
 			}}},
 			Objects:      with(defaultObjects, "CronJob/certctl-backup", "ServiceAccount/certctl-backup"),
 			UserProvided: []string{"Secret/certctl-tls"},
+		},
+		{
+			// The database on CloudNativePG, archived to a bucket the program builds (the
+			// instances on IRSA), scraped by a PodMonitor, behind NetworkPolicies.
+			Name: "postgres-cluster",
+			Config: map[string]any{
+				"postgresql": map[string]any{"cluster": map[string]any{"enabled": true, "backup": map[string]any{"enabled": true}}},
+				"backup": map[string]any{"s3": map[string]any{
+					"region": "eu-west-1", "credentials": "irsa", "oidcProviderArn": testOIDCProvider,
+				}},
+				"monitoring":    map[string]any{"enabled": true},
+				"networkPolicy": map[string]any{"enabled": true, "prometheusNamespace": "monitoring"},
+			},
+			Objects: with(without(defaultObjects, bundledPostgresObjects...),
+				"Secret/certctl-postgres-owner", "Cluster/certctl-postgres", "ObjectStore/certctl-postgres",
+				"ScheduledBackup/certctl-postgres", "PodMonitor/certctl-postgres",
+				"NetworkPolicy/certctl-postgres", "NetworkPolicy/certctl-server"),
+			// The operator issues the cluster's CA.
+			UserProvided: []string{"Secret/certctl-tls", "Secret/certctl-postgres-ca"},
 		},
 		{
 			Name:         "migrations-hook",

@@ -20,7 +20,7 @@ import (
 
 // TestStacksRunClean: every stack file in the repo deploys under mocks as-is.
 func TestStacksRunClean(t *testing.T) {
-	for _, stack := range []string{"local", "dev", "staging", "prod"} {
+	for _, stack := range []string{"local", "dev", "staging", "prod", "prod-cnpg"} {
 		t.Run(stack, func(t *testing.T) {
 			r := mustRun(t, loadStack(t, stack))
 			assert.NotEmpty(t, r.KubernetesObjects())

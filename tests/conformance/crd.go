@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,11 +13,13 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/listtype"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/objectmeta"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -25,6 +28,8 @@ import (
 type crdSchema struct {
 	structural *structuralschema.Structural
 	validator  validation.SchemaValidator
+	// cel evaluates the schema's x-kubernetes-validations rules (nil when it has none).
+	cel *cel.Validator
 }
 
 // crdDir holds the upstream CRDs. It is found relative to this source file because go:embed
@@ -79,7 +84,7 @@ func loadCRD(file string, out map[string]crdSchema) error {
 		if err != nil {
 			return fmt.Errorf("version %s: %w", v.Name, err)
 		}
-		out[crd.Spec.Group+"/"+v.Name+"/"+crd.Spec.Names.Kind] = crdSchema{structural, validator}
+		out[crd.Spec.Group+"/"+v.Name+"/"+crd.Spec.Names.Kind] = crdSchema{structural, validator, cel.NewValidator(structural, true, celconfig.PerCallLimit)}
 	}
 	return nil
 }
@@ -123,6 +128,11 @@ func ValidateCustomResource(obj Object) error {
 	errs = append(errs, validation.ValidateCustomResource(nil, u, s.validator)...)
 	errs = append(errs, objectmeta.Validate(nil, u, s.structural, false)...)
 	errs = append(errs, listtype.ValidateListSetsAndMaps(nil, s.structural, u)...)
+	if s.cel != nil {
+		// As on create: no old object, the API server's per-request cost budget.
+		celErrs, _ := s.cel.Validate(context.Background(), nil, s.structural, u, nil, celconfig.RuntimeCELCostBudget)
+		errs = append(errs, celErrs...)
+	}
 	for _, e := range errs {
 		msgs = append(msgs, e.Error())
 	}

@@ -17,8 +17,9 @@ import (
 //   - a Service with a selector must select the pods of a workload in its namespace, and each
 //     port's targetPort (a name, a number, or by default the port) must be a containerPort of
 //     every workload it selects, or traffic goes nowhere;
-//   - a PodDisruptionBudget's selector and a non-empty NetworkPolicy podSelector must select
-//     some workload's pods, or they protect or isolate nothing;
+//   - a PodDisruptionBudget's selector, a non-empty NetworkPolicy podSelector and a PodMonitor's
+//     selector must select some workload's pods (an operator's too: a CloudNativePG Cluster's
+//     instances), or they protect, isolate or scrape nothing;
 //   - a ServiceMonitor's selector must select a Service in its namespace (or those of its
 //     namespaceSelector), and each endpoint's port name must be a port of such a Service.
 func CheckSelectors(objs []Object) []error {
@@ -28,23 +29,43 @@ func CheckSelectors(objs []Object) []error {
 		errs = append(errs, ownSelectorProblems(w)...)
 	}
 	svcs := services(objs)
+	pods := append(operatedPods(objs), ws...)
 	for _, obj := range objs {
 		switch gvk(obj) {
 		case "v1/Service":
 			errs = append(errs, serviceSelectorProblems(obj, ws)...)
 		case "policy/v1/PodDisruptionBudget":
 			if pdb, err := decodeAs[policyv1.PodDisruptionBudget](obj); err == nil {
-				errs = append(errs, selectsSomePods(obj, "spec.selector", pdb.Spec.Selector, ws)...)
+				errs = append(errs, selectsSomePods(obj, "spec.selector", pdb.Spec.Selector, pods)...)
 			}
 		case "networking.k8s.io/v1/NetworkPolicy":
 			if np, err := decodeAs[networkingv1.NetworkPolicy](obj); err == nil {
-				errs = append(errs, selectsSomePods(obj, "spec.podSelector", &np.Spec.PodSelector, ws)...)
+				errs = append(errs, selectsSomePods(obj, "spec.podSelector", &np.Spec.PodSelector, pods)...)
+			}
+		case "monitoring.coreos.com/v1/PodMonitor":
+			if ls, err := decodeAs[*metav1.LabelSelector](Nested(obj, "spec", "selector")); err == nil && ls != nil {
+				errs = append(errs, selectsSomePods(obj, "spec.selector", ls, pods)...)
 			}
 		case "monitoring.coreos.com/v1/ServiceMonitor":
 			errs = append(errs, serviceMonitorSelectorProblems(obj, svcs)...)
 		}
 	}
 	return errs
+}
+
+// operatedPods are the pods operators create for custom resources, by the labels they give them:
+// a CloudNativePG Cluster's instances carry cnpg.io/cluster=<name>.
+func operatedPods(objs []Object) []workload {
+	var out []workload
+	for _, obj := range objs {
+		if gvk(obj) == "postgresql.cnpg.io/v1/Cluster" {
+			name, _ := Nested(obj, "metadata", "name").(string)
+			out = append(out, workload{obj: obj, template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"cnpg.io/cluster": name}},
+			}})
+		}
+	}
+	return out
 }
 
 // selectorKinds are the workload kinds whose spec.selector the user writes; Jobs generate theirs.

@@ -95,6 +95,9 @@ func NewCertctl(ctx *pulumi.Context, name string, args *CertctlArgs, opts ...pul
 			return nil, err
 		}
 		db.URL = pc.Connection.URL("verify-full")
+		if pc.Connection.PasswordOnlyInRef {
+			db.PasswordRef = pc.Connection.PasswordRef
+		}
 		db.CASecret = pc.CASecret
 		db.Egress = pc.Egress
 		db.Ready = pc.Ready

@@ -43,12 +43,17 @@ func TestLabelsKeepSelectorsImmutable(t *testing.T) {
 
 func TestDatabaseURLEscapesThePassword(t *testing.T) {
 	c := Connection{Host: "prod-certctl-postgres", Port: 5432, Database: "certctl", Username: "certctl"}
-	got := c.url("p@ss:w/rd?#%", "require")
+	got := c.url(url.UserPassword(c.Username, "p@ss:w/rd?#%"), "require")
 	assert.Equal(t, "postgres://certctl:p%40ss%3Aw%2Frd%3F%23%25@prod-certctl-postgres:5432/certctl?sslmode=require", got)
 	u, err := url.Parse(got)
 	require.NoError(t, err)
 	pw, _ := u.User.Password()
 	assert.Equal(t, "p@ss:w/rd?#%", pw, "lib/pq decodes what the URL carries")
+
+	bare, err := url.Parse(c.url(url.User(c.Username), "require"))
+	require.NoError(t, err)
+	_, hasPassword := bare.User.Password()
+	assert.False(t, hasPassword, "without a password in the URL lib/pq reads PGPASSWORD; an empty one would override it")
 }
 
 func TestPostgresCommandArgs(t *testing.T) {

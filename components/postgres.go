@@ -42,18 +42,26 @@ type Connection struct {
 	// Password is a Pulumi secret; PasswordRef is where pods read it from.
 	Password    pulumi.StringOutput
 	PasswordRef config.SecretKeyRef
+	// PasswordOnlyInRef: the program does not know the password (a Secret the user provides
+	// holds it), so Password is unset and clients read it from PasswordRef as PGPASSWORD.
+	PasswordOnlyInRef bool
 }
 
 // URL is the lib/pq connection URL with the password inside it, escaped, and kept secret: no
-// pod has to assemble it (kubelet never expands $(VAR) in a value read from a Secret).
+// pod has to assemble it (kubelet never expands $(VAR) in a value read from a Secret). With
+// PasswordOnlyInRef it carries none: lib/pq then takes PGPASSWORD, which an empty password in
+// the URL would override.
 func (c Connection) URL(sslmode string) pulumi.StringOutput {
-	return c.Password.ApplyT(func(pw string) string { return c.url(pw, sslmode) }).(pulumi.StringOutput)
+	if c.PasswordOnlyInRef {
+		return pulumi.ToSecret(pulumi.String(c.url(url.User(c.Username), sslmode))).(pulumi.StringOutput)
+	}
+	return c.Password.ApplyT(func(pw string) string { return c.url(url.UserPassword(c.Username, pw), sslmode) }).(pulumi.StringOutput)
 }
 
-func (c Connection) url(password, sslmode string) string {
+func (c Connection) url(user *url.Userinfo, sslmode string) string {
 	u := url.URL{
 		Scheme:   "postgres",
-		User:     url.UserPassword(c.Username, password),
+		User:     user,
 		Host:     net.JoinHostPort(c.Host, strconv.Itoa(c.Port)),
 		Path:     "/" + c.Database,
 		RawQuery: url.Values{"sslmode": {sslmode}}.Encode(),

@@ -93,27 +93,31 @@ func NewPostgresCluster(ctx *pulumi.Context, name string, args *PostgresClusterA
 	a, child := args, pulumi.Parent(p)
 	pg := a.PostgreSQL
 
-	password, err := rotatable(ctx, name+"-password", pg.Auth.Password, 0, child)
-	if err != nil {
-		return nil, err
+	secretName := ownerSecret(a)
+	var password pulumi.StringOutput
+	var deps []pulumi.Resource
+	if pg.Cluster.OwnerSecret == "" {
+		generated, err := rotatable(ctx, name+"-password", pg.Auth.Password, 0, child)
+		if err != nil {
+			return nil, err
+		}
+		secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
+			Metadata: a.Release.objectMeta(secretName, componentPostgres, nil),
+			Type:     pulumi.String("kubernetes.io/basic-auth"),
+			StringData: pulumi.StringMap{
+				"username":          pulumi.ToSecret(pulumi.String(pg.Auth.Username)).(pulumi.StringOutput),
+				keyPostgresPassword: generated,
+			},
+		}, child)
+		if err != nil {
+			return nil, err
+		}
+		password, deps = generated, []pulumi.Resource{secret}
 	}
-	secretName := clusterOwnerSecret(a.Name)
-	secret, err := corev1.NewSecret(ctx, name, &corev1.SecretArgs{
-		Metadata: a.Release.objectMeta(secretName, componentPostgres, nil),
-		Type:     pulumi.String("kubernetes.io/basic-auth"),
-		StringData: pulumi.StringMap{
-			"username":          pulumi.ToSecret(pulumi.String(pg.Auth.Username)).(pulumi.StringOutput),
-			keyPostgresPassword: password,
-		},
-	}, child)
-	if err != nil {
-		return nil, err
-	}
-	deps := []pulumi.Resource{secret}
 	var archive *clusterArchive
 	if pg.Cluster.Backup.Enabled {
-		archive, err = newClusterArchive(ctx, name, a, child)
-		if err != nil {
+		var err error
+		if archive, err = newClusterArchive(ctx, name, a, child); err != nil {
 			return nil, err
 		}
 		deps = append(deps, archive.resources...)
@@ -142,11 +146,12 @@ func NewPostgresCluster(ctx *pulumi.Context, name string, args *PostgresClusterA
 
 	rw := a.Name + "-rw"
 	p.Host = pulumi.Sprintf("%s.%s.svc.cluster.local", rw, a.Release.Namespace)
-	p.SecretName = secret.Metadata.Name().Elem()
+	p.SecretName = pulumi.String(secretName).ToStringOutput()
 	p.Claims = regexp.QuoteMeta(args.Name) + "-[0-9]+"
 	p.Connection = Connection{
 		Host: rw, Port: cnpgPort, Database: pg.Auth.Database, Username: pg.Auth.Username,
 		Password: password, PasswordRef: config.SecretKeyRef{Name: secretName, Key: keyPostgresPassword},
+		PasswordOnlyInRef: pg.Cluster.OwnerSecret != "",
 	}
 	p.CASecret = a.Name + "-ca"
 	p.Egress = &networkingv1.NetworkPolicyEgressRuleArgs{
@@ -157,8 +162,14 @@ func NewPostgresCluster(ctx *pulumi.Context, name string, args *PostgresClusterA
 	return p, ctx.RegisterResourceOutputs(p, pulumi.Map{"host": p.Host, "secretName": p.SecretName})
 }
 
-// clusterOwnerSecret names the application owner's basic-auth Secret.
-func clusterOwnerSecret(cluster string) string { return cluster + "-owner" }
+// ownerSecret names the application owner's basic-auth Secret: the user's, or the one the
+// component generates.
+func ownerSecret(a *PostgresClusterArgs) string {
+	if s := a.PostgreSQL.Cluster.OwnerSecret; s != "" {
+		return s
+	}
+	return a.Name + "-owner"
+}
 
 // clusterArchive is the bucket side of the archive: the ObjectStore's and the instances'
 // ServiceAccount's settings, and what the Cluster must wait for.
@@ -291,7 +302,7 @@ func clusterArgs(a *PostgresClusterArgs, archive *clusterArchive) *apiextensions
 // database keeps its roles, and the owner's Secret then sets its password.
 func clusterBootstrap(a *PostgresClusterArgs) pulumi.Map {
 	pg, r := a.PostgreSQL, a.PostgreSQL.Cluster.Recovery
-	owner := pulumi.Map{"name": pulumi.String(clusterOwnerSecret(a.Name))}
+	owner := pulumi.Map{"name": pulumi.String(ownerSecret(a))}
 	if !r.Enabled {
 		return pulumi.Map{"initdb": pulumi.Map{
 			"database": pulumi.String(pg.Auth.Database), "owner": pulumi.String(pg.Auth.Username), "secret": owner,

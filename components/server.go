@@ -36,10 +36,12 @@ const typeCertctlServer = "certctl:index:CertctlServer"
 
 // Database is how the server reaches PostgreSQL.
 type Database struct {
-	// URL becomes CERTCTL_DATABASE_URL, password included (a Pulumi secret).
+	// URL becomes CERTCTL_DATABASE_URL, password included unless PasswordRef is set (a Pulumi secret).
 	URL pulumi.StringOutput
 	// CASecret, when set, holds the ca.crt the server verifies the database with (PGSSLROOTCERT).
 	CASecret string
+	// PasswordRef, when set, is where the pods read the password (PGPASSWORD) the URL lacks.
+	PasswordRef config.SecretKeyRef
 	// Egress is the server NetworkPolicy's rule to the database: its pods (bundled, the
 	// cluster's instances) or its address (external); nil when a NetworkPolicy cannot name it.
 	Egress *networkingv1.NetworkPolicyEgressRuleArgs

@@ -20,6 +20,7 @@ func serverEnv(a *CertctlServerArgs) []envEntry {
 		secretEnv("CERTCTL_DATABASE_URL", "database-url", db.URL).setBy("externalDatabase.url"),
 	}
 	env = append(env, when(db.CASecret != "", plainEnv("PGSSLROOTCERT", postgresCAMountPath+"/ca.crt").setBy("postgresql.tls.caSecretRef"))...)
+	env = append(env, when(db.PasswordRef.Name != "", refEnv("PGPASSWORD", db.PasswordRef, false).setBy("postgresql.cluster.ownerSecret"))...)
 	env = append(env,
 		plainEnv("CERTCTL_DATABASE_MAX_CONNS", strconv.Itoa(s.DatabaseMaxConns)).setBy("server.databaseMaxConns"),
 		plainEnv("CERTCTL_LOG_LEVEL", s.Logging.Level).setBy("server.logging.level"),

@@ -77,6 +77,12 @@ func validatePostgresCluster(p *problems, c Config) {
 			"remove it; to change the password, set postgresql.auth.password (CloudNativePG applies a changed Secret to the role)")
 	}
 
+	checkOptionalName(p, key+".ownerSecret", pc.OwnerSecret, dnsSubdomain)
+	if pc.OwnerSecret != "" && c.PostgreSQL.Auth.Password.IsSet() {
+		p.add("postgresql.auth.password", "is set while postgresql.cluster.ownerSecret names the Secret that holds the owner's password",
+			"remove postgresql.auth.password, or remove postgresql.cluster.ownerSecret to have the program keep the password")
+	}
+
 	b := pc.Backup
 	if _, err := cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow).Parse(b.Schedule); err != nil || len(strings.Fields(b.Schedule)) != 6 {
 		p.addf(key+".backup.schedule", `use six cron fields, seconds first, such as "0 0 2 * * *" (02:00 every day)`,

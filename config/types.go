@@ -702,6 +702,11 @@ type PostgresCluster struct {
 	Backup PostgresClusterBackup `json:"backup"`
 	// Recovery bootstraps the cluster from the object store instead of an empty initdb.
 	Recovery PostgresClusterRecovery `json:"recovery"`
+	// OwnerSecret names a kubernetes.io/basic-auth Secret you provide (username =
+	// postgresql.auth.username, password) for the owner, in place of the generated
+	// <fullname>-postgres-owner: the operator sets the role's password from it, and the server
+	// and migration pods read it as PGPASSWORD (their database URL then carries none).
+	OwnerSecret string `json:"ownerSecret"`
 }
 
 // PostgresClusterBackup is `postgresql.cluster.backup`: continuous archiving to backup.s3's

@@ -525,9 +525,10 @@ func validatePostgres(p *problems, c Config) {
 	for _, x := range []struct {
 		key string
 		on  bool
-	}{{"postgresql.cluster.backup.enabled", pg.Cluster.Backup.Enabled}, {"postgresql.cluster.recovery.enabled", pg.Cluster.Recovery.Enabled}} {
+	}{{"postgresql.cluster.backup.enabled", pg.Cluster.Backup.Enabled}, {"postgresql.cluster.recovery.enabled", pg.Cluster.Recovery.Enabled},
+		{"postgresql.cluster.ownerSecret", pg.Cluster.OwnerSecret != ""}} {
 		if x.on && !pg.Cluster.Enabled {
-			p.add(x.key, "is true while postgresql.cluster.enabled is false", "set postgresql.cluster.enabled=true, or set "+x.key+"=false")
+			p.add(x.key, "is set while postgresql.cluster.enabled is false", "set postgresql.cluster.enabled=true, or remove "+x.key)
 		}
 	}
 

@@ -795,6 +795,12 @@ func refusals() []refusal {
 		{"cluster recovery target time", func(c *Config) { useCluster(c); c.PostgreSQL.Cluster.Recovery.TargetTime = "yesterday" }, "postgresql.cluster.recovery.targetTime", "RFC 3339"},
 		{"cluster name too long for the operator's Jobs", func(c *Config) { useCluster(c); c.FullnameOverride = long(40) }, "fullnameOverride", "CloudNativePG recovery Job"},
 		{"cluster archive keys without the cluster", func(c *Config) { c.PostgreSQL.Cluster.Backup.Enabled = true }, "postgresql.cluster.backup.enabled", ""},
+		{"cluster owner Secret without the cluster", func(c *Config) { c.PostgreSQL.Cluster.OwnerSecret = "mine" }, "postgresql.cluster.ownerSecret", "postgresql.cluster.enabled is false"},
+		{"cluster owner Secret and a password", func(c *Config) {
+			useCluster(c)
+			c.PostgreSQL.Cluster.OwnerSecret, c.PostgreSQL.Auth.Password = "mine", NewSecret("s3cret")
+		}, "postgresql.auth.password", "ownerSecret names the Secret"},
+		{"cluster owner Secret name", func(c *Config) { useCluster(c); c.PostgreSQL.Cluster.OwnerSecret = "Mine" }, "postgresql.cluster.ownerSecret", ""},
 	}
 }
 

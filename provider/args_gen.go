@@ -877,6 +877,7 @@ type PostgresCluster struct {
 	Incarnation         pulumi.IntPtrOutput      `pulumi:"incarnation,optional"`
 	Backup              *PostgresClusterBackup   `pulumi:"backup,optional"`
 	Recovery            *PostgresClusterRecovery `pulumi:"recovery,optional"`
+	OwnerSecret         pulumi.StringPtrOutput   `pulumi:"ownerSecret,optional"`
 }
 
 // Annotate documents PostgresCluster from the doc comments of config.PostgresCluster.
@@ -892,6 +893,7 @@ func (t *PostgresCluster) Annotate(a infer.Annotator) {
 	a.Describe(&t.Incarnation, "Incarnation names this cluster's archive (serverName <fullname>-postgres-<incarnation>): raise it whenever the Cluster is recreated (a restore, `pulumi up --replace`), so the new cluster never archives into its predecessor's WAL (>= 1, default 1).")
 	a.Describe(&t.Backup, "Backup archives WAL and takes base backups to backup.s3's bucket through the Barman Cloud Plugin (it replaces backup.enabled's pg_dump in this mode).")
 	a.Describe(&t.Recovery, "Recovery bootstraps the cluster from the object store instead of an empty initdb.")
+	a.Describe(&t.OwnerSecret, "OwnerSecret names a kubernetes.io/basic-auth Secret you provide (username = postgresql.auth.username, password) for the owner, in place of the generated <fullname>-postgres-owner: the operator sets the role's password from it, and the server and migration pods read it as PGPASSWORD (their database URL then carries none).")
 }
 
 // IngressCertManager mirrors config.IngressCertManager: IngressCertManager is

@@ -1,7 +1,10 @@
 package tests
 
 import (
+	"slices"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,6 +32,36 @@ func TestPostgresClusterServerConnection(t *testing.T) {
 	assert.True(t, owner.secretAt("stringData", "password"), "the owner's password stays secret")
 	assert.Contains(t, r.Secret(t, "certctl-server").StringData["database-url"], ":"+r.Secret(t, "certctl-postgres-owner").StringData["password"]+"@",
 		"the server's URL carries the owner's password")
+}
+
+// With the user's owner Secret the program neither generates nor reads the password: the
+// Cluster's initdb and the pods name that Secret, and the URL carries no password, so lib/pq
+// takes PGPASSWORD.
+func TestPostgresClusterOwnerSecret(t *testing.T) {
+	r := clusterMode(t, map[string]any{
+		"postgresql": map[string]any{"cluster": map[string]any{"ownerSecret": "certctl-db-owner"}},
+		"migrations": map[string]any{"viaHook": true},
+	})
+	assert.NotContains(t, r.ObjectSet(), "Secret/certctl-postgres-owner", "no owner Secret of the program's")
+	passwords := func(r *Render) (names []string) {
+		for _, res := range r.ByType("random:index/randomPassword:RandomPassword") {
+			names = append(names, res.Name)
+		}
+		return names
+	}
+	assert.Len(t, passwords(r), len(passwords(RenderMode(t, "postgres-cluster")))-1, "no owner's password to generate")
+	assert.Equal(t, map[string]any{"name": "certctl-db-owner"}, Path(plain(r.Object(t, "Cluster", "certctl-postgres").Inputs["spec"]), "bootstrap", "initdb", "secret"))
+	assert.Equal(t, "postgres://certctl@certctl-postgres-rw:5432/certctl?sslmode=verify-full", r.Secret(t, "certctl-server").StringData["database-url"])
+	_, job := migrationJobOf(t, r)
+	for _, c := range []corev1.Container{r.Deployment(t, "certctl-server").Spec.Template.Spec.Containers[0], job.Spec.Template.Spec.Containers[0]} {
+		i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "PGPASSWORD" })
+		require.GreaterOrEqual(t, i, 0, "%s reads the password", c.Name)
+		assert.Equal(t, &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "certctl-db-owner"}, Key: "password", Optional: ptrTo(false)},
+			c.Env[i].ValueFrom.SecretKeyRef, "%s: from the user's Secret", c.Name)
+	}
+	generated := RenderMode(t, "postgres-cluster").Deployment(t, "certctl-server").Spec.Template.Spec.Containers[0].Env
+	assert.False(t, slices.ContainsFunc(generated, func(e corev1.EnvVar) bool { return e.Name == "PGPASSWORD" }),
+		"with the generated Secret the URL holds the password")
 }
 
 // The Cluster: three instances over distinct nodes, a synchronous standby, unattended primary

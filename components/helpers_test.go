@@ -53,7 +53,7 @@ func TestDatabaseURLEscapesThePassword(t *testing.T) {
 	bare, err := url.Parse(c.url(url.User(c.Username), "require"))
 	require.NoError(t, err)
 	_, hasPassword := bare.User.Password()
-	assert.False(t, hasPassword, "without a password in the URL lib/pq reads PGPASSWORD; an empty one would override it")
+	assert.False(t, hasPassword, "the user's Secret holds the password: the URL names the user alone, and lib/pq reads PGPASSWORD")
 }
 
 func TestPostgresCommandArgs(t *testing.T) {

@@ -49,8 +49,7 @@ type Connection struct {
 
 // URL is the lib/pq connection URL with the password inside it, escaped, and kept secret: no
 // pod has to assemble it (kubelet never expands $(VAR) in a value read from a Secret). With
-// PasswordOnlyInRef it carries none: lib/pq then takes PGPASSWORD, which an empty password in
-// the URL would override.
+// PasswordOnlyInRef it carries none, and lib/pq (v2.1.7's driver) takes PGPASSWORD.
 func (c Connection) URL(sslmode string) pulumi.StringOutput {
 	if c.PasswordOnlyInRef {
 		return pulumi.ToSecret(pulumi.String(c.url(url.User(c.Username), sslmode))).(pulumi.StringOutput)

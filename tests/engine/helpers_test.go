@@ -261,17 +261,7 @@ func kubectl(t *testing.T, c *cluster.Cluster, args ...string) {
 // ca.crt, as the stack files say to create it (and cert-manager would issue it). It may run off
 // the test's goroutine, so it panics instead of failing the test.
 func tlsSecretYAML(ns, name string, names ...string) string {
-	must := func(err error) {
-		if err != nil {
-			panic(err)
-		}
-	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(err)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "engine test CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	must(err)
+	caDER, caKey := newCA()
 	ca, err := x509.ParseCertificate(caDER)
 	must(err)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -281,11 +271,45 @@ func tlsSecretYAML(ns, name string, names ...string) string {
 	must(err)
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	must(err)
-	indent := func(s string) string { return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ") }
 	return fmt.Sprintf("apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata: {name: %s, namespace: %s}\nstringData:\n  tls.crt: |\n%s\n  tls.key: |\n%s\n  ca.crt: |\n%s\n",
-		name, ns, indent(pemString("CERTIFICATE", leafDER)), indent(pemString("PRIVATE KEY", keyDER)), indent(pemString("CERTIFICATE", caDER)))
+		name, ns, blockScalar(pemString("CERTIFICATE", leafDER)), blockScalar(pemString("PRIVATE KEY", keyDER)), blockScalar(pemString("CERTIFICATE", caDER)))
 }
 
+// caSecretYAML is an Opaque Secret holding a throwaway CA's ca.crt and ca.key, as CloudNativePG
+// makes a Cluster's <cluster>-ca (labelled cnpg.io/cluster). It panics instead of failing the test,
+// as tlsSecretYAML does.
+func caSecretYAML(ns, name, cluster string) string {
+	caDER, caKey := newCA()
+	keyDER, err := x509.MarshalPKCS8PrivateKey(caKey)
+	must(err)
+	return fmt.Sprintf("apiVersion: v1\nkind: Secret\ntype: Opaque\nmetadata: {name: %s, namespace: %s, labels: {cnpg.io/cluster: %s}}\nstringData:\n  ca.crt: |\n%s\n  ca.key: |\n%s\n",
+		name, ns, cluster, blockScalar(pemString("CERTIFICATE", caDER)), blockScalar(pemString("PRIVATE KEY", keyDER)))
+}
+
+// newCA is a throwaway self-signed CA valid for a day: its certificate (DER) and key.
+func newCA() ([]byte, *ecdsa.PrivateKey) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(err)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "engine test CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	must(err)
+	return caDER, caKey
+}
+
+// blockScalar indents a PEM block as the body of a YAML block scalar under a Secret's stringData.
+func blockScalar(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ")
+}
+
+// must panics on err: for the helpers that may run off the test's goroutine.
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// pemString is der PEM-encoded as a block of typ.
 func pemString(typ string, der []byte) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 }

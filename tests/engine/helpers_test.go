@@ -42,6 +42,7 @@ func up(t *testing.T, ctx context.Context, stack auto.Stack, out io.Writer) *ste
 	return log.wait()
 }
 
+// setConfig sets a stack config key (a path: "certctl:server.replicas"), which must succeed.
 func setConfig(t *testing.T, ctx context.Context, stack auto.Stack, key, value string) {
 	t.Helper()
 	require.NoError(t, stack.SetConfigWithOptions(ctx, key, auto.ConfigValue{Value: value}, &auto.ConfigOptions{Path: true}))
@@ -78,6 +79,7 @@ type stepLog struct {
 	urns  map[string]string
 }
 
+// newStepLog is an empty log collecting the events of the operation its events channel is given to.
 func newStepLog() *stepLog {
 	l := &stepLog{events: make(chan events.EngineEvent), done: make(chan struct{}), ops: map[string][]apitype.OpType{}, urns: map[string]string{}}
 	go func() {
@@ -94,6 +96,7 @@ func newStepLog() *stepLog {
 	return l
 }
 
+// record notes a step event of phase ("start" or "finish") under the step's name.
 func (l *stepLog) record(phase string, m apitype.StepEventMetadata) {
 	name := m.URN[strings.LastIndex(m.URN, "::")+2:]
 	if kind, ok := strings.CutPrefix(m.Type, "kubernetes:"); ok {
@@ -150,6 +153,7 @@ func (l *stepLog) did(step string, op apitype.OpType) bool { return slices.Conta
 func (l *stepLog) started(step string) int  { return slices.Index(l.order, "start "+step) }
 func (l *stepLog) finished(step string) int { return slices.Index(l.order, "finish "+step) }
 
+// urn is the URN of a step the operation saw, which must be there.
 func (l *stepLog) urn(t *testing.T, step string) string {
 	t.Helper()
 	urn, ok := l.urns[step]
@@ -251,6 +255,7 @@ func programBinary(t *testing.T) string {
 	return builtBinary
 }
 
+// kubectl runs kubectl against the cluster, which must succeed.
 func kubectl(t *testing.T, c *cluster.Cluster, args ...string) {
 	t.Helper()
 	out, err := c.Kubectl(args...)
@@ -320,6 +325,7 @@ type logWriter struct {
 	line []byte
 }
 
+// Write logs every complete line of p and keeps the rest for the next call.
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.line = append(w.line, p...)
 	for {

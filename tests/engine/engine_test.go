@@ -42,8 +42,7 @@ func TestDevStack(t *testing.T) {
 // namespace and the server's TLS Secret; and makes the volume its Postgres claim binds.
 func prepareDev(t *testing.T) func(*cluster.Cluster) {
 	return func(c *cluster.Cluster) {
-		kubectl(t, c, "create", "namespace", "certctl-dev")
-		kubectl(t, c, "label", "namespace", "certctl-dev", "pod-security.kubernetes.io/enforce=restricted")
+		restrictedNamespace(t, c, "certctl-dev")
 		c.Apply(t, tlsSecretYAML("certctl-dev", "certctl-tls", serviceNames("certctl-server", "certctl-dev")...))
 		c.CreatePV(t, "engine-postgres", "10Gi")
 		c.CreatePV(t, "engine-postgres-renamed", "10Gi") // for checkCAKept's renamed StatefulSet
@@ -198,13 +197,43 @@ func TestProdStack(t *testing.T) {
 // controller) and makes the volumes its claims bind.
 func prepareProd(t *testing.T) func(*cluster.Cluster) {
 	return func(c *cluster.Cluster) {
-		kubectl(t, c, "create", "namespace", "certctl")
-		kubectl(t, c, "label", "namespace", "certctl", "pod-security.kubernetes.io/enforce=restricted")
+		restrictedNamespace(t, c, "certctl")
 		c.Apply(t, tlsSecretYAML("certctl", "certctl-postgres-tls", serviceNames("certctl-postgres", "certctl")...))
 		c.InstallCRDs(t, certManagerCRD)
 		c.CreatePVWithClass(t, "engine-postgres", "50Gi", "gp3")
 		c.CreatePV(t, "engine-backup", "50Gi")
 	}
+}
+
+// TestProdCNPGStack: the prod-cnpg stack (the database on CloudNativePG, archived to a bucket
+// and through an IAM role made elsewhere: no aws plugin here) in a namespace it does not own, the
+// test playing cert-manager and CloudNativePG's operator (playCNPG: no instance runs). pulumi up
+// waits for the Cluster to be Ready before the migration Job and the servers start; the server
+// verifies <cluster>-rw against the operator's <cluster>-ca; the lifecycle; and destroy keeps the
+// Cluster (CloudNativePG deletes the instances' volumes with it).
+func TestProdCNPGStack(t *testing.T) {
+	t.Parallel()
+	d := deploy(t, "prod-cnpg", "certctl", cluster.Options{Nodes: 3}, func(c *cluster.Cluster) {
+		restrictedNamespace(t, c, "certctl")
+		c.InstallCRDs(t, certManagerCRD, cnpgClusterCRD, scheduledBackupCRD, objectStoreCRD)
+	})
+	d.playCertManager()
+	d.playCNPG()
+	d.lifecycle(scaleCheck{replicas: 2, changes: []string{"update Deployment certctl-server"},
+		why: "two replicas keep the rate-limit backend, and max_connections (200) refuses four: only the Deployment changes"},
+		func() {
+			d.checkWaitedForCluster()
+			d.checkServerTrustsCluster()
+		},
+		"cluster/"+cnpgCluster)
+}
+
+// restrictedNamespace creates the namespace a stack file says to create before its first pulumi
+// up, enforcing the restricted Pod Security Standard.
+func restrictedNamespace(t *testing.T, c *cluster.Cluster, ns string) {
+	t.Helper()
+	kubectl(t, c, "create", "namespace", ns)
+	kubectl(t, c, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
 }
 
 // TestMigrationBeyondTenMinutes: the prod stack's first migration Job runs 630 s (a large

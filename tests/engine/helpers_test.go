@@ -42,6 +42,7 @@ func up(t *testing.T, ctx context.Context, stack auto.Stack, out io.Writer) *ste
 	return log.wait()
 }
 
+// setConfig sets a stack config key (a path: "certctl:server.replicas"), which must succeed.
 func setConfig(t *testing.T, ctx context.Context, stack auto.Stack, key, value string) {
 	t.Helper()
 	require.NoError(t, stack.SetConfigWithOptions(ctx, key, auto.ConfigValue{Value: value}, &auto.ConfigOptions{Path: true}))
@@ -78,6 +79,7 @@ type stepLog struct {
 	urns  map[string]string
 }
 
+// newStepLog is an empty log collecting the events of the operation its events channel is given to.
 func newStepLog() *stepLog {
 	l := &stepLog{events: make(chan events.EngineEvent), done: make(chan struct{}), ops: map[string][]apitype.OpType{}, urns: map[string]string{}}
 	go func() {
@@ -94,6 +96,7 @@ func newStepLog() *stepLog {
 	return l
 }
 
+// record notes a step event of phase ("start" or "finish") under the step's name.
 func (l *stepLog) record(phase string, m apitype.StepEventMetadata) {
 	name := m.URN[strings.LastIndex(m.URN, "::")+2:]
 	if kind, ok := strings.CutPrefix(m.Type, "kubernetes:"); ok {
@@ -150,6 +153,7 @@ func (l *stepLog) did(step string, op apitype.OpType) bool { return slices.Conta
 func (l *stepLog) started(step string) int  { return slices.Index(l.order, "start "+step) }
 func (l *stepLog) finished(step string) int { return slices.Index(l.order, "finish "+step) }
 
+// urn is the URN of a step the operation saw, which must be there.
 func (l *stepLog) urn(t *testing.T, step string) string {
 	t.Helper()
 	urn, ok := l.urns[step]
@@ -251,6 +255,7 @@ func programBinary(t *testing.T) string {
 	return builtBinary
 }
 
+// kubectl runs kubectl against the cluster, which must succeed.
 func kubectl(t *testing.T, c *cluster.Cluster, args ...string) {
 	t.Helper()
 	out, err := c.Kubectl(args...)
@@ -261,17 +266,7 @@ func kubectl(t *testing.T, c *cluster.Cluster, args ...string) {
 // ca.crt, as the stack files say to create it (and cert-manager would issue it). It may run off
 // the test's goroutine, so it panics instead of failing the test.
 func tlsSecretYAML(ns, name string, names ...string) string {
-	must := func(err error) {
-		if err != nil {
-			panic(err)
-		}
-	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(err)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "engine test CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	must(err)
+	caDER, caKey := newCA()
 	ca, err := x509.ParseCertificate(caDER)
 	must(err)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -281,11 +276,45 @@ func tlsSecretYAML(ns, name string, names ...string) string {
 	must(err)
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	must(err)
-	indent := func(s string) string { return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ") }
 	return fmt.Sprintf("apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata: {name: %s, namespace: %s}\nstringData:\n  tls.crt: |\n%s\n  tls.key: |\n%s\n  ca.crt: |\n%s\n",
-		name, ns, indent(pemString("CERTIFICATE", leafDER)), indent(pemString("PRIVATE KEY", keyDER)), indent(pemString("CERTIFICATE", caDER)))
+		name, ns, blockScalar(pemString("CERTIFICATE", leafDER)), blockScalar(pemString("PRIVATE KEY", keyDER)), blockScalar(pemString("CERTIFICATE", caDER)))
 }
 
+// caSecretYAML is an Opaque Secret holding a throwaway CA's ca.crt and ca.key, as CloudNativePG
+// makes a Cluster's <cluster>-ca (labelled cnpg.io/cluster). It panics instead of failing the test,
+// as tlsSecretYAML does.
+func caSecretYAML(ns, name, cluster string) string {
+	caDER, caKey := newCA()
+	keyDER, err := x509.MarshalPKCS8PrivateKey(caKey)
+	must(err)
+	return fmt.Sprintf("apiVersion: v1\nkind: Secret\ntype: Opaque\nmetadata: {name: %s, namespace: %s, labels: {cnpg.io/cluster: %s}}\nstringData:\n  ca.crt: |\n%s\n  ca.key: |\n%s\n",
+		name, ns, cluster, blockScalar(pemString("CERTIFICATE", caDER)), blockScalar(pemString("PRIVATE KEY", keyDER)))
+}
+
+// newCA is a throwaway self-signed CA valid for a day: its certificate (DER) and key.
+func newCA() ([]byte, *ecdsa.PrivateKey) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(err)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "engine test CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	must(err)
+	return caDER, caKey
+}
+
+// blockScalar indents a PEM block as the body of a YAML block scalar under a Secret's stringData.
+func blockScalar(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ")
+}
+
+// must panics on err: for the helpers that may run off the test's goroutine.
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// pemString is der PEM-encoded as a block of typ.
 func pemString(typ string, der []byte) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 }
@@ -296,6 +325,7 @@ type logWriter struct {
 	line []byte
 }
 
+// Write logs every complete line of p and keeps the rest for the next call.
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.line = append(w.line, p...)
 	for {

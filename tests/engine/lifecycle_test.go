@@ -26,15 +26,22 @@ import (
 
 // The CRDs the stacks' custom resources need (copies of ../shared/crds'). The staging and prod
 // stacks create a Certificate, and the test plays its controller; staging's ServiceMonitor and
-// PrometheusRule have none.
+// PrometheusRule have none. prod-cnpg's Cluster has the test play CloudNativePG's operator; its
+// ScheduledBackup and ObjectStore have none (no base backup is taken, nothing is archived).
 const (
-	certManagerCRD    = "../testdata/crds/cert-manager.io_certificates.yaml"
-	serviceMonitorCRD = "../testdata/crds/monitoring.coreos.com_servicemonitors.yaml"
-	prometheusRuleCRD = "../testdata/crds/monitoring.coreos.com_prometheusrules.yaml"
+	certManagerCRD     = "../testdata/crds/cert-manager.io_certificates.yaml"
+	serviceMonitorCRD  = "../testdata/crds/monitoring.coreos.com_servicemonitors.yaml"
+	prometheusRuleCRD  = "../testdata/crds/monitoring.coreos.com_prometheusrules.yaml"
+	cnpgClusterCRD     = "../testdata/crds/postgresql.cnpg.io_clusters.yaml"
+	scheduledBackupCRD = "../testdata/crds/postgresql.cnpg.io_scheduledbackups.yaml"
+	objectStoreCRD     = "../testdata/crds/barmancloud.cnpg.io_objectstores.yaml"
 )
 
 // customKinds are the custom resources the program may create, by CRD.
-var customKinds = []string{"certificates.cert-manager.io", "servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"}
+var customKinds = []string{
+	"certificates.cert-manager.io", "servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com",
+	"clusters.postgresql.cnpg.io", "scheduledbackups.postgresql.cnpg.io", "objectstores.barmancloud.cnpg.io",
+}
 
 // deployment is one stack of the tier on a simulated cluster of its own.
 type deployment struct {
@@ -229,44 +236,65 @@ func readmeOutputs(t *testing.T) []string {
 // playCertManager plays cert-manager's controller for the stack's Certificates while the test
 // runs: it issues each one's Secret (from a throwaway CA) and sets it Ready, as cert-manager does.
 func (d *deployment) playCertManager() {
+	d.playController("certificates.cert-manager.io", func(name string, raw json.RawMessage) bool {
+		var cert struct {
+			Spec struct {
+				SecretName string   `json:"secretName"`
+				DNSNames   []string `json:"dnsNames"`
+			}
+		}
+		if json.Unmarshal(raw, &cert) != nil {
+			return false
+		}
+		if _, err := d.c.KubectlInput(tlsSecretYAML(d.ns, cert.Spec.SecretName, cert.Spec.DNSNames...), "apply", "-f", "-"); err != nil {
+			return false
+		}
+		return d.setReady("certificates.cert-manager.io", name, "Ready", "Certificate is up to date and has not expired")
+	})
+}
+
+// playController plays a controller of the custom resource (plural.group) in the stack's
+// namespace while the test runs: every half second it hands each object it has not yet handled
+// to act (its name and its JSON), which says whether it is done with it; act runs off the test's
+// goroutine.
+func (d *deployment) playController(resource string, act func(name string, raw json.RawMessage) bool) {
 	ctx, cancel := context.WithCancel(d.ctx)
 	done := make(chan struct{})
 	d.t.Cleanup(func() { cancel(); <-done })
 	go func() {
 		defer close(done)
-		issued := map[string]bool{}
+		handled := map[string]bool{}
 		for ctx.Err() == nil {
 			time.Sleep(500 * time.Millisecond)
-			out, err := d.c.Kubectl("-n", d.ns, "get", "certificates.cert-manager.io", "-o", "json")
+			out, err := d.c.Kubectl("-n", d.ns, "get", resource, "-o", "json")
 			if err != nil {
 				continue
 			}
-			var list struct {
-				Items []struct {
-					Metadata struct{ Name, UID string }
-					Spec     struct {
-						SecretName string   `json:"secretName"`
-						DNSNames   []string `json:"dnsNames"`
-					}
-				}
-			}
+			var list struct{ Items []json.RawMessage }
 			if json.Unmarshal([]byte(out), &list) != nil {
 				continue
 			}
-			for _, cert := range list.Items {
-				if issued[cert.Metadata.UID] {
+			for _, raw := range list.Items {
+				var object struct{ Metadata struct{ Name, UID string } }
+				if json.Unmarshal(raw, &object) != nil || handled[object.Metadata.UID] {
 					continue
 				}
-				if _, err := d.c.KubectlInput(tlsSecretYAML(d.ns, cert.Spec.SecretName, cert.Spec.DNSNames...), "apply", "-f", "-"); err != nil {
-					continue
-				}
-				ready := `{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Ready","message":"Certificate is up to date and has not expired"}]}}`
-				if _, err := d.c.Kubectl("-n", d.ns, "patch", "certificates.cert-manager.io", cert.Metadata.Name, "--subresource=status", "--type=merge", "-p", ready); err == nil {
-					issued[cert.Metadata.UID] = true
-				}
+				handled[object.Metadata.UID] = act(object.Metadata.Name, raw)
 			}
 		}
 	}()
+}
+
+// setReady sets a custom resource's status to its Ready condition, true for reason, as its
+// controller would, and says whether the API server took it.
+func (d *deployment) setReady(resource, name, reason, message string) bool {
+	condition, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": []map[string]string{{
+		"type": "Ready", "status": "True", "reason": reason, "message": message,
+		"lastTransitionTime": time.Now().UTC().Format(time.RFC3339),
+	}}}})
+	must(err)
+	_, err = d.c.Kubectl("-n", d.ns, "patch", resource, name, "--subresource=status", "--type=merge", "-p", string(condition))
+	return err == nil
 }
 
 // serviceNames are the names a certificate for a Service in namespace ns lists, as the stack

@@ -90,8 +90,12 @@ func NewPostgresCluster(ctx *pulumi.Context, name string, args *PostgresClusterA
 	if err := ctx.RegisterComponentResource("certctl:index:PostgresCluster", name, p, opts...); err != nil {
 		return nil, err
 	}
-	a, child := args, pulumi.Parent(p)
-	pg := a.PostgreSQL
+	a, pg := args, args.PostgreSQL
+	// The instances' volumes go with the Cluster (CloudNativePG owns them), so destroy keeps it
+	// unless asked, and with it what the still-running database relies on: its owner's Secret,
+	// its archive (ObjectStore, credentials; a built bucket follows backup.s3.deleteOnDestroy),
+	// its base backups, its NetworkPolicy and PodMonitor.
+	child := pulumi.Composite(pulumi.Parent(p), pulumi.RetainOnDelete(!pg.Storage.DeleteOnDestroy))
 
 	secretName := ownerSecret(a)
 	var password pulumi.StringOutput
@@ -122,9 +126,7 @@ func NewPostgresCluster(ctx *pulumi.Context, name string, args *PostgresClusterA
 		}
 		deps = append(deps, archive.resources...)
 	}
-	cluster, err := apiextensions.NewCustomResource(ctx, name, clusterArgs(a, archive), child, pulumi.DependsOn(deps),
-		// The instances' volumes go with the Cluster (CloudNativePG owns them): keep it on destroy.
-		pulumi.RetainOnDelete(!pg.Storage.DeleteOnDestroy), waitFor(clusterReadyWait))
+	cluster, err := apiextensions.NewCustomResource(ctx, name, clusterArgs(a, archive), child, pulumi.DependsOn(deps), waitFor(clusterReadyWait))
 	if err != nil {
 		return nil, err
 	}

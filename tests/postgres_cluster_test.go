@@ -2,6 +2,7 @@ package tests
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -64,12 +65,33 @@ func TestPostgresClusterOwnerSecret(t *testing.T) {
 		"with the generated Secret the URL holds the password")
 }
 
+// pulumi destroy keeps the Cluster (the instances' volumes go with it) and what the database,
+// still running, relies on; the bucket follows its own deleteOnDestroy. deleteOnDestroy lets
+// everything go.
+func TestPostgresClusterKeptOnDestroy(t *testing.T) {
+	kept := []string{"Secret/certctl-postgres-owner", "Cluster/certctl-postgres", "ObjectStore/certctl-postgres",
+		"ScheduledBackup/certctl-postgres", "PodMonitor/certctl-postgres", "NetworkPolicy/certctl-postgres"}
+	r := RenderMode(t, "postgres-cluster")
+	for _, o := range kept {
+		kind, name, _ := strings.Cut(o, "/")
+		assert.True(t, r.Object(t, kind, name).RetainOnDelete, "%s stays with the database", o)
+	}
+	assert.True(t, r.Registered(t, "aws:iam/role:Role").RetainOnDelete, "the archive's role stays with the database")
+	assert.False(t, r.Object(t, "Deployment", "certctl-server").RetainOnDelete)
+
+	gone := clusterMode(t, map[string]any{"postgresql": map[string]any{"storage": map[string]any{"deleteOnDestroy": true}}})
+	for _, o := range kept {
+		kind, name, _ := strings.Cut(o, "/")
+		assert.False(t, gone.Object(t, kind, name).RetainOnDelete, "%s goes with deleteOnDestroy", o)
+	}
+	assert.True(t, gone.Registered(t, "aws:s3/bucketV2:BucketV2").RetainOnDelete, "the bucket follows backup.s3.deleteOnDestroy")
+}
+
 // The Cluster: three instances over distinct nodes, a synchronous standby, unattended primary
 // updates, initdb with the owner's Secret, archiving through the plugin under incarnation 1.
 func TestPostgresClusterSpec(t *testing.T) {
 	r := RenderMode(t, "postgres-cluster")
 	cluster := r.Object(t, "Cluster", "certctl-postgres")
-	assert.True(t, cluster.RetainOnDelete, "the instances' volumes go with the Cluster")
 	spec := plain(cluster.Inputs["spec"])
 	assert.EqualValues(t, 3, Path(spec, "instances"))
 	assert.Equal(t, "unsupervised", Path(spec, "primaryUpdateStrategy"))

@@ -210,7 +210,8 @@ func prepareProd(t *testing.T) func(*cluster.Cluster) {
 // test playing cert-manager and CloudNativePG's operator (playCNPG: no instance runs). pulumi up
 // waits for the Cluster to be Ready before the migration Job and the servers start; the server
 // verifies <cluster>-rw against the operator's <cluster>-ca; the lifecycle; and destroy keeps the
-// Cluster (CloudNativePG deletes the instances' volumes with it).
+// Cluster (CloudNativePG deletes the instances' volumes with it) and what the running database
+// relies on: its owner's Secret, ObjectStore, ScheduledBackup and NetworkPolicy.
 func TestProdCNPGStack(t *testing.T) {
 	t.Parallel()
 	d := deploy(t, "prod-cnpg", "certctl", cluster.Options{Nodes: 3}, func(c *cluster.Cluster) {
@@ -225,7 +226,8 @@ func TestProdCNPGStack(t *testing.T) {
 			d.checkWaitedForCluster()
 			d.checkServerTrustsCluster()
 		},
-		"cluster/"+cnpgCluster)
+		"cluster/"+cnpgCluster, "secret/"+cnpgCluster+"-owner", "objectstore/"+cnpgCluster,
+		"scheduledbackup/"+cnpgCluster, "networkpolicy/"+cnpgCluster)
 }
 
 // restrictedNamespace creates the namespace a stack file says to create before its first pulumi

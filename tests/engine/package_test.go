@@ -67,6 +67,57 @@ func copyExample(t *testing.T, name string) string {
 	return dir
 }
 
+// TestGoSDKBuildsTheReadmeProgram: in a new Go project, `pulumi package add` of the package's
+// schema (provider/testdata/schema.json, the one the plugin serves) generates the Go SDK with the
+// real CLI and Go language host, and the README's Go program type-checks against it (go vet).
+func TestGoSDKBuildsTheReadmeProgram(t *testing.T) {
+	t.Parallel()
+	pulumiBin := cluster.PulumiBinaries(t)
+	root := moduleRoot(t)
+	dir := t.TempDir()
+	sdkVersion := strings.TrimSpace(command(t, root, nil, "go", "list", "-m", "-f", "{{.Version}}", "github.com/pulumi/pulumi/sdk/v3"))
+	files := map[string]string{
+		"Pulumi.yaml": "name: certctl-go-consumer\nruntime: go\n",
+		"go.mod":      "module certctl-go-consumer\n\ngo 1.26\n\nrequire github.com/pulumi/pulumi/sdk/v3 " + sdkVersion + "\n",
+		"main.go":     readmeGoProgram(t),
+	}
+	for name, content := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+	}
+	env := []string{"PATH=" + pulumiBin + string(os.PathListSeparator) + os.Getenv("PATH"), "PULUMI_HOME=" + t.TempDir(), "PULUMI_SKIP_UPDATE_CHECK=true"}
+	command(t, dir, env, filepath.Join(pulumiBin, "pulumi"), "package", "add", filepath.Join(root, "provider", "testdata", "schema.json"))
+	command(t, dir, env, "go", "mod", "tidy")
+	command(t, dir, env, "go", "vet", ".")
+}
+
+// readmeGoProgram is the Go program of the README's "Using it as a package".
+func readmeGoProgram(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(moduleRoot(t), "README.md"))
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "\n## Using it as a package\n")
+	require.True(t, ok, "README has a section Using it as a package")
+	_, program, ok := strings.Cut(section, "\n```go\n")
+	require.True(t, ok, "the section has a Go program")
+	program, _, ok = strings.Cut(program, "\n```\n")
+	require.True(t, ok)
+	return program + "\n"
+}
+
+// command runs name in dir with env added to the test's, which must succeed, and returns its
+// standard output.
+func command(t *testing.T, dir string, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s %s:\n%s%s", name, strings.Join(args, " "), out, stderr.String())
+	return string(out)
+}
+
 // yamlLanguageHost is the directory of pulumi-language-yaml: the one on PATH, else
 // yamlHostVersion built from the Go module proxy into <user cache dir>/certctl-pulumi/, once
 // per machine.
@@ -81,10 +132,7 @@ func yamlLanguageHost(t *testing.T) string {
 	if _, err := os.Stat(filepath.Join(dir, "pulumi-language-yaml")); err == nil {
 		return dir
 	}
-	cmd := exec.Command("go", "install", "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml@"+yamlHostVersion)
-	cmd.Dir = t.TempDir() // outside this module: go install pkg@version builds it on its own
-	cmd.Env = append(os.Environ(), "GOBIN="+dir)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go install pulumi-language-yaml@%s: %s", yamlHostVersion, out)
+	// From a directory outside this module: go install pkg@version builds it on its own.
+	command(t, t.TempDir(), []string{"GOBIN=" + dir}, "go", "install", "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml@"+yamlHostVersion)
 	return dir
 }

@@ -60,7 +60,9 @@ build:
 # ../shared/toolchain the tests unpack its archives; elsewhere they use the `pulumi` on PATH (its
 # plugins install themselves) and the binaries `make engine-toolchain` builds from the Go module
 # proxy (versions pinned in tools/cluster/go.mod and tools/kwok/go.mod): etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubectl, kwok.
+# kube-controller-manager, kube-scheduler, kubectl, kwok. TestYAMLExampleThroughThePackage also
+# needs the YAML language host: the pulumi-language-yaml on PATH, else the test builds the pinned
+# pulumi-yaml release from the Go module proxy into the user cache directory by itself.
 ENGINE_TOOLCHAIN := $(CURDIR)/.engine-toolchain
 ifneq ($(wildcard $(ENGINE_TOOLCHAIN)/bin/kwok),)
 export CERTCTL_CLUSTER_TOOLCHAIN ?= $(ENGINE_TOOLCHAIN)

@@ -161,22 +161,22 @@ func (l *stepLog) urn(t *testing.T, step string) string {
 	return urn
 }
 
-// newStack is the named stack of a copy of the project (copyProject), on a file backend in a
-// temporary directory, with the simulated cluster's kubeconfig in place of the file's context.
-func newStack(t *testing.T, ctx context.Context, pulumiBin, name, kubeconfig string) auto.Stack {
+// newStack is the named stack of the project in dir, on a file backend in a temporary
+// directory, with the simulated cluster's kubeconfig in place of the file's context; the
+// directories path (language hosts, plugins) come first on PATH after the CLI's.
+func newStack(t *testing.T, ctx context.Context, pulumiBin, dir, name, kubeconfig string, path ...string) auto.Stack {
 	t.Helper()
-	project := copyProject(t, name)
 	home, state := t.TempDir(), t.TempDir()
 	cmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: filepath.Dir(pulumiBin), SkipVersionCheck: true})
 	require.NoError(t, err)
 	env := map[string]string{
-		"PATH":                     pulumiBin + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"PATH":                     strings.Join(append(append([]string{pulumiBin}, path...), os.Getenv("PATH")), string(os.PathListSeparator)),
 		"PULUMI_HOME":              home,
 		"PULUMI_BACKEND_URL":       "file://" + state,
 		"PULUMI_CONFIG_PASSPHRASE": "engine-test",
 		"PULUMI_SKIP_UPDATE_CHECK": "true",
 	}
-	stack, err := auto.UpsertStackLocalSource(ctx, name, project, auto.Pulumi(cmd), auto.EnvVars(env), auto.SecretsProvider("passphrase"))
+	stack, err := auto.UpsertStackLocalSource(ctx, name, dir, auto.Pulumi(cmd), auto.EnvVars(env), auto.SecretsProvider("passphrase"))
 	require.NoError(t, err)
 	require.NoError(t, stack.SetConfig(ctx, "kubernetes:kubeconfig", auto.ConfigValue{Value: kubeconfig, Secret: true}))
 	return stack
@@ -227,32 +227,51 @@ func copyProject(t *testing.T, stack string) string {
 	return dir
 }
 
-var (
-	buildOnce   sync.Once
-	builtBinary string
-	buildErr    error
-)
+// goBinary is a Go command built at most once per test process, into a temporary directory
+// TestMain removes.
+type goBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Built binaries of the checkout: the Go program, and the component package's plugin.
+var programBuild, pluginBuild goBinary
+
+// build is the binary named name built from the Go package in dir (relative to the checkout),
+// the first time it is asked for.
+func (b *goBinary) build(t *testing.T, dir, name string) string {
+	t.Helper()
+	root := moduleRoot(t)
+	b.once.Do(func() {
+		tmp, err := os.MkdirTemp("", "certctl-engine-"+name+"-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(tmp, name)
+		cmd := exec.Command("go", "build", "-o", b.path, ".")
+		cmd.Dir = filepath.Join(root, dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", dir, err, out)
+		}
+	})
+	require.NoError(t, b.err)
+	return b.path
+}
+
+// remove deletes the binary's directory, if it was built.
+func (b *goBinary) remove() {
+	if b.path != "" {
+		_ = os.RemoveAll(filepath.Dir(b.path))
+	}
+}
 
 // programBinary is the project's program, built once per test process from the checkout (what
 // the Go language host would build on every operation).
 func programBinary(t *testing.T) string {
 	t.Helper()
-	root := moduleRoot(t)
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "certctl-engine-program-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBinary = filepath.Join(dir, "certctl")
-		cmd := exec.Command("go", "build", "-o", builtBinary, ".")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return builtBinary
+	return programBuild.build(t, ".", "certctl")
 }
 
 // kubectl runs kubectl against the cluster, which must succeed.
@@ -340,11 +359,10 @@ func (w *logWriter) Write(p []byte) (int, error) {
 
 var _ io.Writer = (*logWriter)(nil)
 
-// TestMain removes the program built for the tier once every test is done.
+// TestMain removes the binaries built for the tier once every test is done.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtBinary != "" {
-		_ = os.RemoveAll(filepath.Dir(builtBinary))
-	}
+	programBuild.remove()
+	pluginBuild.remove()
 	os.Exit(code)
 }

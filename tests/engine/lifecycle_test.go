@@ -58,11 +58,18 @@ type deployment struct {
 // pulumi up) and makes the stack, as the tier deploys it, on a copy of the project.
 func deploy(t *testing.T, name, ns string, opts cluster.Options, prepare func(*cluster.Cluster)) *deployment {
 	t.Helper()
+	return deployProject(t, copyProject(t, name), name, ns, opts, prepare)
+}
+
+// deployProject is deploy for the project in dir, with the directories path on PATH (newStack).
+func deployProject(t *testing.T, dir, name, ns string, opts cluster.Options, prepare func(*cluster.Cluster), path ...string) *deployment {
+	t.Helper()
 	pulumiBin := cluster.PulumiBinaries(t)
 	c := cluster.Start(t, opts)
 	prepare(c)
 	ctx := context.Background()
-	return &deployment{t: t, ctx: ctx, c: c, stack: newStack(t, ctx, pulumiBin, name, c.Kubeconfig), name: name, ns: ns, out: &logWriter{t: t}}
+	stack := newStack(t, ctx, pulumiBin, dir, name, c.Kubeconfig, path...)
+	return &deployment{t: t, ctx: ctx, c: c, stack: stack, name: name, ns: ns, out: &logWriter{t: t}}
 }
 
 // scaleCheck is the lifecycle's one-key change: server.replicas to replicas, which must preview

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,7 +47,7 @@ func TestLiveCNPG(t *testing.T) {
 				"every table is the owner's: the server connected as the owner")
 		})
 		t.Run("the server's connections are TLS", func(t *testing.T) {
-			assert.Equal(t, "t", d.psql(t, "SELECT string_agg(DISTINCT s.ssl::text, ',') FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = "+quoteLiteral(owner)),
+			assert.Equal(t, "true", d.psql(t, "SELECT string_agg(DISTINCT s.ssl::text, ',') FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = "+quoteLiteral(owner)),
 				"the owner's sessions (the server's pool) all use TLS")
 		})
 		t.Run("server ready through the Service", d.checkReady)
@@ -88,12 +89,12 @@ func TestLiveCNPG(t *testing.T) {
 		t.Run(refused.name, func(t *testing.T) {
 			t.Parallel()
 			m := m
-			// The hook gives up soon; the test waits no longer than that and the pod's deadline.
+			// The hook gives up after 10 s; a server that came up would run until the pod's deadline.
 			m.Config = tests.DeepMerge(m.Config, map[string]any{"server": map[string]any{"startupTimeoutSeconds": 10}})
 			d := prepareLiveDeployment(t, m, bins, pgBin)
 			d.startClusterPrimary(t, refused.ca(t, d), refused.names(t, d))
 			dep := d.mustObject(t, "Deployment", "certctl-server")
-			pod, err := d.cluster.RunPod("certctl-server-refused", tests.Path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{Deadline: liveTimeout})
+			pod, err := d.cluster.RunPod("certctl-server-refused", tests.Path(dep, "spec", "template").(map[string]any), kubelet.PodOptions{Deadline: 30 * time.Second})
 			require.Error(t, err, "the server must not come up:\n%s", pod.Logs())
 			assert.Contains(t, err.Error()+pod.Logs(), "the server was not ready after 10s (server.startupTimeoutSeconds)", "it failed readiness")
 			assert.Contains(t, pod.Logs(), refused.want, "the server refused the database's certificate")

@@ -15,7 +15,7 @@ import (
 )
 
 // testPKI is a throwaway CA standing in for whoever issues the cluster's certificates: the user
-// (an existing TLS Secret) or cert-manager (a Certificate's Secret).
+// (an existing TLS Secret), cert-manager (a Certificate's Secret) or CloudNativePG (a Cluster's CA).
 type testPKI struct {
 	t       testing.TB
 	cert    *x509.Certificate
@@ -24,6 +24,7 @@ type testPKI struct {
 	serial  int64
 }
 
+// newTestPKI is a new CA with a P-256 key, valid for a day.
 func newTestPKI(t testing.TB) *testPKI {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -73,6 +74,16 @@ func (p *testPKI) caSecret(name string) map[string]any {
 	return secretManifest(name, "Opaque", map[string]any{"ca.crt": p.certPEM})
 }
 
+// operatorCASecret is the CA as CloudNativePG keeps a Cluster's in <cluster>-ca: the
+// certificate under ca.crt and its key under ca.key.
+func (p *testPKI) operatorCASecret(name string) map[string]any {
+	p.t.Helper()
+	keyDER, err := x509.MarshalPKCS8PrivateKey(p.key)
+	require.NoError(p.t, err)
+	return secretManifest(name, "Opaque", map[string]any{"ca.crt": p.certPEM, "ca.key": pemBlock("PRIVATE KEY", keyDER)})
+}
+
+// secretManifest is a Secret of the live namespace with the given type and stringData.
 func secretManifest(name, typ string, data map[string]any) map[string]any {
 	return map[string]any{
 		"apiVersion": "v1", "kind": "Secret", "type": typ,
@@ -81,6 +92,7 @@ func secretManifest(name, typ string, data map[string]any) map[string]any {
 	}
 }
 
+// pemBlock is der PEM-encoded as a block of type typ.
 func pemBlock(typ string, der []byte) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 }

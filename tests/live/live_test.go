@@ -89,6 +89,10 @@ type liveDeployment struct {
 	api      *http.Client
 	servers  []*kubelet.Pod
 	postgres *kubelet.Pod
+	// pki issues what the user and cert-manager provide; clusterCA is CloudNativePG's CA of a
+	// rendered Cluster (its <cluster>-ca Secret), from which the operator issues the instances'
+	// certificates.
+	pki, clusterCA *testPKI
 	// migration is the migration Job's pod, when the mode runs migrations in a Job.
 	migration *kubelet.Pod
 	// agents are the running agent pods by the identity they register under: the node for a
@@ -98,21 +102,32 @@ type liveDeployment struct {
 	rollouts int
 }
 
+// newLiveDeployment runs a mode as `pulumi up` would apply it: the render and the Secrets others
+// provide on a new node, the database, the migration Job, the servers (ready) and the agents.
 func newLiveDeployment(t *testing.T, m tests.Mode, bins certctlbin.Build, pgBin string) *liveDeployment {
-	name := m.Name
+	d := prepareLiveDeployment(t, m, bins, pgBin)
+	d.startDatabase(t)
+	d.deploy(t)
+	return d
+}
+
+// prepareLiveDeployment renders the mode and starts an empty node that holds the render and the
+// Secrets the user, cert-manager and CloudNativePG provide; no pod runs yet.
+func prepareLiveDeployment(t *testing.T, m tests.Mode, bins certctlbin.Build, pgBin string) *liveDeployment {
 	// The CRL is rebuilt every few seconds, so a revocation shows without an hour's wait.
 	m.Config = tests.DeepMerge(m.Config, map[string]any{"server": map[string]any{"scheduler": map[string]any{"crlGenerationInterval": "5s"}}})
 	r, err := tests.RunWithRealKeys(t, m.Stack(t))
 	require.NoError(t, err)
-	pki := newTestPKI(t)
+	pki, clusterCA := newTestPKI(t), newTestPKI(t)
 
 	var objects []map[string]any
 	for _, o := range r.KubernetesObjects() {
 		objects = append(objects, o.Manifest())
 	}
-	objects = append(objects, userProvidedSecrets(t, m, pki)...)
-	objects = append(objects, certManagerSecrets(r, pki)...)
-	d := &liveDeployment{mode: m, render: r, objects: objects, agents: map[string]*kubelet.Pod{}}
+	byOperators := slices.Concat(certManagerSecrets(r, pki), cnpgSecrets(r, clusterCA))
+	objects = append(objects, userProvidedSecrets(t, m, pki, byOperators)...)
+	objects = append(objects, byOperators...)
+	d := &liveDeployment{mode: m, render: r, objects: objects, pki: pki, clusterCA: clusterCA, agents: map[string]*kubelet.Pod{}}
 	d.cluster = kubelet.New(t, kubelet.Options{
 		Namespace: liveNamespace,
 		Objects:   objects,
@@ -125,9 +140,16 @@ func newLiveDeployment(t *testing.T, m tests.Mode, bins certctlbin.Build, pgBin 
 			TLSClientConfig: &tls.Config{RootCAs: pki.pool()},
 		},
 	}
+	return d
+}
 
-	if name == "external-db" {
-		d.startExternalDatabase(t, pki)
+// startDatabase starts the database the mode's servers dial, ready: the external-db mode's
+// managed one, the bundled StatefulSet's (with its password-change Job, as on a first install),
+// or the primary instance of the rendered CloudNativePG Cluster, its certificate issued by the
+// operator's CA.
+func (d *liveDeployment) startDatabase(t *testing.T) {
+	if d.mode.Name == "external-db" {
+		d.startExternalDatabase(t)
 	}
 	if _, ok := d.object("StatefulSet", "certctl-postgres"); ok {
 		d.startPostgres(t)
@@ -135,15 +157,21 @@ func newLiveDeployment(t *testing.T, m tests.Mode, bins certctlbin.Build, pgBin 
 		logs := d.runPasswordChange(t)
 		require.Contains(t, logs, "has the new password")
 	}
+	if _, ok := d.cnpgCluster(); ok {
+		d.startClusterPrimary(t, d.clusterCA, d.clusterServerNames(t))
+	}
+}
+
+// deploy runs what comes after the database, as Pulumi orders it: the migration Job (when
+// rendered) to success, then the server pods until ready, then the agents.
+func (d *liveDeployment) deploy(t *testing.T) {
 	if job, ok := d.migrationJob(); ok {
-		// As Pulumi orders it: the Job after the database, the Deployment after the Job.
 		pod, err := d.cluster.RunPod("certctl-migrate", tests.Path(job, "spec", "template").(map[string]any), kubelet.PodOptions{})
 		require.NoError(t, err, "the migration Job must succeed:\n%s", pod.Logs())
 		d.migration = pod
 	}
 	d.rollServers(t)
 	d.startAgents(t)
-	return d
 }
 
 // startPostgres runs the bundled database's pod on its claim (the same claim every time).
@@ -262,19 +290,9 @@ func (d *liveDeployment) check(t *testing.T) {
 			}
 		})
 	}
-	t.Run("server ready through the Service", func(t *testing.T) {
-		for _, p := range []string{"/health", "/ready"} {
-			status, body := d.call(t, "GET", p, "", nil)
-			assert.Equal(t, http.StatusOK, status, "%s: %s", p, body)
-		}
-	})
+	t.Run("server ready through the Service", d.checkReady)
 	t.Run("admin key writes", func(t *testing.T) {
-		status, body := d.call(t, "POST", "/api/v1/agent-groups", admin, map[string]any{"name": "live-" + d.mode.Name})
-		require.Equal(t, http.StatusCreated, status, "%s", body)
-		var group struct{ ID string }
-		require.NoError(t, json.Unmarshal(body, &group))
-		status, body = d.call(t, "DELETE", "/api/v1/agent-groups/"+group.ID, admin, nil)
-		assert.Contains(t, []int{http.StatusOK, http.StatusNoContent}, status, "%s", body)
+		d.checkAdminWrites(t, admin)
 	})
 	t.Run("agents online with the agent role only", func(t *testing.T) {
 		ids := d.waitAgentsOnline(t, admin)
@@ -335,6 +353,25 @@ func (d *liveDeployment) check(t *testing.T) {
 	if t.Failed() {
 		d.dumpLogs(t)
 	}
+}
+
+// checkReady: /health and /ready answer 200 through the server Service, certificate verified
+// (/ready pings the database).
+func (d *liveDeployment) checkReady(t *testing.T) {
+	for _, p := range []string{"/health", "/ready"} {
+		status, body := d.call(t, "GET", p, "", nil)
+		assert.Equal(t, http.StatusOK, status, "%s: %s", p, body)
+	}
+}
+
+// checkAdminWrites: the admin key creates an agent group and deletes it again.
+func (d *liveDeployment) checkAdminWrites(t *testing.T, admin string) {
+	status, body := d.call(t, "POST", "/api/v1/agent-groups", admin, map[string]any{"name": "live-" + d.mode.Name})
+	require.Equal(t, http.StatusCreated, status, "%s", body)
+	var group struct{ ID string }
+	require.NoError(t, json.Unmarshal(body, &group))
+	status, body = d.call(t, "DELETE", "/api/v1/agent-groups/"+group.ID, admin, nil)
+	assert.Contains(t, []int{http.StatusOK, http.StatusNoContent}, status, "%s", body)
 }
 
 // checkAuditTrimming holds docs/runbooks/alerts.md#certctldatabasevolumefilling to the migrated
@@ -659,13 +696,15 @@ func withClaims(t *testing.T, sts map[string]any, pod string) map[string]any {
 }
 
 // userProvidedSecrets are the Secrets a mode expects the user to have created, issued by the
-// test CA for the names the pods dial.
-func userProvidedSecrets(t *testing.T, m tests.Mode, pki *testPKI) []map[string]any {
+// test CA for the names the pods dial; those an operator of the test writes (byOperators) are
+// the operator's, not the user's.
+func userProvidedSecrets(t *testing.T, m tests.Mode, pki *testPKI, byOperators []map[string]any) []map[string]any {
 	serverNames := []string{"certctl-server", "certctl-server.certctl.svc", "certctl-server.certctl.svc.cluster.local"}
 	var out []map[string]any
 	for _, obj := range m.UserProvided {
 		name := strings.TrimPrefix(obj, "Secret/")
 		switch {
+		case slices.ContainsFunc(byOperators, func(s map[string]any) bool { return tests.Path(s, "metadata", "name") == name }):
 		case name == "certctl-tls":
 			out = append(out, pki.tlsSecret(name, serverNames...))
 		case name == "certctl-postgres-tls":
@@ -695,21 +734,40 @@ func certManagerSecrets(r *tests.Render, pki *testPKI) []map[string]any {
 
 // startExternalDatabase runs the "managed database" of the external-db mode: a PostgreSQL with
 // TLS from the test CA, reached by the name in externalDatabase.url.
-func (d *liveDeployment) startExternalDatabase(t *testing.T, pki *testPKI) {
-	labels := map[string]any{"app": "external-db"}
-	d.cluster.AddObject(pki.tlsSecret("external-db-tls", "db.example.com"))
-	d.cluster.AddObject(map[string]any{
-		"apiVersion": "v1", "kind": "Service",
-		"metadata": map[string]any{"name": "external-db", "namespace": liveNamespace},
-		"spec":     map[string]any{"selector": labels, "ports": []any{map[string]any{"port": 5432, "targetPort": 5432}}},
+func (d *liveDeployment) startExternalDatabase(t *testing.T) {
+	d.cluster.AddObject(d.pki.tlsSecret("external-db-tls", "db.example.com"))
+	d.startTLSPostgres(t, tlsPostgres{
+		pod: "external-db-0", service: "external-db", port: 5432, tlsSecret: "external-db-tls",
+		labels: map[string]any{"app": "external-db"},
+		env:    map[string]string{"POSTGRES_USER": "certctl", "POSTGRES_PASSWORD": "s3cr3t-db-pass", "POSTGRES_DB": "certctl"},
 	})
 	d.cluster.AddAlias("db.example.com", "external-db")
-	env := []any{}
-	for k, v := range map[string]string{"POSTGRES_USER": "certctl", "POSTGRES_PASSWORD": "s3cr3t-db-pass", "POSTGRES_DB": "certctl", "PGDATA": "/var/lib/postgresql/data/pgdata"} {
-		env = append(env, map[string]any{"name": k, "value": v})
+}
+
+// tlsPostgres is a database pod of the test's own (not of the render): PostgreSQL serving TLS
+// with a kubernetes.io/tls Secret, behind a Service.
+type tlsPostgres struct {
+	pod, service string
+	port         int // the Service's; the server listens on 5432
+	tlsSecret    string
+	labels       map[string]any    // the pod's, which the Service selects
+	env          map[string]string // POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB for the entrypoint
+}
+
+// startTLSPostgres creates db's Service and starts its pod, ready, as this installation's
+// database: psql reaches it as it reaches the bundled one.
+func (d *liveDeployment) startTLSPostgres(t *testing.T, db tlsPostgres) {
+	d.cluster.AddObject(map[string]any{
+		"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": db.service, "namespace": liveNamespace},
+		"spec":     map[string]any{"selector": db.labels, "ports": []any{map[string]any{"port": db.port, "targetPort": 5432}}},
+	})
+	env := []any{map[string]any{"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"}}
+	for _, k := range slices.Sorted(maps.Keys(db.env)) {
+		env = append(env, map[string]any{"name": k, "value": db.env[k]})
 	}
-	pod := d.cluster.StartPod("external-db-0", map[string]any{
-		"metadata": map[string]any{"labels": labels},
+	pod := d.cluster.StartPod(db.pod, map[string]any{
+		"metadata": map[string]any{"labels": db.labels},
 		"spec": map[string]any{
 			"securityContext": map[string]any{"runAsUser": 999, "runAsGroup": 999, "fsGroup": 999, "runAsNonRoot": true},
 			"containers": []any{map[string]any{
@@ -729,12 +787,11 @@ func (d *liveDeployment) startExternalDatabase(t *testing.T, pki *testPKI) {
 				map[string]any{"name": "data", "emptyDir": map[string]any{}},
 				map[string]any{"name": "run", "emptyDir": map[string]any{}},
 				map[string]any{"name": "tmp", "emptyDir": map[string]any{}},
-				map[string]any{"name": "tls", "secret": map[string]any{"secretName": "external-db-tls", "defaultMode": 0o400}},
+				map[string]any{"name": "tls", "secret": map[string]any{"secretName": db.tlsSecret, "defaultMode": 0o400}},
 			},
 		},
 	}, kubelet.PodOptions{})
 	pod.WaitReady(liveTimeout)
-	// The database of this installation: psql reaches it as it reaches the bundled one.
 	d.postgres = pod
 }
 

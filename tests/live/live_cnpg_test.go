@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,36 +29,23 @@ func TestLiveCNPG(t *testing.T) {
 	bins := certctlbin.Binaries(t)
 	pgBin := certctlbin.PostgresBinDir(t)
 	m := tests.ModeNamed(t, "postgres-cluster")
+	// postgresql.cluster.ownerSecret: the owner's Secret is the user's; the URL has no password
+	// and the pods read it as PGPASSWORD.
+	usersOwner := m
+	usersOwner.Config = tests.DeepMerge(m.Config, map[string]any{"postgresql": map[string]any{"cluster": map[string]any{"ownerSecret": liveOwnerSecret}}})
+	usersOwner.UserProvided = append(slices.Clone(m.UserProvided), "Secret/"+liveOwnerSecret)
 
-	t.Run("verify-full against the operator's CA", func(t *testing.T) {
-		t.Parallel()
-		d := newLiveDeployment(t, m, bins, pgBin)
-		cluster, _ := d.cnpgCluster()
-		owner := tests.Path(cluster, "spec", "bootstrap", "initdb", "owner").(string)
-		t.Run("the server trusts only ca.crt of the operator's CA", func(t *testing.T) {
-			assert.Contains(t, d.databaseURL(t).Query()["sslmode"], "verify-full")
-			d.checkClusterCAMount(t)
-		})
-		t.Run("the server migrated the owner's database at boot", func(t *testing.T) {
-			for _, p := range d.servers {
-				assert.Contains(t, p.Logs(), "migrations completed", p.Name())
-			}
-			assert.NotEqual(t, "0", d.psql(t, "SELECT count(*) FROM schema_migrations"), "the schema is in place")
-			assert.Equal(t, owner, d.psql(t, "SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'"),
-				"every table is the owner's: the server connected as the owner")
-		})
-		t.Run("the server's connections are TLS", func(t *testing.T) {
-			assert.Equal(t, "true", d.psql(t, "SELECT string_agg(DISTINCT s.ssl::text, ',') FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = "+quoteLiteral(owner)),
-				"the owner's sessions (the server's pool) all use TLS")
-		})
-		t.Run("server ready through the Service", d.checkReady)
-		t.Run("admin key writes", func(t *testing.T) {
-			d.checkAdminWrites(t, d.render.Outputs["apiKey"].Value.(string))
-		})
-		if t.Failed() {
-			d.dumpLogs(t)
-		}
-	})
+	for _, served := range []struct {
+		name string
+		mode tests.Mode
+		// passwordInURL: the program knows the password and puts it into the URL.
+		passwordInURL bool
+	}{
+		{"verify-full against the operator's CA", m, true},
+		{"verify-full with the user's owner Secret", usersOwner, false},
+	} {
+		t.Run(served.name, func(t *testing.T) { checkClusterServed(t, served.mode, bins, pgBin, served.passwordInURL) })
+	}
 
 	for _, refused := range []struct {
 		name string
@@ -101,6 +89,53 @@ func TestLiveCNPG(t *testing.T) {
 			assert.NotContains(t, pod.Logs(), "migrations completed")
 		})
 	}
+}
+
+// checkClusterServed runs the mode's server on the primary the test plays for the rendered
+// Cluster and checks that it migrates and serves over verify-full, with only ca.crt mounted, as
+// the owner, with the password in its URL or (passwordInURL false) in PGPASSWORD alone.
+func checkClusterServed(t *testing.T, m tests.Mode, bins certctlbin.Build, pgBin string, passwordInURL bool) {
+	t.Parallel()
+	d := newLiveDeployment(t, m, bins, pgBin)
+	cluster, _ := d.cnpgCluster()
+	owner := tests.Path(cluster, "spec", "bootstrap", "initdb", "owner").(string)
+	t.Run("the server trusts only ca.crt of the operator's CA", func(t *testing.T) {
+		u := d.databaseURL(t)
+		assert.Contains(t, u.Query()["sslmode"], "verify-full")
+		_, hasPassword := u.User.Password()
+		assert.Equal(t, passwordInURL, hasPassword, "the URL carries the password only when the program made it")
+		d.checkClusterCAMount(t)
+	})
+	t.Run("the server migrated the owner's database at boot", func(t *testing.T) {
+		for _, p := range d.servers {
+			assert.Contains(t, p.Logs(), "migrations completed", p.Name())
+		}
+		assert.NotEqual(t, "0", d.psql(t, "SELECT count(*) FROM schema_migrations"), "the schema is in place")
+		assert.Equal(t, owner, d.psql(t, "SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'"),
+			"every table is the owner's: the server connected as the owner")
+	})
+	t.Run("the server's connections are TLS", func(t *testing.T) {
+		assert.Equal(t, "true", d.psql(t, "SELECT string_agg(DISTINCT s.ssl::text, ',') FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = "+quoteLiteral(owner)),
+			"the owner's sessions (the server's pool) all use TLS")
+	})
+	t.Run("server ready through the Service", d.checkReady)
+	t.Run("admin key writes", func(t *testing.T) {
+		d.checkAdminWrites(t, d.render.Outputs["apiKey"].Value.(string))
+	})
+	if t.Failed() {
+		d.dumpLogs(t)
+	}
+}
+
+// liveOwnerSecret is the owner's basic-auth Secret the user provides in the ownerSecret case.
+const liveOwnerSecret = "certctl-db-owner"
+
+// ownerSecretManifest is a kubernetes.io/basic-auth Secret for username with a new random password.
+func ownerSecretManifest(t *testing.T, name, username string) map[string]any {
+	password := make([]byte, 18)
+	_, err := rand.Read(password)
+	require.NoError(t, err)
+	return secretManifest(name, "kubernetes.io/basic-auth", map[string]any{"username": username, "password": hex.EncodeToString(password)})
 }
 
 // cnpgSecrets are what CloudNativePG writes for each rendered Cluster before its instances start:

@@ -711,6 +711,8 @@ func userProvidedSecrets(t *testing.T, m tests.Mode, pki *testPKI, byOperators [
 			out = append(out, pki.tlsSecret(name, "certctl-postgres"))
 		case strings.HasSuffix(name, "-ca"):
 			out = append(out, pki.caSecret(name))
+		case name == liveOwnerSecret:
+			out = append(out, ownerSecretManifest(t, name, config.Defaults().PostgreSQL.Auth.Username))
 		default:
 			t.Fatalf("live suite: no recipe for the user-provided %s", obj)
 		}

@@ -25,7 +25,7 @@ import (
 	"github.com/certctl-io/certctl-pulumi/tests"
 )
 
-var update = flag.Bool("update", false, "rewrite args_gen.go and testdata/schema.json")
+var update = flag.Bool("update", false, "rewrite args_gen.go, testdata/schema.json and testdata/tsproject/package-lock.json")
 
 // matchesFile fails when want differs from the committed file (or rewrites it with -update).
 func matchesFile(t *testing.T, path string, want []byte) {

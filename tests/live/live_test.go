@@ -383,8 +383,8 @@ func (d *liveDeployment) checkAdminWrites(t *testing.T, admin string) {
 func (d *liveDeployment) checkAuditTrimming(t *testing.T) {
 	oldest := d.psql(t, "SELECT id FROM audit_events ORDER BY timestamp, id LIMIT 1")
 	require.NotEmpty(t, oldest, "the API calls so far were audited")
-	deleteOldest := "DELETE FROM audit_events WHERE id = '" + oldest + "'"
-	stored := "SELECT count(*) FROM audit_events WHERE id = '" + oldest + "'"
+	deleteOldest := "DELETE FROM audit_events WHERE id = " + quoteLiteral(oldest)
+	stored := "SELECT count(*) FROM audit_events WHERE id = " + quoteLiteral(oldest)
 	out, err := d.psqlSession(deleteOldest)
 	require.Error(t, err, "a plain DELETE must be refused: %s", out)
 	assert.Contains(t, out, "audit_events is append-only")
@@ -393,7 +393,7 @@ func (d *liveDeployment) checkAuditTrimming(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Equal(t, "0", d.psql(t, stored), "the runbook's delete removed the row")
 	newest := d.psql(t, "SELECT id FROM audit_events ORDER BY timestamp DESC, id DESC LIMIT 1")
-	_, err = d.psqlSession("DELETE FROM audit_events WHERE id = '" + newest + "'")
+	_, err = d.psqlSession("DELETE FROM audit_events WHERE id = " + quoteLiteral(newest))
 	require.Error(t, err, "SET LOCAL ends with its transaction: the trigger guards the table again")
 	out, err = d.psqlSession("BEGIN", "TRUNCATE audit_events", "SELECT count(*) FROM audit_events", "ROLLBACK")
 	require.NoError(t, err, "TRUNCATE is not stopped by the trigger: %s", out)
